@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+// `ha-agent`: the daemon and its offline tools (check-config, render). SPEC §3.
+
+import { Command, Option } from 'commander';
+import { loadConfigFile, formatIssues } from '../../config/load.js';
+import type { Config } from '../../config/schema.js';
+import { parseDownList, staticPlan } from '../plan/static.js';
+import { renderRuleset, formatRestore } from '../render/iptables.js';
+import { readMarks } from '../state/marks-file.js';
+import { VERSION } from '../version.js';
+import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, runProgram } from './exit.js';
+
+const DEFAULT_CONFIG = '/etc/ha-agent/config.yaml';
+
+async function loadOrExit(path: string): Promise<Config> {
+  const result = await loadConfigFile(path);
+  if (!result.ok) throw new CliError(formatIssues(result.issues), EXIT_USAGE);
+  return result.config;
+}
+
+const program = new Command('ha-agent')
+  .description('Keeps a layer-4 load-balancer pair healthy: probes backends, rewrites the netfilter MARK chain, follows keepalived, syncs peers through Redis.')
+  .version(VERSION, '-V, --version')
+  .showHelpAfterError();
+
+program.command('check-config')
+  .description('validate a config file; print every error as "path: message"')
+  .argument('[file]', 'config file', DEFAULT_CONFIG)
+  .option('--config <file>', 'config file (same as the argument)')
+  .action(async (file: string, opts: { config?: string }) => {
+    const path = opts.config ?? file;
+    const config = await loadOrExit(path);
+    const backends = config.farms.reduce((n, f) => n + f.backends.length, 0);
+    process.stdout.write(`${path}: ok (node ${config.node.id}, ${config.farms.length} farms, ${backends} backends, driver ${config.dataplane.driver}` +
+      `${config.vrrp ? `, vrrp ${config.vrrp.virtual_router_id}` : ''}${config.cluster ? ', clustered' : ''})\n`);
+  });
+
+program.command('render')
+  .description('print, without side effects, the ruleset the agent would apply')
+  .option('--config <file>', 'config file', DEFAULT_CONFIG)
+  .option('--down <farm/backend>', 'treat this backend as down (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+  .addOption(new Option('--driver <driver>', 'rule syntax').choices(['iptables', 'nftables']))
+  .action(async (opts: { config: string; down: string[]; driver?: 'iptables' | 'nftables' }) => {
+    const config = await loadOrExit(opts.config);
+    const { keys, errors } = parseDownList(config, opts.down);
+    if (errors.length > 0) throw new CliError(errors.join('\n'), EXIT_USAGE);
+    const desired = staticPlan(config, keys, await readMarks(config.node.state_dir));
+    const driver = opts.driver ?? config.dataplane.driver;
+    if (driver === 'nftables') {
+      const { renderNft } = await import('../render/nftables.js');
+      process.stdout.write(renderNft(desired));
+    } else {
+      process.stdout.write(formatRestore(renderRuleset(desired)));
+    }
+  });
+
+program.command('run')
+  .description('run the daemon (SIGHUP reloads the config, SIGTERM stops and leaves the rules in place)')
+  .option('--config <file>', 'config file', DEFAULT_CONFIG)
+  .action(async (opts: { config: string }) => {
+    const config = await loadOrExit(opts.config);
+    const { runDaemon } = await import('../daemon/main.js');
+    await runDaemon(opts.config, config);
+  });
+
+process.on('uncaughtException', (err) => {
+  process.stderr.write(`fatal: ${err.stack ?? err.message}\n`);
+  process.exit(EXIT_FAILURE);
+});
+
+await runProgram(program, process.argv);
+if (process.exitCode === undefined) process.exitCode = EXIT_OK;

@@ -1,0 +1,120 @@
+// Config + what is known of each backend -> the desired state of every farm: which backends are
+// in the MARK chain, their marks and their share of new connections. Pure.
+
+import type { AdminState, Config, FarmConfig } from '../../config/schema.js';
+import type { PortRange } from '../../config/net.js';
+import { fnv1a, markKey } from './marks.js';
+import { bucketOwners, slotCounts } from './shares.js';
+
+export type Health = 'up' | 'down' | 'unknown';
+
+export interface BackendView {
+  readonly health: Health;
+  readonly admin: AdminState;
+  /** Slow start: a recovering backend's weight is scaled by this (0, 1]. */
+  readonly weightFactor?: number;
+}
+
+export type ViewLookup = (farm: string, backend: string) => BackendView | undefined;
+
+export interface PlannedBackend {
+  readonly name: string;
+  /** Position in the farm's config: the n of the seed's FARM_<farm>_<n>_ comment. */
+  readonly index: number;
+  readonly ip: string;
+  readonly port: number | undefined;
+  readonly weight: number;
+  readonly effectiveWeight: number;
+  readonly priority: number;
+  readonly mark: number;
+  readonly health: Health;
+  readonly admin: AdminState;
+  readonly inChain: boolean;
+  readonly share: number;
+}
+
+export interface PlannedFarm {
+  readonly name: string;
+  readonly vip: string;
+  readonly ports: readonly PortRange[];
+  readonly protocol: FarmConfig['protocol'];
+  readonly mode: FarmConfig['mode'];
+  readonly snatSource: string;
+  readonly algorithm: FarmConfig['algorithm'];
+  readonly persistenceTtlMs: number | undefined;
+  /** Same on every node, so hash-srcip sends a client to the same backend after failover. */
+  readonly hashSeed: number;
+  readonly backends: readonly PlannedBackend[];
+  /** The backends in the MARK chain, in config order. */
+  readonly chain: readonly PlannedBackend[];
+  /** hash-srcip: owner (index into chain) of each hash bucket. */
+  readonly buckets: readonly number[];
+}
+
+export interface DesiredState {
+  readonly markMask: number;
+  readonly farms: readonly PlannedFarm[];
+}
+
+const DEFAULT_VIEW: BackendView = { health: 'unknown', admin: 'enabled' };
+
+/**
+ * Unknown health counts as usable (as HAProxy assumes servers up at start); a backend known
+ * down before a restart is passed in as down until it passes `rise` checks.
+ */
+const usable = (view: BackendView): boolean => view.admin === 'enabled' && view.health !== 'down';
+
+export function planFarm(farm: FarmConfig, marks: ReadonlyMap<string, number>, lookup: ViewLookup): PlannedFarm {
+  const views = farm.backends.map((b) => ({ ...DEFAULT_VIEW, admin: b.admin, ...lookup(farm.name, b.name) }));
+  const candidates = farm.backends.map((_, i) => i).filter((i) => usable(views[i]!));
+  // Only the lowest priority number that still has a usable backend receives traffic.
+  const bestPriority = Math.min(...candidates.map((i) => farm.backends[i]!.priority));
+  const chainIndexes = candidates.filter((i) => farm.backends[i]!.priority === bestPriority);
+  const effective = farm.backends.map((b, i) => b.weight * Math.min(1, Math.max(0.001, views[i]!.weightFactor ?? 1)));
+
+  const shares = new Array<number>(farm.backends.length).fill(0);
+  const chainWeights = chainIndexes.map((i) => effective[i]!);
+  let buckets: number[] = [];
+  switch (farm.algorithm) {
+    case 'weight': {
+      const total = chainWeights.reduce((a, b) => a + b, 0);
+      chainIndexes.forEach((i) => (shares[i] = effective[i]! / total));
+      break;
+    }
+    case 'roundrobin': {
+      const slots = slotCounts(chainWeights);
+      const total = slots.reduce((a, b) => a + b, 0);
+      chainIndexes.forEach((i, k) => (shares[i] = slots[k]! / total));
+      break;
+    }
+    case 'hash-srcip': {
+      buckets = bucketOwners(farm.backends.map((b) => b.weight), chainIndexes, chainWeights);
+      buckets.forEach((owner) => (shares[chainIndexes[owner]!]! += 1 / buckets.length));
+      break;
+    }
+    default: {
+      const never: never = farm.algorithm;
+      throw new Error(`unknown algorithm ${String(never)}`);
+    }
+  }
+
+  const backends = farm.backends.map((b, i): PlannedBackend => {
+    const mark = marks.get(markKey(farm.name, b.name));
+    if (mark === undefined) throw new Error(`no mark assigned to ${markKey(farm.name, b.name)}`);
+    return {
+      name: b.name, index: i, ip: b.ip, port: b.port, weight: b.weight, effectiveWeight: effective[i]!,
+      priority: b.priority, mark, health: views[i]!.health, admin: views[i]!.admin,
+      inChain: chainIndexes.includes(i), share: shares[i]!,
+    };
+  });
+  return {
+    name: farm.name, vip: farm.vip, ports: farm.ports, protocol: farm.protocol, mode: farm.mode,
+    snatSource: farm.snat_source, algorithm: farm.algorithm,
+    persistenceTtlMs: farm.persistence?.ttl, hashSeed: fnv1a(`ha-agent/${farm.name}`),
+    backends, chain: chainIndexes.map((i) => backends[i]!), buckets,
+  };
+}
+
+export function plan(config: Pick<Config, 'farms' | 'dataplane'>, marks: ReadonlyMap<string, number>, lookup: ViewLookup): DesiredState {
+  return { markMask: config.dataplane.mark_mask, farms: config.farms.map((farm) => planFarm(farm, marks, lookup)) };
+}

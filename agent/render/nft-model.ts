@@ -1,0 +1,125 @@
+// The agent's nftables table as data (chains, sets, map elements) and its `nft -f` text. Pure.
+
+import { createHash } from 'node:crypto';
+
+/** The one table the agent owns; it never names any other. */
+export const NFT_FAMILY = 'ip';
+export const NFT_TABLE = 'ha_agent';
+export const TABLE_REF = `${NFT_FAMILY} ${NFT_TABLE}`;
+
+export interface BaseHook {
+  readonly type: 'filter' | 'nat';
+  readonly hook: 'prerouting' | 'postrouting' | 'input' | 'forward';
+  /** Numeric, as `nft -j` reports it; `priorityName` is what the text shows. */
+  readonly priority: number;
+  readonly priorityName: string;
+}
+
+export interface NftRule {
+  readonly text: string;
+  readonly comment?: string;
+  /** A `#` line printed before the rule: for readers only, never sent to the kernel. */
+  readonly note?: string;
+}
+
+export interface NftChain {
+  readonly name: string;
+  readonly base?: BaseHook;
+  readonly rules: readonly NftRule[];
+  /** Of the hook and rules; written into the first rule's comment so a restarted agent can tell
+   * which chains already hold what it wants (chain comments cannot be updated in place). */
+  readonly digest: string;
+}
+
+export interface NftSet {
+  readonly name: string;
+  readonly kind: 'set' | 'map';
+  /** The declaration body, e.g. "type mark : verdict;". */
+  readonly spec: string;
+}
+
+/** What a diff needs to know of the kernel side: enough to tell what to flush, add or delete. */
+export interface NftState {
+  readonly chains: ReadonlyMap<string, { readonly digest: string; readonly base?: BaseHook }>;
+  readonly sets: ReadonlyMap<string, unknown>;
+  /** map name -> element key -> element value, both as this module prints them. */
+  readonly elements: ReadonlyMap<string, ReadonlyMap<string, string>>;
+  /** Maps whose elements could not be read back: flushed and refilled whole. */
+  readonly dirtyMaps?: ReadonlySet<string>;
+}
+
+export interface NftModel extends NftState {
+  readonly chains: ReadonlyMap<string, NftChain>;
+  readonly sets: ReadonlyMap<string, NftSet>;
+}
+
+export const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
+
+export function hookText(base: BaseHook): string {
+  return `type ${base.type} hook ${base.hook} priority ${base.priorityName}; policy accept;`;
+}
+
+export function nftChain(name: string, rules: readonly NftRule[], base?: BaseHook): NftChain {
+  const hash = createHash('sha256');
+  hash.update(base ? hookText(base) : '-');
+  for (const r of rules) hash.update(`\n${r.text}\0${r.comment ?? ''}`);
+  return { name, rules, digest: hash.digest('hex').slice(0, 16), ...(base ? { base } : {}) };
+}
+
+const DIGEST_TAG = /(?:^| )ha-agent:(\d+):([0-9a-f]{16})$/;
+
+export function digestTag(chain: NftChain): string {
+  return `ha-agent:${chain.rules.length}:${chain.digest}`;
+}
+
+/** The digest and rule count a first-rule comment claims, or undefined when it is not ours. */
+export function parseDigestTag(comment: string | undefined): { rules: number; digest: string } | undefined {
+  const match = comment === undefined ? null : DIGEST_TAG.exec(comment);
+  return match ? { rules: Number(match[1]), digest: match[2]! } : undefined;
+}
+
+/** Quotes for nft: comments only ever hold names matching [A-Za-z0-9_-] and the digest tag. */
+const quote = (text: string): string => `"${text.replace(/["\\]/g, '')}"`;
+
+/** The rules of a chain as `nft` statements, the first one tagged with the chain's digest. */
+export function ruleLines(chain: NftChain): { line: string; note?: string }[] {
+  return chain.rules.map((rule, i) => {
+    const comment = i === 0 ? [rule.comment, digestTag(chain)].filter(Boolean).join(' ') : rule.comment;
+    return { line: `${rule.text}${comment ? ` comment ${quote(comment)}` : ''}`, ...(rule.note ? { note: rule.note } : {}) };
+  });
+}
+
+export const elementText = (key: string, value: string): string => `${key} : ${value}`;
+
+/** The whole table as one `nft -f` transaction that replaces whatever version of it the kernel holds. */
+export function formatFull(model: NftModel): string {
+  const out: string[] = [
+    '# ha-agent nftables ruleset: replaces the table ip ha_agent, and nothing else, in one transaction.',
+    `add table ${TABLE_REF}`,
+    `delete table ${TABLE_REF}`,
+    `table ${TABLE_REF} {`,
+  ];
+  for (const set of model.sets.values()) {
+    out.push(`\t${set.kind} ${set.name} {`);
+    for (const part of set.spec.split(';').map((s) => s.trim()).filter(Boolean)) out.push(`\t\t${part}`);
+    const elements = [...(model.elements.get(set.name) ?? new Map<string, string>())];
+    if (elements.length > 0) {
+      out.push('\t\telements = {');
+      elements.forEach(([k, v], i) => out.push(`\t\t\t${elementText(k, v)}${i < elements.length - 1 ? ',' : ''}`));
+      out.push('\t\t}');
+    }
+    out.push('\t}', '');
+  }
+  for (const chain of model.chains.values()) {
+    out.push(`\tchain ${chain.name} {`);
+    if (chain.base) out.push(`\t\t${hookText(chain.base)}`);
+    for (const { line, note } of ruleLines(chain)) {
+      if (note) out.push(`\t\t# ${note}`);
+      out.push(`\t\t${line}`);
+    }
+    out.push('\t}', '');
+  }
+  if (out[out.length - 1] === '') out.pop();
+  out.push('}');
+  return `${out.join('\n')}\n`;
+}

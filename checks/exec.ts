@@ -1,0 +1,71 @@
+// Exec probe: runs an external check command (Nagios-plugin style), exit 0 = up.
+
+import { basename } from 'node:path';
+import type { Runner } from '../agent/apply/runner.js';
+import { ABORTED } from './errors.js';
+import type { CheckResult, CheckTarget, Probe } from './types.js';
+
+const TOKEN = /\{(ip|port|farm|backend)\}/g;
+
+/**
+ * How long past the timeout the probe waits for the runner before giving up on it. The runner
+ * kills the program at the timeout but then waits for its output pipes to close, which a
+ * grandchild (`sh -c 'sleep 60'`) can hold open long after.
+ */
+export const EXEC_GRACE_MS = 100;
+
+/** The longest message kept from the program's output. */
+const MAX_MESSAGE = 200;
+
+/**
+ * Replaces `{ip}` `{port}` `{farm}` `{backend}` in one argument, in one pass, so a value that
+ * itself contains a token is never substituted again. The result stays one argument: no shell
+ * ever sees it.
+ */
+export function substituteTokens(arg: string, target: CheckTarget): string {
+  return arg.replace(TOKEN, (_match, name: 'ip' | 'port' | 'farm' | 'backend') => String(target[name]));
+}
+
+/** The first non-empty line, without Nagios performance data (the part after `|`). */
+export function firstLine(output: string): string {
+  const line = output.split('\n').find((l) => l.trim() !== '') ?? '';
+  const text = line.split('|')[0]!.trim();
+  return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}...` : text;
+}
+
+export function execProbe(command: readonly string[], runner: Runner): Probe {
+  const [program, ...args] = command;
+  if (program === undefined) throw new TypeError('exec check: the command is empty');
+  const label = `exec ${basename(program)}`;
+
+  return (target, timeoutMs, signal) => {
+    const started = performance.now();
+    const result = (ok: boolean, detail: string): CheckResult =>
+      ({ ok, message: detail ? `${label}: ${detail}` : label, latencyMs: performance.now() - started });
+    if (signal?.aborted) return Promise.resolve(result(false, ABORTED));
+    const timedOut = `timed out after ${timeoutMs} ms`;
+
+    return new Promise<CheckResult>((resolve) => {
+      let done = false;
+      const finish = (r: CheckResult): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(guard);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(r);
+      };
+      // The Runner takes no signal: an abort answers now and leaves the program to its timeout.
+      const onAbort = (): void => finish(result(false, ABORTED));
+      const guard = setTimeout(() => finish(result(false, timedOut)), timeoutMs + EXEC_GRACE_MS);
+      signal?.addEventListener('abort', onAbort, { once: true });
+
+      runner.run(program, args.map((a) => substituteTokens(a, target)), { timeoutMs }).then((run) => {
+        if (run.spawnError !== undefined) return finish(result(false, firstLine(run.spawnError)));
+        if (run.timedOut) return finish(result(false, timedOut));
+        const said = firstLine(run.stdout) || firstLine(run.stderr);
+        if (run.exitCode === 0) return finish(result(true, said));
+        finish(result(false, said ? `exit ${run.exitCode}: ${said}` : `exit ${run.exitCode}`));
+      }, (err: unknown) => finish(result(false, err instanceof Error ? err.message : String(err))));
+    });
+  };
+}

@@ -1,0 +1,46 @@
+// Picks the probe for a check config and applies its check-port override.
+
+import type { Runner } from '../agent/apply/runner.js';
+import type { CheckConfig } from '../config/schema.js';
+import { execProbe } from './exec.js';
+import { httpProbe } from './http.js';
+import { noneProbe } from './none.js';
+import { tcpProbe } from './tcp.js';
+import type { CheckTarget, Probe } from './types.js';
+
+export interface ProbeDeps {
+  /** Runs exec checks; the only way a check starts a program. */
+  readonly runner: Runner;
+}
+
+/** The target a check actually probes: `check.port` overrides the backend's service port. */
+export function checkTarget(check: CheckConfig, target: CheckTarget): CheckTarget {
+  return check.port === undefined || check.port === target.port ? target : { ...target, port: check.port };
+}
+
+/** The probe for one check config, ready to call for any backend of the farm. */
+export function probeFor(check: CheckConfig, deps: ProbeDeps): Probe {
+  const probe = baseProbe(check, deps);
+  if (check.port === undefined) return probe;
+  return (target, timeoutMs, signal) => probe(checkTarget(check, target), timeoutMs, signal);
+}
+
+function baseProbe(check: CheckConfig, deps: ProbeDeps): Probe {
+  switch (check.type) {
+    case 'tcp':
+      return tcpProbe;
+    case 'http':
+    case 'https':
+      return httpProbe(check);
+    case 'exec':
+      return execProbe(check.command, deps.runner);
+    case 'none':
+      return noneProbe;
+    default:
+      return unreachable(check);
+  }
+}
+
+function unreachable(value: never): never {
+  throw new Error(`unknown check type ${JSON.stringify((value as { type?: unknown }).type)}`);
+}

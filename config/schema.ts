@@ -1,0 +1,224 @@
+// The zod schema for config.yaml (SPEC §4): shape, types, defaults and per-field rules.
+// Rules that span several fields (duplicates, VIP clashes, timeout < interval) live in semantics.ts.
+
+import { z } from 'zod';
+import { formatDuration } from './duration.js';
+import {
+  absolutePath, describeValue, duration, ipv4, markValue, name, quote, readWith, text, wholeNumber,
+} from './fields.js';
+import {
+  hostPortError, isIPv4, isIPv4Cidr, isInterfaceName, normalisePorts, parsePort, parsePortEntry, redisUrlError, type PortRange,
+} from './net.js';
+
+export { duration, ipv4 } from './fields.js';
+
+const cidr = text('an address with a prefix like 192.168.1.1/24',
+  (s) => (isIPv4Cidr(s) ? undefined : `${quote(s)} is not an IPv4 address with a prefix (like 192.168.1.1/24)`));
+
+const ifname = text('a network interface name',
+  (s) => (isInterfaceName(s) ? undefined : `${quote(s)} is not a network interface name (up to 15 of A-Z a-z 0-9 _ . @ : -)`));
+
+const port = readWith(parsePort);
+
+/** `ports: [443, "8000-8010"]`, sorted and with overlapping entries merged. */
+const portList = z.array(readWith(parsePortEntry), { invalid_type_error: 'expected a list of ports like [443, "8000-8010"]' })
+  .min(1, 'a farm needs at least one port')
+  .transform(normalisePorts);
+
+export const FARM_NAME = /^[A-Za-z0-9_-]{1,24}$/;
+export const BACKEND_NAME = /^[A-Za-z0-9_-]{1,32}$/;
+export const NODE_ID = /^[a-z0-9-]{1,32}$/;
+
+export const ADMIN_STATES = ['enabled', 'drain', 'maintenance'] as const;
+export type AdminState = (typeof ADMIN_STATES)[number];
+
+/** 200, "200" or "200-399". */
+const statusEntry = readWith((entry): PortRange | string => {
+  if (typeof entry === 'number' && !Number.isInteger(entry)) return `${entry} is not an HTTP status`;
+  const match = /^(\d{3})(?:\s*-\s*(\d{3}))?$/.exec(typeof entry === 'number' || typeof entry === 'string' ? String(entry).trim() : '');
+  if (!match) return `${describeValue(entry)} is not an HTTP status or a range like "200-399"`;
+  const from = Number(match[1]);
+  const to = match[2] === undefined ? from : Number(match[2]);
+  if (from < 100 || to > 599 || to < 100 || from > 599) return `${describeValue(entry)} is outside the HTTP statuses 100-599`;
+  if (to < from) return `range "${from}-${to}" is inverted; write it as "${to}-${from}"`;
+  return { from, to };
+});
+
+const regex = text('a regular expression', (source) => {
+  try {
+    new RegExp(source);
+    return undefined;
+  } catch (err) {
+    // V8 repeats the pattern in its message ("Invalid regular expression: /([a-z/: Unterminated ...").
+    const reason = (err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
+    return `${quote(source)} is not a valid regular expression: ${reason}`;
+  }
+});
+
+const checkTiming = {
+  interval: duration.default('2s'),
+  timeout: duration.default('1s'),
+  rise: wholeNumber(1, 100).default(2),
+  fall: wholeNumber(1, 100).default(3),
+  /** Probe interval while a backend is between states (HAProxy fastinter). */
+  fastinter: duration.optional(),
+  /** Probe interval while a backend is down (HAProxy downinter). */
+  downinter: duration.optional(),
+  /** A recovered backend's weight ramps up over this time. */
+  slowstart: duration.optional(),
+  /** Probe this port instead of the backend's service port. */
+  port: port.optional(),
+};
+
+const tls = z.object({
+  verify: z.boolean().default(false),
+  ca: absolutePath.optional(),
+  sni: z.string().min(1).optional(),
+}).strict();
+
+const httpCheck = {
+  ...checkTiming,
+  method: z.enum(['GET', 'HEAD', 'POST', 'OPTIONS']).default('GET'),
+  path: text('a URL path like /healthz', (s) => (s.startsWith('/') ? undefined : `${quote(s)} must start with /`)).default('/'),
+  host: z.string().min(1).optional(),
+  expect_status: z.array(statusEntry, { invalid_type_error: 'expected a list of statuses like [200, "300-399"]' })
+    .min(1, 'needs at least one status, like [200]').default(['200-399']),
+  expect_body: regex.optional(),
+  tls: tls.default({}),
+};
+
+const CHECK_TYPES = 'tcp, http, https, exec or none';
+
+/** A check without `type` is a tcp check, as is a farm without `check`. */
+const defaultCheckType = (value: unknown): unknown =>
+  value !== null && typeof value === 'object' && !Array.isArray(value) && !('type' in value) ? { type: 'tcp', ...value } : value;
+
+export const checkSchema = z.preprocess(defaultCheckType, z.discriminatedUnion('type', [
+  z.object({ type: z.literal('tcp'), ...checkTiming }).strict(),
+  z.object({ type: z.literal('http'), ...httpCheck }).strict(),
+  z.object({ type: z.literal('https'), ...httpCheck }).strict(),
+  z.object({
+    type: z.literal('exec'),
+    ...checkTiming,
+    command: z.array(z.string({ invalid_type_error: 'expected an argument as a string' }).min(1, 'an argument cannot be empty'),
+      { invalid_type_error: 'expected the command as a list of arguments like [check_tcp, -H, "{ip}"]' })
+      .min(1, 'the command is empty; give a list of arguments like [check_tcp, -H, "{ip}"]'),
+  }).strict(),
+  z.object({ type: z.literal('none'), ...checkTiming }).strict(),
+], {
+  errorMap: (issue, ctx) => {
+    if (issue.code === 'invalid_union_discriminator') {
+      return { message: `unknown check type ${describeValue((ctx.data as { type?: unknown })?.type)}; expected ${CHECK_TYPES}` };
+    }
+    if (issue.code === 'invalid_type') return { message: 'expected a check: a mapping like { type: tcp, interval: 2s }' };
+    return { message: ctx.defaultError };
+  },
+}));
+
+export const backendSchema = z.object({
+  name: name(BACKEND_NAME, 'backend name', '1-32 letters, digits, _ or -'),
+  ip: ipv4,
+  /** Absent: keep the port the client connected to (multi-port farms). */
+  port: port.optional(),
+  weight: wholeNumber(1, 1000).default(1),
+  priority: wholeNumber(1, 1000).default(1),
+  admin: z.enum(ADMIN_STATES).default('enabled'),
+  /** Pin this backend's fwmark (otherwise derived from farm/backend names). */
+  mark: markValue.optional(),
+}, { invalid_type_error: 'expected a backend: a mapping like { name: app0, ip: 192.168.1.10, port: 443 }' }).strict();
+
+const snatSource = text('vip, masquerade or an IPv4 address', (s) =>
+  (s === 'vip' || s === 'masquerade' || isIPv4(s) ? undefined : `${quote(s)} is not vip, masquerade or an IPv4 address`));
+
+export const farmSchema = z.object({
+  name: name(FARM_NAME, 'farm name', '1-24 letters, digits, _ or -'),
+  vip: ipv4,
+  ports: portList,
+  protocol: z.enum(['tcp', 'udp']).default('tcp'),
+  mode: z.enum(['dnat', 'snat']).default('dnat'),
+  snat_source: snatSource.default('vip'),
+  algorithm: z.enum(['weight', 'roundrobin', 'hash-srcip']).default('weight'),
+  persistence: z.object({ type: z.literal('srcip'), ttl: duration.default('120s') }).strict().optional(),
+  check: checkSchema.default({ type: 'tcp' }),
+  cut_on_down: z.boolean().optional(),
+  backends: z.array(backendSchema, { invalid_type_error: 'expected a list of backends' }).min(1, 'a farm needs at least one backend'),
+}, { invalid_type_error: 'expected a farm: a mapping with name, vip, ports and backends' }).strict();
+
+const hostPort = (example: string) => text(`host:port like ${example}`, hostPortError);
+
+const sentinel = z.union([
+  hostPort('10.0.0.1:26379'),
+  z.object({ host: z.string().min(1), port }).strict(),
+]);
+
+export const clusterSchema = z.object({
+  redis: text('a redis:// URL', redisUrlError).optional(),
+  sentinels: z.array(sentinel).min(1).optional(),
+  name: name(/^[A-Za-z0-9_-]{1,32}$/, 'cluster name', '1-32 letters, digits, _ or -').default('default'),
+  sentinel_name: z.string().min(1).optional(),
+  key_prefix: name(/^[A-Za-z0-9_:-]{1,32}$/, 'key prefix', '1-32 letters, digits, _, : or -').default('ha-agent'),
+  health_policy: z.enum(['local', 'master', 'quorum']).default('local'),
+  heartbeat: duration.default('1s'),
+  heartbeat_ttl: duration.default('5s'),
+}).strict();
+
+/** VRRPv3 carries the advertisement interval in centiseconds, 12 bits wide (RFC 5798 5.2.7). */
+const advertInt = duration.superRefine((ms, ctx) => {
+  const message = ms < 10 ? `${formatDuration(ms)} is below the VRRPv3 minimum of 10ms`
+    : ms % 10 !== 0 ? `${formatDuration(ms)} is not a multiple of 10ms (VRRPv3 counts in centiseconds)`
+    : ms > 40_950 ? `${formatDuration(ms)} is above the VRRPv3 maximum of 40.95s` : undefined;
+  if (message) ctx.addIssue({ code: z.ZodIssueCode.custom, message });
+});
+
+export const vrrpSchema = z.object({
+  interface: ifname,
+  virtual_router_id: wholeNumber(1, 255),
+  priority: wholeNumber(1, 254),
+  advert_int: advertInt.default('1s'),
+  unicast_src: ipv4.optional(),
+  unicast_peers: z.array(ipv4, { invalid_type_error: 'expected a list of addresses like [192.168.101.2]' }).default([]),
+  preempt: z.boolean().default(true),
+  preempt_delay: duration.optional(),
+  garp_master_delay: duration.optional(),
+  garp_master_repeat: wholeNumber(1, 255).optional(),
+  extra_addresses: z.array(z.object({ address: cidr, interface: ifname }).strict()).default([]),
+  keepalived: z.object({
+    mode: z.enum(['spawn', 'systemd', 'external']).default('spawn'),
+    binary: z.string().min(1).default('keepalived'),
+    config_path: absolutePath.optional(),
+  }).strict().default({}),
+}).strict();
+
+export const configSchema = z.object({
+  node: z.object({
+    id: name(NODE_ID, 'node id', '1-32 lowercase letters, digits or -'),
+    state_dir: absolutePath.default('/var/lib/ha-agent'),
+    run_dir: absolutePath.default('/run/ha-agent'),
+  }).strict(),
+  control: z.object({
+    socket: absolutePath.default('/run/ha-agent/agent.sock'),
+    metrics: hostPort('127.0.0.1:9798').optional(),
+    group: z.string().min(1).optional(),
+  }).strict().default({}),
+  dataplane: z.object({
+    driver: z.enum(['iptables', 'nftables']).default('iptables'),
+    /** Bits of the fwmark the agent owns; other fwmark users keep the rest. */
+    mark_mask: markValue.default(0x3fff),
+    /** Marks are allocated in [mark_min, mark_max]. */
+    mark_min: markValue.default(0x200),
+    mark_max: markValue.default(0x3fff),
+    cut_on_down: z.boolean().default(true),
+    /** node-cron schedule of the drift check (six fields: seconds first). */
+    verify_schedule: z.string().min(1).default('*/10 * * * * *'),
+  }).strict().default({}),
+  farms: z.array(farmSchema, { invalid_type_error: 'expected a list of farms' }).default([]),
+  vrrp: vrrpSchema.optional(),
+  cluster: clusterSchema.optional(),
+}).strict();
+
+export type Config = z.output<typeof configSchema>;
+export type FarmConfig = z.output<typeof farmSchema>;
+export type BackendConfig = z.output<typeof backendSchema>;
+export type CheckConfig = z.output<typeof checkSchema>;
+export type VrrpConfig = z.output<typeof vrrpSchema>;
+export type ClusterConfig = z.output<typeof clusterSchema>;

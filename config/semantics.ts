@@ -1,0 +1,121 @@
+// Rules across fields that a per-field schema cannot express. Pure: parsed config in, issues out.
+
+import type { ClusterConfig, Config, FarmConfig, VrrpConfig } from './schema.js';
+import { formatPortRange, portsInBoth } from './net.js';
+import { formatDuration } from './duration.js';
+
+export interface ConfigIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+/**
+ * The parts of a config the rules look at. When the schema rejects some parts, the rest are
+ * still checked (a missing entry in `farms` is a farm the schema rejected), so that one run
+ * reports every error.
+ */
+export interface ConfigParts {
+  readonly farms: readonly (FarmConfig | undefined)[];
+  readonly dataplane?: Config['dataplane'];
+  readonly vrrp?: VrrpConfig;
+  readonly cluster?: ClusterConfig;
+}
+
+type Add = (path: string, message: string) => void;
+
+export function semanticIssues(config: ConfigParts): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const add: Add = (path, message) => issues.push({ path, message });
+  farmIssues(config.farms, add);
+  if (config.dataplane) markIssues(config.dataplane, config.farms, add);
+  if (config.vrrp) vrrpIssues(config.vrrp, add);
+  if (config.cluster) clusterIssues(config.cluster, add);
+  return issues;
+}
+
+function farmIssues(farms: ConfigParts['farms'], add: Add): void {
+  const farmNames = new Map<string, number>();
+  farms.forEach((farm, f) => {
+    if (!farm) return;
+    const at = `farms[${f}]`;
+    const first = farmNames.get(farm.name);
+    if (first !== undefined) add(`${at}.name`, `duplicate farm name "${farm.name}" (also farms[${first}])`);
+    else farmNames.set(farm.name, f);
+
+    if (farm.check.timeout >= farm.check.interval) {
+      add(`${at}.check.timeout`, `timeout ${formatDuration(farm.check.timeout)} must be shorter than interval ${formatDuration(farm.check.interval)}`);
+    }
+    for (const key of ['fastinter', 'downinter'] as const) {
+      const ms = farm.check[key];
+      if (ms !== undefined && ms <= farm.check.timeout) {
+        add(`${at}.check.${key}`, `${key} ${formatDuration(ms)} must be longer than timeout ${formatDuration(farm.check.timeout)}`);
+      }
+    }
+    if (farm.algorithm === 'hash-srcip' && farm.persistence) {
+      add(`${at}.persistence`, 'hash-srcip already keeps a client on one backend; remove persistence');
+    }
+
+    const backendNames = new Map<string, number>();
+    const endpoints = new Map<string, number>();
+    farm.backends.forEach((backend, b) => {
+      const bat = `${at}.backends[${b}]`;
+      const sameName = backendNames.get(backend.name);
+      if (sameName !== undefined) add(`${bat}.name`, `duplicate backend name "${backend.name}" (also backends[${sameName}])`);
+      else backendNames.set(backend.name, b);
+      const endpoint = `${backend.ip}:${backend.port ?? '*'}`;
+      const sameEndpoint = endpoints.get(endpoint);
+      if (sameEndpoint !== undefined) add(`${bat}.port`, `duplicate backend ${endpoint} (also backends[${sameEndpoint}])`);
+      else endpoints.set(endpoint, b);
+      if (backend.port === undefined && farm.check.type !== 'none' && farm.check.type !== 'exec' && farm.check.port === undefined) {
+        add(`${bat}.port`, 'a backend without a port needs check.port to know what to probe');
+      }
+    });
+  });
+
+  // Two farms cannot both own a VIP:port, or packets would be marked twice.
+  farms.forEach((farm, f) => {
+    for (let g = 0; g < f && farm; g++) {
+      const other = farms[g];
+      if (!other || other.vip !== farm.vip || other.protocol !== farm.protocol) continue;
+      const shared = portsInBoth(other.ports, farm.ports);
+      if (shared.length === 0) continue;
+      const ports = shared.map((r) => formatPortRange(r, '-')).join(',');
+      add(`farms[${f}].ports`, `${farm.protocol} ${farm.vip} port${shared.length > 1 || shared[0]!.from !== shared[0]!.to ? 's' : ''} ${ports} already belong to farm "${other.name}" (farms[${g}])`);
+    }
+  });
+}
+
+function markIssues(dataplane: Config['dataplane'], farms: ConfigParts['farms'], add: Add): void {
+  const { mark_mask: mask, mark_min: min, mark_max: max } = dataplane;
+  if (min > max) add('dataplane.mark_min', `mark_min 0x${min.toString(16)} is above mark_max 0x${max.toString(16)}`);
+  if ((max & ~mask) >>> 0 !== 0 || (min & ~mask) >>> 0 !== 0) {
+    add('dataplane.mark_mask', `mask 0x${mask.toString(16)} does not cover the mark range 0x${min.toString(16)}-0x${max.toString(16)}`);
+  }
+  const backends = farms.reduce((n, farm) => n + (farm?.backends.length ?? 0), 0);
+  if (backends > max - min + 1) add('dataplane.mark_max', `${backends} backends do not fit in ${max - min + 1} marks`);
+  const pinned = new Map<number, string>();
+  farms.forEach((farm, f) => farm?.backends.forEach((backend, b) => {
+    if (backend.mark === undefined) return;
+    const at = `farms[${f}].backends[${b}].mark`;
+    const hex = `0x${backend.mark.toString(16)}`;
+    if (backend.mark < min || backend.mark > max) add(at, `mark ${hex} is outside dataplane.mark_min..mark_max`);
+    const owner = pinned.get(backend.mark);
+    if (owner) add(at, `mark ${hex} is already pinned by ${owner}`);
+    else pinned.set(backend.mark, `${farm.name}/${backend.name}`);
+  }));
+}
+
+function vrrpIssues(vrrp: VrrpConfig, add: Add): void {
+  vrrp.unicast_peers.forEach((peer, i) => {
+    if (peer === vrrp.unicast_src) add(`vrrp.unicast_peers[${i}]`, `${peer} is this node's own unicast_src; list only the other nodes`);
+    if (vrrp.unicast_peers.indexOf(peer) !== i) add(`vrrp.unicast_peers[${i}]`, `duplicate peer ${peer}`);
+  });
+  if (vrrp.unicast_peers.length > 0 && !vrrp.unicast_src) add('vrrp.unicast_src', 'unicast_peers need a unicast_src');
+}
+
+function clusterIssues(cluster: ClusterConfig, add: Add): void {
+  if (!cluster.redis && !cluster.sentinels) add('cluster.redis', 'give a redis URL or sentinels');
+  if (cluster.redis && cluster.sentinels) add('cluster.sentinels', 'give either redis or sentinels, not both');
+  if (cluster.sentinels && !cluster.sentinel_name) add('cluster.sentinel_name', 'sentinels need the monitored master name');
+  if (cluster.heartbeat_ttl <= cluster.heartbeat) add('cluster.heartbeat_ttl', 'must be longer than cluster.heartbeat');
+}

@@ -1,0 +1,24 @@
+// Locates the compiled fixture programs and parses their JSON output.
+import { fileURLToPath } from 'node:url';
+
+export type FixtureName = 'name-server' | 'http-server' | 'conn-client' | 'stream-client';
+
+/** Absolute path of dist/test/fixtures/bin/<name>.js, relative to this compiled module. */
+export function fixturePath(name: FixtureName): string {
+  return fileURLToPath(new URL(`../fixtures/bin/${name}.js`, import.meta.url));
+}
+
+/** Parses the last non-empty line of a fixture's stdout as JSON (the fixtures print one JSON line). */
+export function parseJsonLine<T>(stdout: string): T {
+  const line = stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .at(-1);
+  if (line === undefined) throw new Error('fixture printed nothing on stdout');
+  try {
+    return JSON.parse(line) as T;
+  } catch (err) {
+    throw new Error(`fixture output is not JSON: ${line.slice(0, 200)}`, { cause: err });
+  }
+}

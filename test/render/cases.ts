@@ -1,0 +1,95 @@
+// Farms whose rendered rules are kept as golden files (iptables here, nftables beside them).
+
+export interface GoldenCase {
+  readonly name: string;
+  readonly yaml: string;
+  readonly down?: readonly string[];
+}
+
+const node = 'node: { id: lb1, state_dir: /nonexistent/state, run_dir: /nonexistent/run }\n';
+
+/** The seed's farm: VIP 192.168.101.250:443, app0/app1 on 443, equal weights, the seed's marks. */
+export const seedYaml = (mode: 'dnat' | 'snat', extra = ''): string => `${node}farms:
+  - name: app
+    vip: 192.168.101.250
+    ports: [443]
+    mode: ${mode}
+${extra}    backends:
+      - { name: app0, ip: 192.168.1.10, port: 443, weight: 1, mark: 0x20c }
+      - { name: app1, ip: 192.168.1.11, port: 443, weight: 1, mark: 0x20d }
+`;
+
+export const GOLDEN_CASES: readonly GoldenCase[] = [
+  { name: 'seed-dnat', yaml: seedYaml('dnat') },
+  { name: 'seed-snat', yaml: seedYaml('snat') },
+  { name: 'seed-snat-masquerade', yaml: seedYaml('snat', '    snat_source: masquerade\n') },
+  { name: 'seed-snat-address', yaml: seedYaml('snat', '    snat_source: 192.168.1.254\n') },
+  { name: 'seed-one-down', yaml: seedYaml('dnat'), down: ['app/app1'] },
+  { name: 'seed-all-down', yaml: seedYaml('dnat'), down: ['app/app0', 'app/app1'] },
+  {
+    name: 'weights-123',
+    yaml: `${node}farms:
+  - name: web
+    vip: 10.1.0.100
+    ports: [80, 443]
+    backends:
+      - { name: b1, ip: 10.2.0.11, port: 8080, weight: 1 }
+      - { name: b2, ip: 10.2.0.12, port: 8080, weight: 2 }
+      - { name: b3, ip: 10.2.0.13, port: 8080, weight: 3 }
+`,
+  },
+  {
+    name: 'roundrobin-udp',
+    yaml: `${node}farms:
+  - name: dns
+    vip: 10.1.0.100
+    ports: [53]
+    protocol: udp
+    algorithm: roundrobin
+    check: { type: none }
+    backends:
+      - { name: d1, ip: 10.2.0.11, port: 53, weight: 1 }
+      - { name: d2, ip: 10.2.0.12, port: 53, weight: 2 }
+`,
+  },
+  {
+    name: 'hash-srcip',
+    yaml: `${node}farms:
+  - name: sticky
+    vip: 10.1.0.100
+    ports: [443]
+    algorithm: hash-srcip
+    backends:
+      - { name: s1, ip: 10.2.0.11, port: 443 }
+      - { name: s2, ip: 10.2.0.12, port: 443 }
+      - { name: s3, ip: 10.2.0.13, port: 443 }
+`,
+    down: ['sticky/s2'],
+  },
+  {
+    name: 'persistence-ranges',
+    yaml: `${node}farms:
+  - name: multi
+    vip: 10.1.0.100
+    ports: [80, 443, "8000-8010", 9001, 9002, 9003, 9004, 9005, 9006, 9007, 9008, 9009, 9010, 9011, 9012]
+    persistence: { type: srcip, ttl: 2m }
+    check: { type: tcp, port: 80 }
+    backends:
+      - { name: m1, ip: 10.2.0.11 }
+      - { name: m2, ip: 10.2.0.12 }
+`,
+  },
+  {
+    name: 'priority-groups',
+    yaml: `${node}farms:
+  - name: app
+    vip: 10.1.0.100
+    ports: [443]
+    backends:
+      - { name: main1, ip: 10.2.0.11, port: 443, priority: 1 }
+      - { name: main2, ip: 10.2.0.12, port: 443, priority: 1 }
+      - { name: spare, ip: 10.2.0.13, port: 443, priority: 2 }
+`,
+    down: ['app/main1', 'app/main2'],
+  },
+];

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian 12 machine for the tests and the lab: the Debian packages the agent and
+# its real-kernel tests use, the npm dependencies, and the build. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+PACKAGES=(iptables nftables iproute2 conntrack conntrackd keepalived redis-server procps psmisc monitoring-plugins-basic haproxy openssl)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing Debian packages (${missing[*]}); run as root to install them" >&2
+  else
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # The packaged services must not start on the host: the tests start their own, in namespaces.
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    rm -f /usr/sbin/policy-rc.d
+  fi
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npx tsc -p tsconfig.json
