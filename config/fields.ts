@@ -23,7 +23,8 @@ export function readWith<T extends number | boolean | object>(read: (value: unkn
   return z.any().transform((value, ctx): T => {
     const out = value === undefined ? 'is required' : read(value);
     if (typeof out !== 'string') return out;
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: out });
+    // Fatal, so refinements chained after this field do not run on a value that is not there.
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: out, fatal: true });
     return z.NEVER;
   });
 }

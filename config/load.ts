@@ -1,36 +1,77 @@
 // Raw YAML text -> validated, frozen Config, or every problem as `path: message`. Pure except loadConfigFile.
 
 import { readFile } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
-import { configSchema, type Config } from './schema.js';
+import { LineCounter, parseDocument, type YAMLError } from 'yaml';
+import type { ZodTypeAny } from 'zod';
+import { describeValue } from './fields.js';
 import { errorMap, zodIssues } from './issues.js';
-import { semanticIssues, type ConfigIssue } from './semantics.js';
+import { clusterSchema, configSchema, farmSchema, vrrpSchema, type Config } from './schema.js';
+import { semanticIssues, type ConfigIssue, type ConfigParts } from './semantics.js';
 
 export type ConfigResult =
   | { readonly ok: true; readonly config: Config }
   | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
 
+const ROOT = '(root)';
+const TOP = 'a mapping with node and farms';
+
 /** Validates already-parsed data (YAML document, Redis payload) against the schema and cross-field rules. */
 export function validateConfig(raw: unknown): ConfigResult {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    return { ok: false, issues: [{ path: '(root)', message: 'expected a mapping with node, farms, ...' }] };
+  if (raw === null || raw === undefined) return { ok: false, issues: [{ path: ROOT, message: `the config is empty; expected ${TOP}` }] };
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    return { ok: false, issues: [{ path: ROOT, message: `expected ${TOP}, got ${describeValue(raw)}` }] };
   }
   const parsed = configSchema.safeParse(raw, { errorMap });
-  if (!parsed.success) return { ok: false, issues: zodIssues(parsed.error.issues, configSchema, raw) };
+  if (!parsed.success) {
+    // Cross-field rules still run on the parts the schema accepted, so one run shows every error.
+    const issues = [...zodIssues(parsed.error.issues, configSchema, raw), ...semanticIssues(salvage(raw as Record<string, unknown>))];
+    return { ok: false, issues };
+  }
   const issues = semanticIssues(parsed.data);
   if (issues.length > 0) return { ok: false, issues };
   return { ok: true, config: deepFreeze(parsed.data) };
 }
 
+function salvage(raw: Record<string, unknown>): ConfigParts {
+  const part = <T extends ZodTypeAny>(schema: T, value: unknown): T['_output'] | undefined => {
+    const result = schema.safeParse(value);
+    return result.success ? result.data : undefined;
+  };
+  return {
+    farms: Array.isArray(raw.farms) ? raw.farms.map((farm) => part(farmSchema, farm)) : [],
+    dataplane: part(configSchema.shape.dataplane, raw.dataplane),
+    vrrp: raw.vrrp === undefined ? undefined : part(vrrpSchema, raw.vrrp),
+    cluster: raw.cluster === undefined ? undefined : part(clusterSchema, raw.cluster),
+  };
+}
+
 export function parseConfigText(text: string): ConfigResult {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    return {
-      ok: false,
-      issues: doc.errors.map((e) => ({ path: e.linePos ? `line ${e.linePos[0].line}` : '(yaml)', message: e.message.split('\n')[0]! })),
-    };
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter: lines });
+  if (doc.errors.length > 0) return { ok: false, issues: doc.errors.map((e) => yamlIssue(e, text, lines)) };
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // An alias bomb ("billion laughs") stops here instead of eating the heap.
+    return { ok: false, issues: [{ path: ROOT, message: `cannot expand the YAML: ${(err as Error).message}` }] };
   }
-  return validateConfig(doc.toJS({ maxAliasCount: 100 }));
+  return validateConfig(raw);
+}
+
+function yamlIssue(error: YAMLError, text: string, lines: LineCounter): ConfigIssue {
+  const { line, col } = lines.linePos(error.pos[0]);
+  const path = `line ${line}, column ${col}`;
+  switch (error.code) {
+    case 'DUPLICATE_KEY':
+      return { path, message: `duplicate key ${JSON.stringify(/^("[^"]*"|'[^']*'|[^:,{}[\]\n]*)/.exec(text.slice(error.pos[0]))![1]!.trim())}` };
+    case 'MULTIPLE_DOCS':
+      return { path, message: 'a second YAML document ("---"); the config is one document' };
+    case 'TAB_AS_INDENT':
+      return { path, message: 'a tab in the indentation; indent YAML with spaces' };
+    default:
+      return { path, message: error.message.split('\n')[0]! };
+  }
 }
 
 export async function loadConfigFile(path: string): Promise<ConfigResult> {
@@ -38,7 +79,9 @@ export async function loadConfigFile(path: string): Promise<ConfigResult> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    return { ok: false, issues: [{ path, message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }] };
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : code ?? (err as Error).message;
+    return { ok: false, issues: [{ path, message: `cannot read the config: ${reason}` }] };
   }
   return parseConfigText(text);
 }

@@ -80,7 +80,8 @@ function farmIssues(farms: ConfigParts['farms'], add: Add): void {
       const shared = portsInBoth(other.ports, farm.ports);
       if (shared.length === 0) continue;
       const ports = shared.map((r) => formatPortRange(r, '-')).join(',');
-      add(`farms[${f}].ports`, `${farm.protocol} ${farm.vip} port${shared.length > 1 || shared[0]!.from !== shared[0]!.to ? 's' : ''} ${ports} already belong to farm "${other.name}" (farms[${g}])`);
+      const one = shared.length === 1 && shared[0]!.from === shared[0]!.to;
+      add(`farms[${f}].ports`, `${farm.protocol} ${farm.vip} ${one ? `port ${ports} is` : `ports ${ports} are`} already served by farm "${other.name}" (farms[${g}])`);
     }
   });
 }

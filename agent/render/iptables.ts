@@ -71,7 +71,7 @@ function markRules(farm: PlannedFarm, mask: number): string[] {
       break;
     }
     case 'hash-srcip': {
-      rules.push(`${match} -j HMARK --hmark-src-prefix 32 --hmark-rnd ${hex(farm.hashSeed)} --hmark-mod ${farm.buckets.length} --hmark-offset ${HASH_BUCKET_OFFSET}`);
+      rules.push(`${match} -j HMARK --hmark-src-prefix 32 --hmark-rnd 0x${farm.hashSeed.toString(16).padStart(8, '0')} --hmark-mod ${farm.buckets.length} --hmark-offset ${HASH_BUCKET_OFFSET}`);
       farm.buckets.forEach((owner, bucket) => {
         const b = chain[owner]!;
         rules.push(`-m mark --mark ${hex(HASH_BUCKET_OFFSET + bucket)} ${comment(farm, b)} -j MARK --set-xmark ${hex(b.mark)}/0xffffffff`);

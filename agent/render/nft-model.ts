@@ -41,7 +41,7 @@ export interface NftSet {
 /** What a diff needs to know of the kernel side: enough to tell what to flush, add or delete. */
 export interface NftState {
   readonly chains: ReadonlyMap<string, { readonly digest: string; readonly base?: BaseHook }>;
-  readonly sets: ReadonlyMap<string, unknown>;
+  readonly sets: ReadonlyMap<string, { readonly kind: 'set' | 'map' }>;
   /** map name -> element key -> element value, both as this module prints them. */
   readonly elements: ReadonlyMap<string, ReadonlyMap<string, string>>;
   /** Maps whose elements could not be read back: flushed and refilled whole. */

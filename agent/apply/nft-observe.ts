@@ -1,0 +1,125 @@
+// Reads the agent's table back from `nft -j -s list table ip ha_agent` (start-up adoption, drift
+// checks) and compares it with what was applied. Pure: JSON text in, state and differences out.
+
+import { NFT_TABLE, hex, parseDigestTag, type BaseHook, type NftState } from '../render/nft-model.js';
+
+export interface NftObserved extends NftState {
+  readonly present: boolean;
+  readonly chains: ReadonlyMap<string, { readonly digest: string; readonly base?: BaseHook; readonly rules: number }>;
+  readonly sets: ReadonlyMap<string, { readonly kind: 'set' | 'map' }>;
+  /** "chain X" / "set X" -> the object as the kernel holds it, without handles, counters or
+   * dynamic set contents: equal snapshots mean nothing was changed behind the agent's back. */
+  readonly snapshot: ReadonlyMap<string, string>;
+}
+
+export const ABSENT: NftObserved = { present: false, chains: new Map(), sets: new Map(), elements: new Map(), snapshot: new Map() };
+
+/** A chain whose first rule's tag is missing or does not match its rule count. */
+export const UNKNOWN_DIGEST = 'unknown';
+
+type Json = Record<string, unknown>;
+const obj = (v: unknown): Json | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : undefined);
+
+function keyText(key: unknown, markKeys: boolean): string | undefined {
+  const inner = obj(key)?.elem ? obj(obj(key)!.elem)?.val : key;
+  if (typeof inner === 'number') return markKeys ? hex(inner) : String(inner);
+  if (typeof inner === 'string') return inner;
+  const range = obj(inner)?.range;
+  if (Array.isArray(range) && range.length === 2) return `${String(range[0])}-${String(range[1])}`;
+  const concat = obj(inner)?.concat;
+  if (!Array.isArray(concat)) return undefined;
+  const parts = concat.map((part) => keyText(part, false));
+  return parts.every((p) => p !== undefined) ? parts.join(' . ') : undefined;
+}
+
+function verdictText(value: unknown): string | undefined {
+  for (const kind of ['goto', 'jump'] as const) {
+    const target = obj(obj(value)?.[kind])?.target;
+    if (typeof target === 'string') return `${kind} ${target}`;
+  }
+  return undefined;
+}
+
+function hookOf(chain: Json): BaseHook | undefined {
+  if (typeof chain.hook !== 'string') return undefined;
+  return { type: chain.type as BaseHook['type'], hook: chain.hook as BaseHook['hook'], priority: Number(chain.prio), priorityName: String(chain.prio) };
+}
+
+const strip = (item: Json, drop: readonly string[]): string =>
+  JSON.stringify(Object.fromEntries(Object.entries(item).filter(([k]) => !drop.includes(k))));
+
+/** Throws on text that is not nft's JSON; an empty list means an empty table. */
+export function parseNftJson(text: string): NftObserved {
+  const items = (JSON.parse(text) as { nftables?: unknown[] }).nftables;
+  if (!Array.isArray(items)) throw new Error('not nft JSON output: no "nftables" list');
+  const chains = new Map<string, { base?: BaseHook; rules: Json[] }>();
+  const sets = new Map<string, { kind: 'set' | 'map' }>();
+  const elements = new Map<string, Map<string, string>>();
+  const dirtyMaps = new Set<string>();
+  const snapshot = new Map<string, string>();
+  let present = false;
+  for (const raw of items) {
+    const item = obj(raw) ?? {};
+    const [kind, body] = Object.entries(item)[0] ?? [];
+    const o = obj(body);
+    if (!o || o.family !== 'ip' || (kind !== 'table' && o.table !== NFT_TABLE) || (kind === 'table' && o.name !== NFT_TABLE)) continue;
+    if (kind === 'table') present = true;
+    else if (kind === 'chain') {
+      const base = hookOf(o);
+      chains.set(String(o.name), { ...(base ? { base } : {}), rules: [] });
+      snapshot.set(`chain ${String(o.name)}`, strip(o, ['handle']));
+    } else if (kind === 'rule') {
+      chains.get(String(o.chain))?.rules.push(o);
+    } else if (kind === 'set' || kind === 'map') {
+      const name = String(o.name);
+      sets.set(name, { kind });
+      // A set's contents are the clients the kernel learnt (persistence), not something applied.
+      snapshot.set(`${kind} ${name}`, strip(o, kind === 'set' ? ['handle', 'elem'] : ['handle']));
+      if (kind === 'map') {
+        const found = new Map<string, string>();
+        for (const entry of Array.isArray(o.elem) ? o.elem : []) {
+          const pair = Array.isArray(entry) ? entry : [];
+          const key = keyText(pair[0], o.type === 'mark');
+          const value = verdictText(pair[1]);
+          if (key === undefined || value === undefined) dirtyMaps.add(name);
+          else found.set(key, value);
+        }
+        elements.set(name, found);
+      }
+    }
+  }
+  const observed = new Map<string, { digest: string; base?: BaseHook; rules: number }>();
+  for (const [name, chain] of chains) {
+    const tag = parseDigestTag(typeof chain.rules[0]?.comment === 'string' ? chain.rules[0].comment : undefined);
+    const digest = tag && tag.rules === chain.rules.length ? tag.digest : UNKNOWN_DIGEST;
+    observed.set(name, { digest, rules: chain.rules.length, ...(chain.base ? { base: chain.base } : {}) });
+    snapshot.set(`chain ${name}`, `${snapshot.get(`chain ${name}`)!}\n${chain.rules.map((r) => strip(r, ['handle'])).join('\n')}`);
+  }
+  return { present, chains: observed, sets, elements, dirtyMaps, snapshot };
+}
+
+/** Differences between what the agent applied and what the kernel holds, one line each. */
+export function compareNft(applied: NftState, observed: NftObserved, baseline?: ReadonlyMap<string, string>): string[] {
+  const out: string[] = [];
+  for (const [name, chain] of applied.chains) {
+    const seen = observed.chains.get(name);
+    if (!seen) out.push(`chain ${name}: missing from the kernel`);
+    else if (seen.digest !== chain.digest) out.push(`chain ${name}: ${seen.rules} rules in the kernel differ from what was applied`);
+    else if ((seen.base?.priority ?? null) !== (chain.base?.priority ?? null) || seen.base?.hook !== chain.base?.hook) out.push(`chain ${name}: hook differs`);
+  }
+  for (const name of observed.chains.keys()) if (!applied.chains.has(name)) out.push(`chain ${name}: in the kernel but not applied`);
+  for (const name of applied.sets.keys()) if (!observed.sets.has(name)) out.push(`set ${name}: missing from the kernel`);
+  for (const name of observed.sets.keys()) if (!applied.sets.has(name)) out.push(`set ${name}: in the kernel but not applied`);
+  for (const [map, wanted] of applied.elements) {
+    if (!observed.sets.has(map)) continue;
+    const have = observed.elements.get(map) ?? new Map<string, string>();
+    const missing = [...wanted].filter(([k, v]) => have.get(k) !== v).length;
+    const extra = [...have].filter(([k, v]) => wanted.get(k) !== v).length;
+    if (observed.dirtyMaps?.has(map)) out.push(`map ${map}: holds elements the agent cannot read`);
+    else if (missing + extra > 0) out.push(`map ${map}: ${missing} elements missing, ${extra} unexpected`);
+  }
+  if (out.length === 0 && baseline) {
+    for (const [key, text] of baseline) if (observed.snapshot.get(key) !== text) out.push(`${key}: changed in the kernel since it was applied`);
+  }
+  return out;
+}

@@ -1,0 +1,191 @@
+// `ha-agent run`: wires config, checks, engine, netfilter, control socket and signals together.
+
+import { mkdir } from 'node:fs/promises';
+import { loadConfigFile, formatIssues } from '../../config/load.js';
+import type { Config } from '../../config/schema.js';
+import { Scheduler } from '../../checks/scheduler.js';
+import { probeFor } from '../../checks/probe.js';
+import { slowstartWeight } from '../../checks/slowstart.js';
+import { createLogger, type Logger } from '../log.js';
+import { ExecaRunner } from '../apply/runner.js';
+import { IptablesRestore } from '../apply/iptables.js';
+import { ConntrackCli } from '../apply/conntrack.js';
+import type { Netfilter } from '../apply/netfilter.js';
+import { Engine } from '../engine/engine.js';
+import { readSavedState, writeSavedState } from '../state/store.js';
+import { readMarks, writeMarks } from '../state/marks-file.js';
+import { scheduledChecks } from './targets.js';
+import { watchDrift, type DriftWatch } from './drift.js';
+import { VERSION } from '../version.js';
+import { markKey } from '../plan/marks.js';
+import type { Runner } from '../apply/runner.js';
+import { VrrpView } from '../vrrp/state.js';
+
+export interface Daemon {
+  readonly engine: Engine;
+  readonly scheduler: Scheduler;
+  readonly drift: DriftWatch;
+  readonly logger: Logger;
+  readonly configPath: string;
+  readonly startedAt: number;
+  /** Followed from keepalived by the vrrp module; DISABLED without a vrrp section. */
+  readonly vrrp: VrrpView;
+  /** Started with the daemon and stopped before it (control socket, keepalived, cluster sync). */
+  readonly services: { name: string; stop(): Promise<void> }[];
+  config(): Config;
+  /** Re-reads the config file; on error returns the issues and keeps the running config. */
+  reload(): Promise<{ ok: true; changed: string[] } | { ok: false; errors: string[] }>;
+  stop(): Promise<void>;
+}
+
+export async function createNetfilter(config: Config, runner: Runner): Promise<Netfilter> {
+  switch (config.dataplane.driver) {
+    case 'iptables':
+      return new IptablesRestore(runner);
+    case 'nftables': {
+      const { NftCli } = await import('../apply/nftables.js');
+      return new NftCli(runner);
+    }
+    default: {
+      const never: never = config.dataplane.driver;
+      throw new Error(`unknown driver ${String(never)}`);
+    }
+  }
+}
+
+export async function startDaemon(configPath: string, initial: Config, logger: Logger = createLogger()): Promise<Daemon> {
+  let config = initial;
+  await mkdir(config.node.state_dir, { recursive: true, mode: 0o750 });
+  await mkdir(config.node.run_dir, { recursive: true, mode: 0o755 });
+  const runner = new ExecaRunner();
+  const netfilter = await createNetfilter(config, runner);
+  const engine = new Engine({
+    netfilter,
+    conntrack: new ConntrackCli(runner),
+    logger,
+    now: Date.now,
+    persist: async (backends, marks) => {
+      await writeSavedState(config.node.state_dir, backends);
+      await writeMarks(config.node.state_dir, marks);
+    },
+    weightFactor: (farm, rt, now) => (rt.upSince === undefined ? 1 : slowstartWeight(rt.upSince, farm.check.slowstart, now).factor),
+  });
+
+  const slowstartTimers = new Map<string, NodeJS.Timeout>();
+  const scheduler = new Scheduler({
+    probeFor: (check) => probeFor(check, { runner }),
+    onResult: (target, result) => engine.recordCheck(target.farm, target.backend, { ...result, at: Date.now() }),
+    onTransition: (target, transition) => engine.setHealth(target.farm, target.backend, transition.to, transition.reason),
+    onError: (err) => logger.error({ err: String(err) }, 'check callback failed'),
+  });
+
+  // Slow start: re-plan the farm at each step of a recovering backend's ramp.
+  engine.on((event) => {
+    if (event.type === 'transition' && event.to === 'up') rampSlowstart(event.farm, event.backend);
+    if (event.type === 'admin') followAdmin(event.farm, event.backend, event.from, event.to);
+  });
+  function rampSlowstart(farm: string, backend: string): void {
+    const farmConfig = engine.farmConfig(farm);
+    const rt = engine.runtime.get(markKey(farm, backend));
+    if (!farmConfig?.check.slowstart || rt?.upSince === undefined) return;
+    const next = slowstartWeight(rt.upSince, farmConfig.check.slowstart, Date.now()).nextStepAt;
+    clearTimeout(slowstartTimers.get(markKey(farm, backend)));
+    if (next === null) return;
+    slowstartTimers.set(markKey(farm, backend), setTimeout(() => {
+      engine.replan(farm);
+      rampSlowstart(farm, backend);
+    }, Math.max(0, next - Date.now())));
+  }
+  /** Maintenance pauses the checks; leaving it, the backend must pass `rise` checks again. */
+  function followAdmin(farm: string, backend: string, from: string, to: string): void {
+    const key = markKey(farm, backend);
+    if (to === 'maintenance') {
+      scheduler.pause(key);
+      return;
+    }
+    if (from !== 'maintenance') return;
+    const farmConfig = engine.farmConfig(farm);
+    const item = farmConfig && scheduledChecks({ ...config, farms: [farmConfig] }, () => undefined).find((c) => c.target.backend === backend);
+    if (!item || farmConfig.check.type === 'none') {
+      scheduler.resume(key);
+      return;
+    }
+    engine.setHealth(farm, backend, 'down', 'leaving maintenance: waiting for checks to pass');
+    scheduler.remove(key);
+    scheduler.add({ ...item, initial: 'down' });
+  }
+
+  const saved = await readSavedState(config.node.state_dir);
+  await engine.start(config, saved, await readMarks(config.node.state_dir));
+  const startChecks = () => {
+    scheduler.replaceAll(scheduledChecks(config, (key) => engine.runtime.get(key)?.health));
+    for (const farm of config.farms) {
+      for (const b of farm.backends) if (engine.adminOf(farm, b.name) === 'maintenance') scheduler.pause(markKey(farm.name, b.name));
+    }
+  };
+  startChecks();
+  const drift = watchDrift(config.dataplane.verify_schedule, netfilter, engine, logger);
+  logger.info({ version: VERSION, node: config.node.id, farms: config.farms.length, driver: netfilter.driver }, 'ha-agent running');
+
+  let reloading: Promise<unknown> = Promise.resolve();
+  const daemon: Daemon = {
+    engine, scheduler, drift, logger, configPath, startedAt: Date.now(),
+    vrrp: new VrrpView(Boolean(config.vrrp)),
+    services: [],
+    config: () => config,
+    reload: () => {
+      const run = reloading.then(async () => {
+        const result = await loadConfigFile(configPath);
+        if (!result.ok) {
+          logger.error({ errors: result.issues }, `reload refused, keeping the running config:\n${formatIssues(result.issues)}`);
+          return { ok: false as const, errors: result.issues.map((i) => `${i.path}: ${i.message}`) };
+        }
+        const localChanges = (['node', 'control'] as const).filter((k) => JSON.stringify(result.config[k]) !== JSON.stringify(config[k]));
+        if (localChanges.length > 0) logger.warn({ sections: localChanges }, 'changes to these sections take effect after a restart');
+        config = result.config;
+        const changed = await engine.reload(config);
+        startChecks();
+        logger.info({ changed }, `config reloaded (${changed.length} farms changed)`);
+        return { ok: true as const, changed };
+      });
+      reloading = run.catch(() => undefined);
+      return run;
+    },
+    stop: async () => {
+      for (const service of [...daemon.services].reverse()) {
+        await service.stop().catch((err: Error) => logger.warn({ service: service.name, err: err.message }, 'stopping a service failed'));
+      }
+      drift.stop();
+      for (const t of slowstartTimers.values()) clearTimeout(t);
+      await scheduler.stop();
+      await writeSavedState(config.node.state_dir, engine.savedState()).catch(() => undefined);
+      logger.info('ha-agent stopped; the applied rules stay in place');
+    },
+  };
+  return daemon;
+}
+
+/** Runs until SIGTERM/SIGINT; SIGHUP reloads. */
+export async function runDaemon(configPath: string, config: Config): Promise<void> {
+  const logger = createLogger();
+  const daemon = await startDaemon(configPath, config, logger);
+  try {
+    const { startControl } = await import('../control/server.js');
+    daemon.services.push({ name: 'control', ...(await startControl(daemon)) });
+  } catch (err) {
+    logger.fatal({ err: (err as Error).message }, 'cannot start the control socket');
+    await daemon.stop();
+    process.exit(1);
+  }
+  process.on('SIGHUP', () => void daemon.reload().catch((err: Error) => logger.error({ err: err.message }, 'reload failed')));
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'stopping');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await daemon.stop();
+  process.exit(0);
+}
