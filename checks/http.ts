@@ -64,6 +64,7 @@ function request(check: HttpCheckConfig, target: CheckTarget, timeoutMs: number,
       return;
     }
     let raw: net.Socket | undefined;
+    let top: net.Socket | undefined;
     let req: http.ClientRequest | undefined;
     let done = false;
     const finish = (ok: boolean, detail: string): void => {
@@ -71,7 +72,7 @@ function request(check: HttpCheckConfig, target: CheckTarget, timeoutMs: number,
       done = true;
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      closeWithReset(raw);
+      closeWithReset(raw, top);
       req?.destroy();
       resolve({ ok, message: `${ctx.where}: ${detail}`, latencyMs: performance.now() - ctx.started });
     };
@@ -89,14 +90,14 @@ function request(check: HttpCheckConfig, target: CheckTarget, timeoutMs: number,
       createConnection: () => {
         raw = net.connect({ host: target.ip, port: target.port });
         raw.on('error', () => undefined);
-        if (check.type === 'http') return raw;
-        return tls.connect({
+        if (check.type === 'http') return (top = raw);
+        return (top = tls.connect({
           socket: raw,
           host: target.ip,
           servername: serverName(check),
           rejectUnauthorized: check.tls.verify,
           ...(ctx.caBytes ? { ca: ctx.caBytes } : {}),
-        });
+        }));
       },
     };
     try {
@@ -141,13 +142,20 @@ function serverName(check: HttpCheckConfig): string | undefined {
 
 /**
  * Resets rather than closes, as the TCP probe does: no TIME_WAIT left on the load balancer.
- * Falls back to a plain destroy when the socket is already gone or not a TCP handle.
+ * Once a shutdown has begun (the server closed first after `connection: close`, and Node
+ * answered with its own FIN) a reset is refused with EINVAL, and Node 20 then spins on the
+ * socket; but then the server closed first and holds the TIME_WAIT, so a plain destroy is right.
  */
-function closeWithReset(socket: net.Socket | undefined): void {
-  if (!socket || socket.destroyed) return;
+function closeWithReset(raw: net.Socket | undefined, top: net.Socket | undefined): void {
+  if (!raw || !top || top.destroyed) return;
+  // Still connecting: nothing to reset, and resetAndDestroy would wait for the connect.
+  if (raw.connecting || top.writableEnded || raw.writableEnded || raw.destroyed) {
+    top.destroy();
+    return;
+  }
   try {
-    socket.resetAndDestroy();
+    raw.resetAndDestroy();
   } catch {
-    socket.destroy();
+    top.destroy();
   }
 }

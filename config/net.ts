@@ -91,9 +91,9 @@ export function formatPortRange(range: PortRange, separator = ':'): string {
 }
 
 /** "host:port" (control.metrics, sentinels): an error message, or undefined when valid. */
-export function hostPortError(text: string): string | undefined {
+export function hostPortError(text: string, example = '127.0.0.1:9798'): string | undefined {
   const match = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(text);
-  if (!match) return `${JSON.stringify(text)} is not host:port like 127.0.0.1:9798`;
+  if (!match) return `${JSON.stringify(text)} is not host:port like ${example}`;
   return inPortRange(Number(match[2]));
 }
 

@@ -144,7 +144,7 @@ export const farmSchema = z.object({
   backends: z.array(backendSchema, { invalid_type_error: 'expected a list of backends' }).min(1, 'a farm needs at least one backend'),
 }, { invalid_type_error: 'expected a farm: a mapping with name, vip, ports and backends' }).strict();
 
-const hostPort = (example: string) => text(`host:port like ${example}`, hostPortError);
+const hostPort = (example: string) => text(`host:port like ${example}`, (s) => hostPortError(s, example));
 
 const sentinel = z.union([
   hostPort('10.0.0.1:26379'),

@@ -93,7 +93,7 @@ function markIssues(dataplane: Config['dataplane'], farms: ConfigParts['farms'],
     add('dataplane.mark_mask', `mask 0x${mask.toString(16)} does not cover the mark range 0x${min.toString(16)}-0x${max.toString(16)}`);
   }
   const backends = farms.reduce((n, farm) => n + (farm?.backends.length ?? 0), 0);
-  if (backends > max - min + 1) add('dataplane.mark_max', `${backends} backends do not fit in ${max - min + 1} marks`);
+  if (min <= max && backends > max - min + 1) add('dataplane.mark_max', `${backends} backends need ${backends} marks; mark_min..mark_max holds ${max - min + 1}`);
   const pinned = new Map<number, string>();
   farms.forEach((farm, f) => farm?.backends.forEach((backend, b) => {
     if (backend.mark === undefined) return;

@@ -2,7 +2,7 @@
 // was applied is kept in memory, so applying never lists the kernel (only adopt/verify/repair do).
 
 import type { DesiredState } from '../plan/plan.js';
-import { diffNft } from '../render/nft-diff.js';
+import { diffNft, type NftTransaction } from '../render/nft-diff.js';
 import { TABLE_REF, formatFull, type NftModel, type NftState } from '../render/nft-model.js';
 import { assembleNft, renderNftFarm, type NftFarmRender } from '../render/nftables.js';
 import { ABSENT, compareNft, parseNftJson, type NftObserved } from './nft-observe.js';
@@ -14,6 +14,8 @@ export interface NftOptions {
   readonly command?: string;
   readonly timeoutMs?: number;
 }
+
+const fullReplace = (model: NftModel): NftTransaction => ({ text: formatFull(model), rewritten: [...model.chains.keys()], deleted: [] });
 
 export class NftCli implements Netfilter {
   readonly driver = 'nftables' as const;
@@ -105,7 +107,9 @@ export class NftCli implements Netfilter {
   /** Diff against `from`; on failure re-read the kernel and diff again; last, replace the table whole. */
   private async bringTo(model: NftModel, from: NftState): Promise<SyncResult> {
     const started = performance.now();
-    const first = diffNft(from, model);
+    // Knowing of no chain (a fresh instance that did not adopt, or no table): replace the table
+    // whole, so rules of an unknown earlier run are never appended to.
+    const first = from.chains.size === 0 ? fullReplace(model) : diffNft(from, model);
     if (!first) {
       this.commit(model, false);
       return { changed: false, durationMs: performance.now() - started, rewritten: [], deleted: [] };
@@ -117,11 +121,11 @@ export class NftCli implements Netfilter {
       try {
         // Someone may have changed the table behind our back: diff against what is really there.
         const observed = await this.observe();
-        tx = diffNft(observed, model) ?? { text: '', rewritten: [], deleted: [] };
+        tx = (observed.chains.size === 0 ? fullReplace(model) : diffNft(observed, model)) ?? { text: '', rewritten: [], deleted: [] };
         if (tx.text) await this.apply(tx.text);
       } catch {
         try {
-          tx = { text: formatFull(model), rewritten: [...model.chains.keys()], deleted: [] };
+          tx = fullReplace(model);
           await this.apply(tx.text);
         } catch {
           // The kernel is unchanged (each attempt was one transaction); report the first refusal.

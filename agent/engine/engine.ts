@@ -52,7 +52,12 @@ export type EngineEvent =
   | { type: 'transition'; farm: string; backend: string; from: Health; to: Health; reason: string; at: number }
   | { type: 'admin'; farm: string; backend: string; from: AdminState; to: AdminState; at: number }
   | { type: 'applied'; result: SyncResult; farms: readonly string[]; at: number }
-  | { type: 'apply-error'; error: string; at: number };
+  | { type: 'apply-error'; error: string; at: number }
+  | { type: 'check'; farm: string; backend: string; result: LastCheck };
+
+/** The events `agentctl events` shows; applies and single check results are metrics, not history. */
+export type HistoryEvent = Extract<EngineEvent, { type: 'transition' | 'admin' | 'apply-error' }>;
+const HISTORY_SIZE = 1000;
 
 export class Engine {
   config!: Config;
@@ -65,6 +70,7 @@ export class Engine {
   private running: Promise<void> | undefined;
   private waiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
   private readonly listeners = new Set<(event: EngineEvent) => void>();
+  private readonly history: HistoryEvent[] = [];
   readonly dataplane: DataplaneStatus = { inSync: false, lastError: null, lastApplyAt: null, lastApplyMs: null, applies: 0, applyErrors: 0 };
 
   constructor(private readonly deps: EngineDeps) {}
@@ -102,7 +108,9 @@ export class Engine {
 
   recordCheck(farm: string, backend: string, check: LastCheck): void {
     const rt = this.runtime.get(markKey(farm, backend));
-    if (rt) rt.lastCheck = check;
+    if (!rt) return;
+    rt.lastCheck = check;
+    this.emit({ type: 'check', farm, backend, result: check });
   }
 
   /** A health transition decided by the checks (hysteresis already applied). */
@@ -259,7 +267,16 @@ export class Engine {
     return out;
   }
 
+  /** The last `n` transitions, admin changes and apply errors, oldest first. */
+  recentEvents(n = HISTORY_SIZE): HistoryEvent[] {
+    return n <= 0 ? [] : this.history.slice(-n);
+  }
+
   private emit(event: EngineEvent): void {
+    if (event.type === 'transition' || event.type === 'admin' || event.type === 'apply-error') {
+      this.history.push(event);
+      if (this.history.length > HISTORY_SIZE) this.history.shift();
+    }
     for (const listener of this.listeners) listener(event);
   }
 }

@@ -1,6 +1,5 @@
-// DesiredState -> the nftables form of the seed's layout, in the agent's own `table ip ha_agent`:
-// mark new connections per farm (exact integer shares), restore/save the mark through conntrack,
-// DNAT/SNAT by mark, refuse connections to farms with no backend. Pure.
+// DesiredState -> the seed's layout in the agent's own `table ip ha_agent` (mark new connections
+// by exact integer shares, restore/save marks via conntrack, DNAT/SNAT by mark, refuse when down). Pure.
 
 import { formatPortRange } from '../../config/net.js';
 import type { DesiredState, PlannedBackend, PlannedFarm } from '../plan/plan.js';
@@ -95,6 +94,10 @@ function selectRules(farm: PlannedFarm): NftRule[] {
       ...(i === 0 ? { note: `persistence: a client seen in the last ${ttlSeconds(farm)}s keeps its backend (one set per backend in the chain)` } : {}),
     }));
   }
+  if (farm.chain.length === 1) {
+    rules.push({ text: goto(NFT_NAMES.mark(farm.name, farm.chain[0]!.mark)), note: 'one backend in the chain: every new connection' });
+    return rules;
+  }
   switch (farm.algorithm) {
     case 'weight':
       rules.push(weightRule(farm));
@@ -183,6 +186,7 @@ function baseParts(mask: number): { sets: NftSet[]; chains: NftChain[] } {
   const chains = [
     nftChain('prerouting', [
       // The seed's CONNMARK --restore-mark, under the mask: one lookup on the connection's mark.
+      // Marks of backends no longer configured are not restored; their NAT lives on in conntrack.
       { text: `${maskedMark('ct mark', mask)} vmap @${NFT_NAMES.restore}`, note: 'a known connection gets its mark back; a new one to a farm gets a backend' },
       { text: `ct state new ${DISPATCH_KEY} vmap @${NFT_NAMES.farms}` },
     ], HOOKS.mangle),

@@ -67,8 +67,8 @@ test('weights 1:2:3 are exact slots; a slow-start weight says how close it is', 
   assert.match(text, /numgen random mod 6 vmap \{ 0 : goto mark_web_\w+, 1-2 : goto mark_web_\w+, 3-5 : goto mark_web_\w+ \}/);
   const desired = desiredFor(seedYaml('dnat'));
   const [farm] = desired.farms;
-  const slow = { ...desired, farms: [{ ...farm!, chain: [{ ...farm!.chain[0]!, effectiveWeight: 1 / 3 }, farm!.chain[1]!] }] };
-  assert.match(renderNft(slow), /# weight: slots 333:1000 of 1333 give the weight shares to within 0\.0\d\d points/);
+  const slow = { ...desired, farms: [{ ...farm!, chain: [{ ...farm!.chain[0]!, effectiveWeight: 0.123456 }, farm!.chain[1]!] }] };
+  assert.match(renderNft(slow), /# weight: slots 112:912 of 1024 give the weight shares to within 0\.05\d points/);
 });
 
 test('a full mask writes marks without and/or', () => {
@@ -85,15 +85,21 @@ test('an update with nothing changed is empty; without a previous state it is th
   assert.equal(renderNftUpdate(undefined, d), renderNft(d));
 });
 
-test('a backend going down rewrites only its farm chain and its own mark chain', () => {
-  const text = renderNftUpdate(desiredFor(twoFarms), desiredFor(twoFarms, ['one/a']), new Set(['one']));
-  const body = lines(text);
-  assert.equal(body[0], 'add table ip ha_agent');
-  assert.deepEqual(body.filter((l) => /^(flush|delete|add chain)/.test(l)), [
-    'flush chain ip ha_agent farm_one',
-    `flush chain ip ha_agent ${/mark_one_[0-9a-f]+/.exec(body.find((l) => l.includes('FARM_one_0_'))!)![0]}`,
+test('a backend going down rewrites only its farm chain (and, with persistence, its mark chain and set)', () => {
+  const one = lines(renderNftUpdate(desiredFor(twoFarms), desiredFor(twoFarms, ['one/a']), new Set(['one'])));
+  assert.equal(one[0], 'add table ip ha_agent');
+  assert.deepEqual(one.filter((l) => /^(flush|delete|add (chain|set))/.test(l)), ['flush chain ip ha_agent farm_one']);
+  assert.ok(one.every((l) => !/_two|delete table/.test(l)));
+
+  const two = lines(renderNftUpdate(desiredFor(twoFarms), desiredFor(twoFarms, ['two/c']), new Set(['two'])));
+  const mark = /mark_two_[0-9a-f]+/.exec(two.find((l) => l.includes('FARM_two_0_'))!)![0];
+  assert.deepEqual(two.filter((l) => /^(flush|delete|add (chain|set))/.test(l)), [
+    'flush chain ip ha_agent farm_two',
+    `flush chain ip ha_agent ${mark}`,
+    `delete set ip ha_agent ${mark.replace('mark_', 'persist_')}`,
   ]);
-  assert.doesNotMatch(text, /_two|delete table/);
+  // The single backend left takes every new connection without a numgen.
+  assert.ok(two.some((l) => /^add rule ip ha_agent farm_two goto mark_two_\w+$/.test(l)), two.join('\n'));
 });
 
 test('a farm going all down gets a reject chain and a dispatch element, and back', () => {

@@ -1,0 +1,74 @@
+// The control protocol, v1: one JSON object per line each way over the Unix socket. Types and
+// limits only (no zod), so agentctl loads fast; request validation lives in request.ts.
+//
+// request:  {"v":1,"id":7,"cmd":"status"}
+//           {"v":1,"id":8,"cmd":"backend","farm":"web","backend":"b1","admin":"drain"}
+//           {"v":1,"cmd":"reload"}  {"v":1,"cmd":"rules"}  {"v":1,"cmd":"events","n":20,"follow":true}
+// response: {"v":1,"id":7,"ok":true,"result":{...}} or {"v":1,"id":7,"ok":false,"error":{"code","message"}}
+// events --follow: the result, then one {"v":1,"id":..,"ok":true,"event":{...}} line per event.
+// Requests on one connection are answered in order; a connection may carry many.
+
+import type { AdminState } from '../../config/schema.js';
+import type { ErrorBody } from './errors.js';
+import type { EventRecord } from './events.js';
+import type { Status } from './status.js';
+
+export const PROTOCOL_VERSION = 1;
+/** A request line longer than this is refused and the connection closed. */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+export const COMMANDS = ['status', 'backend', 'reload', 'rules', 'events'] as const;
+export type CommandName = (typeof COMMANDS)[number];
+export const MAX_EVENTS = 1000;
+
+export type RequestId = string | number;
+
+export type Request =
+  | { readonly v: 1; readonly id?: RequestId; readonly cmd: 'status' }
+  | { readonly v: 1; readonly id?: RequestId; readonly cmd: 'backend'; readonly farm: string; readonly backend: string; readonly admin: AdminState }
+  | { readonly v: 1; readonly id?: RequestId; readonly cmd: 'reload' }
+  | { readonly v: 1; readonly id?: RequestId; readonly cmd: 'rules' }
+  | { readonly v: 1; readonly id?: RequestId; readonly cmd: 'events'; readonly n?: number; readonly follow?: boolean };
+
+export interface BackendResult {
+  readonly farm: string;
+  readonly backend: string;
+  readonly from: AdminState;
+  readonly admin: AdminState;
+  /** From the request to the rules being in the kernel. */
+  readonly applied_ms: number;
+  readonly in_chain: boolean;
+  readonly share: number;
+}
+
+export interface ReloadResult {
+  /** Farms whose rules were rewritten. */
+  readonly changed: readonly string[];
+}
+
+export interface RulesResult {
+  readonly driver: string;
+  readonly text: string;
+  readonly in_sync: boolean;
+  readonly differences: readonly string[];
+}
+
+export interface EventsResult {
+  readonly events: readonly EventRecord[];
+}
+
+export interface ResultOf {
+  status: Status;
+  backend: BackendResult;
+  reload: ReloadResult;
+  rules: RulesResult;
+  events: EventsResult;
+}
+
+export type Response =
+  | { readonly v: 1; readonly id: RequestId | null; readonly ok: true; readonly result: unknown }
+  | { readonly v: 1; readonly id: RequestId | null; readonly ok: true; readonly event: EventRecord }
+  | { readonly v: 1; readonly id: RequestId | null; readonly ok: false; readonly error: ErrorBody };
+
+export const okResponse = (id: RequestId | null, result: unknown): Response => ({ v: PROTOCOL_VERSION, id, ok: true, result });
+export const errorResponse = (id: RequestId | null, error: ErrorBody): Response => ({ v: PROTOCOL_VERSION, id, ok: false, error });
+export const eventResponse = (id: RequestId | null, event: EventRecord): Response => ({ v: PROTOCOL_VERSION, id, ok: true, event });

@@ -1,0 +1,137 @@
+// Builds `agentctl status --json` (SPEC §3) from a snapshot of the daemon. Pure: the same
+// function feeds the socket, the table and the Prometheus gauges, so all three agree.
+
+import type { AdminState } from '../../config/schema.js';
+import type { PortRange } from '../../config/net.js';
+import type { PlannedFarm } from '../plan/plan.js';
+import type { Health } from '../plan/plan.js';
+import type { VrrpState } from '../vrrp/state.js';
+
+export type ClusterState = 'connected' | 'disconnected' | 'disabled';
+
+export interface PeerStatus {
+  readonly node: string;
+  readonly vrrp: VrrpState;
+  /** ISO time of the peer's last heartbeat, when known. */
+  readonly last_seen?: string;
+}
+
+/** What a cluster module provides (Redis sync); absent means standalone (`disabled`). */
+export interface ClusterView {
+  readonly state: ClusterState;
+  peers(): readonly PeerStatus[];
+}
+
+export interface LastCheckStatus {
+  readonly ok: boolean;
+  readonly message: string;
+  readonly latency_ms: number;
+  readonly at: string;
+}
+
+export interface BackendStatus {
+  readonly name: string;
+  readonly ip: string;
+  /** null: the client's destination port is kept (multi-port farms). */
+  readonly port: number | null;
+  readonly weight: number;
+  /** The weight used now (lower while slow start ramps). */
+  readonly effective_weight: number;
+  readonly priority: number;
+  readonly mark: string;
+  readonly health: Health;
+  readonly admin: AdminState;
+  readonly in_chain: boolean;
+  readonly share: number;
+  readonly health_since: string | null;
+  readonly last_check: LastCheckStatus | null;
+}
+
+export interface FarmStatus {
+  readonly name: string;
+  readonly vip: string;
+  readonly ports: readonly (number | string)[];
+  readonly protocol: string;
+  readonly mode: string;
+  readonly algorithm: string;
+  readonly backends: readonly BackendStatus[];
+}
+
+export interface Status {
+  readonly node: string;
+  readonly version: string;
+  readonly uptime_s: number;
+  readonly vrrp: { readonly state: VrrpState; readonly since: string };
+  readonly cluster: { readonly state: ClusterState; readonly peers: readonly PeerStatus[] };
+  readonly dataplane: {
+    readonly driver: string;
+    readonly in_sync: boolean;
+    readonly last_error: string | null;
+    readonly applies: number;
+    readonly apply_errors: number;
+    readonly last_apply_ms: number | null;
+    readonly last_apply_at: string | null;
+    readonly drift_repairs: number;
+  };
+  readonly farms: readonly FarmStatus[];
+}
+
+/** Everything status needs, gathered by the caller (see snapshot.ts); times are epoch ms. */
+export interface StatusInput {
+  readonly node: string;
+  readonly version: string;
+  readonly now: number;
+  readonly startedAt: number;
+  readonly vrrp: { readonly state: VrrpState; readonly since: number };
+  readonly cluster?: ClusterView;
+  readonly dataplane: {
+    readonly driver: string;
+    readonly inSync: boolean;
+    readonly lastError: string | null;
+    readonly applies: number;
+    readonly applyErrors: number;
+    readonly lastApplyMs: number | null;
+    readonly lastApplyAt: number | null;
+    readonly driftRepairs: number;
+  };
+  /** The planned farms: what the rules in the kernel were built from. */
+  readonly farms: readonly PlannedFarm[];
+  readonly backend: (farm: string, backend: string) => { since?: number; lastCheck?: { ok: boolean; message: string; latencyMs: number; at: number } } | undefined;
+}
+
+export const formatMark = (mark: number): string => `0x${mark.toString(16)}`;
+const iso = (ms: number): string => new Date(ms).toISOString();
+const portEntry = (r: PortRange): number | string => (r.from === r.to ? r.from : `${r.from}-${r.to}`);
+/** Microsecond precision is plenty and keeps the JSON readable. */
+const round = (n: number, digits: number): number => Number(n.toFixed(digits));
+
+export function buildStatus(input: StatusInput): Status {
+  const dp = input.dataplane;
+  return {
+    node: input.node,
+    version: input.version,
+    uptime_s: Math.max(0, Math.round((input.now - input.startedAt) / 1000)),
+    vrrp: { state: input.vrrp.state, since: iso(input.vrrp.since) },
+    cluster: input.cluster ? { state: input.cluster.state, peers: [...input.cluster.peers()] } : { state: 'disabled', peers: [] },
+    dataplane: {
+      driver: dp.driver, in_sync: dp.inSync, last_error: dp.lastError, applies: dp.applies, apply_errors: dp.applyErrors,
+      last_apply_ms: dp.lastApplyMs === null ? null : round(dp.lastApplyMs, 3),
+      last_apply_at: dp.lastApplyAt === null ? null : iso(dp.lastApplyAt), drift_repairs: dp.driftRepairs,
+    },
+    farms: input.farms.map((farm): FarmStatus => ({
+      name: farm.name, vip: farm.vip, ports: farm.ports.map(portEntry), protocol: farm.protocol, mode: farm.mode, algorithm: farm.algorithm,
+      backends: farm.backends.map((b): BackendStatus => {
+        const rt = input.backend(farm.name, b.name);
+        const check = rt?.lastCheck;
+        return {
+          name: b.name, ip: b.ip, port: b.port ?? null, weight: b.weight, effective_weight: round(b.effectiveWeight, 3), priority: b.priority,
+          mark: formatMark(b.mark), health: b.health, admin: b.admin, in_chain: b.inChain,
+          // Shares outside the chain are exactly 0 (SPEC §3), never a rounding remainder.
+          share: b.inChain ? round(b.share, 6) : 0,
+          health_since: rt?.since === undefined ? null : iso(rt.since),
+          last_check: check ? { ok: check.ok, message: check.message, latency_ms: round(check.latencyMs, 3), at: iso(check.at) } : null,
+        };
+      }),
+    })),
+  };
+}

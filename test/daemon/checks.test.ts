@@ -1,0 +1,127 @@
+// The daemon in the LB namespace: tcp, http and exec checks take backends out of the MARK chain
+// and put them back, within the check schedule plus a small margin.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { createLab, singleLbTopology, backendIp, VIP, parseJsonLine, type Lab, type NsProcess } from '../netns/topology.js';
+import type { ConnReport } from '../fixtures/bin/lib/types.js';
+import { needsRoot } from '../support/root.js';
+import { agentDir, agentLogs, chainRules, startAgent, waitForChain, type AgentDir } from '../support/agent.js';
+
+const INTERVAL = 200;
+const TIMEOUT = 100;
+const FALL = 3;
+const RISE = 2;
+
+describe('health checks drive the MARK chain', needsRoot(), () => {
+  let lab: Lab;
+  let dir: AgentDir;
+  let agent: NsProcess;
+  const tcpServers: NsProcess[] = [];
+  const startTcp = async (i: number) => {
+    const server = lab.spawnFixture(`b${i}`, 'name-server', ['--port', '8080', '--name', `b${i}`]);
+    await server.waitForLine('listening');
+    tcpServers[i] = server;
+  };
+  const http = (i: number, path: string) => lab.exec(`b${i}`, process.execPath, ['-e', `fetch('http://127.0.0.1:8081${path}').then(r => r.text())`]);
+
+  before(async () => {
+    lab = await createLab(singleLbTopology({ backends: 3, mode: 'dnat' }));
+    await lab.addAddress('lb1', 'front', `${VIP}/32`);
+    for (let i = 1; i <= 3; i++) await startTcp(i);
+    await Promise.all([1, 2, 3].map((i) => lab.spawnFixture(`b${i}`, 'http-server', ['--port', '8081', '--name', `b${i}`]).waitForLine('listening')));
+    dir = agentDir();
+    const script = join(dir.dir, 'check.sh');
+    // An exec check written the way operators write them: it gets {ip} and {port} as arguments.
+    writeFileSync(script, '#!/bin/sh\nexec /usr/lib/nagios/plugins/check_tcp -H "$1" -p "$2" -t 1\n');
+    chmodSync(script, 0o755);
+    const timing = `interval: ${INTERVAL}ms, timeout: ${TIMEOUT}ms, rise: ${RISE}, fall: ${FALL}`;
+    const backends = (port: number) => [1, 2, 3].map((i) => `      - { name: b${i}, ip: ${backendIp(i)}, port: ${port} }`).join('\n');
+    dir.write(`${dir.header()}dataplane: { verify_schedule: "*/1 * * * * *" }
+farms:
+  - name: web
+    vip: ${VIP}
+    ports: [80]
+    check: { type: tcp, ${timing} }
+    backends:
+${backends(8080)}
+  - name: api
+    vip: ${VIP}
+    ports: [81]
+    check: { type: http, path: /health, expect_status: [200], expect_body: "^name=b", ${timing} }
+    backends:
+${backends(8081)}
+  - name: ex
+    vip: ${VIP}
+    ports: [82]
+    check: { type: exec, command: [${script}, "{ip}", "{port}"], interval: 500ms, timeout: 400ms, rise: 1, fall: 1 }
+    backends:
+      - { name: b1, ip: ${backendIp(1)}, port: 8080 }
+  - name: hang
+    vip: ${VIP}
+    ports: [83]
+    check: { type: exec, command: [sleep, "30"], interval: 500ms, timeout: 200ms, rise: 1, fall: 1 }
+    backends:
+      - { name: b1, ip: ${backendIp(1)}, port: 8080 }
+`);
+    agent = await startAgent(lab, 'lb1', dir.configPath);
+    await waitForChain(lab, 'lb1', 'web', [0, 1, 2], 3000);
+  });
+  after(async () => {
+    await agent?.stop(3000);
+    await lab?.destroy();
+    dir?.remove();
+  });
+
+  it(`tcp: a dead backend leaves within fall×interval + timeout + 500 ms and returns within rise×interval + 500 ms`, async () => {
+    const killedAt = Date.now();
+    await tcpServers[2]!.stop(1000);
+    const goneAt = await waitForChain(lab, 'lb1', 'web', [0, 2], 5000);
+    const detection = goneAt - killedAt;
+    assert.ok(detection <= FALL * INTERVAL + TIMEOUT + 500, `left after ${detection} ms`);
+
+    const report = parseJsonLine<ConnReport>((await lab.execFixture('client', 'conn-client', ['--target', `${VIP}:80`, '--count', '60', '--concurrency', '6'])).stdout);
+    assert.equal(report.failures, 0, JSON.stringify(report.errors));
+    assert.equal(report.counts.b2, undefined, 'no new connection went to the dead backend');
+    const transition = agentLogs(agent, (e) => e.farm === 'web' && e.backend === 'b2' && e.to === 'down');
+    assert.equal(transition.length, 1, 'the transition is logged once');
+    assert.match(String(transition[0]!.reason), /^3 consecutive failures: TCP connect to 10\.2\.0\.12:8080: ECONNREFUSED/);
+
+    await startTcp(2);
+    const upFrom = Date.now();
+    const backAt = await waitForChain(lab, 'lb1', 'web', [0, 1, 2], 5000);
+    assert.ok(backAt - upFrom <= RISE * INTERVAL + 500, `came back after ${backAt - upFrom} ms`);
+    const probabilities = (await chainRules(lab, 'lb1', 'mangle', 'HAM-web')).map((r) => /--probability (\S+)/.exec(r)![1]);
+    assert.deepEqual(probabilities, ['1.00000000000', '0.50000000000', '0.33333333349']);
+  });
+
+  it('http: a backend answering 500, or the wrong body, goes down; fixed, it comes back', async () => {
+    await http(1, '/__fail?status=500');
+    await waitForChain(lab, 'lb1', 'api', [1, 2], 3000);
+    await http(1, '/__ok');
+    await waitForChain(lab, 'lb1', 'api', [0, 1, 2], 3000);
+    await http(3, '/__body?text=oops');
+    await waitForChain(lab, 'lb1', 'api', [0, 1], 3000);
+    const reason = agentLogs(agent, (e) => e.farm === 'api' && e.backend === 'b3' && e.to === 'down')[0]?.reason;
+    assert.match(String(reason), /body/);
+    await http(3, '/__ok');
+    await waitForChain(lab, 'lb1', 'api', [0, 1, 2], 3000);
+  });
+
+  it('exec: a check_tcp script with {ip} and {port} keeps its backend up; a hanging command is killed at the timeout and counts as a failure', async () => {
+    await waitForChain(lab, 'lb1', 'ex', [0], 3000);
+    await waitForChain(lab, 'lb1', 'hang', [], 3000);
+    const reason = agentLogs(agent, (e) => e.farm === 'hang' && e.to === 'down')[0]?.reason;
+    assert.match(String(reason), /timed out after \d+ ms/);
+    const failed = agentLogs(agent, (e) => e.farm === 'ex' && e.to === 'down');
+    assert.equal(failed.length, 0, `ex went down: ${JSON.stringify(failed)}`);
+  });
+
+  it('drift: flushing the farm chain by hand is repaired within the schedule and logged', async () => {
+    await lab.exec('lb1', 'iptables', ['-t', 'mangle', '-F', 'HAM-web']);
+    await waitForChain(lab, 'lb1', 'web', [0, 1, 2], 3000);
+    assert.ok(agentLogs(agent, (e) => String(e.msg).startsWith('rules drifted')).length >= 1);
+  });
+});

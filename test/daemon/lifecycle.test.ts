@@ -1,0 +1,100 @@
+// The daemon's life: SIGKILL under load fails no connection, a restart adopts the rules without
+// flushing them and keeps a backend that was down out until it passes `rise` checks, SIGHUP
+// reloads (a broken config is refused, a new farm leaves the others' counters alone).
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLab, singleLbTopology, backendIp, VIP, parseJsonLine, sleep, waitFor, type Lab, type NsProcess } from '../netns/topology.js';
+import type { RateReport } from '../fixtures/bin/lib/types.js';
+import { needsRoot } from '../support/root.js';
+import { agentDir, agentLogs, chainRules, haAgentBin, markedBackends, startAgent, waitForChain, type AgentDir } from '../support/agent.js';
+
+const INTERVAL = 300;
+const RISE = 3;
+
+describe('daemon lifecycle', needsRoot(), () => {
+  let lab: Lab;
+  let dir: AgentDir;
+  let agent: NsProcess;
+  const servers = new Map<number, NsProcess>();
+  const serve = async (i: number) => {
+    const p = lab.spawnFixture(`b${i}`, 'name-server', ['--port', '8080', '--name', `b${i}`]);
+    await p.waitForLine('listening');
+    servers.set(i, p);
+  };
+  const farm = (name: string, port: number) => `  - name: ${name}
+    vip: ${VIP}
+    ports: [${port}]
+    check: { type: tcp, interval: ${INTERVAL}ms, timeout: 150ms, rise: ${RISE}, fall: 2 }
+    backends:
+${[1, 2, 3].map((i) => `      - { name: b${i}, ip: ${backendIp(i)}, port: 8080 }`).join('\n')}
+`;
+  /** Packet counters of a chain's rules, in order. */
+  const counters = async (chain: string) => (await chainRules(lab, 'lb1', 'mangle', chain, true)).map((r) => Number(/^\[(\d+):/.exec(r)![1]));
+
+  before(async () => {
+    lab = await createLab(singleLbTopology({ backends: 3, mode: 'dnat' }));
+    await lab.addAddress('lb1', 'front', `${VIP}/32`);
+    for (const i of [1, 2, 3]) await serve(i);
+    dir = agentDir();
+    dir.write(`${dir.header()}farms:\n${farm('web', 80)}`);
+    agent = await startAgent(lab, 'lb1', dir.configPath);
+    await waitForChain(lab, 'lb1', 'web', [0, 1, 2], 3000);
+  });
+  after(async () => {
+    await agent?.stop(3000);
+    await lab?.destroy();
+    dir?.remove();
+  });
+
+  it('SIGKILL under continuous load fails no connection; the restart adopts without a flush and keeps a down backend out until rise checks pass', async () => {
+    await servers.get(3)!.stop(1000);
+    await waitForChain(lab, 'lb1', 'web', [0, 1], 3000);
+    const client = lab.spawnFixture('client', 'conn-client', ['--target', `${VIP}:80`, '--rate', '100', '--duration-ms', '60000', '--timeout-ms', '3000']);
+    await sleep(500);
+    agent.kill('SIGKILL');
+    await agent.wait(3000);
+    const countersAtKill = await counters('HAM-web');
+    await sleep(700);
+    // The backend recovers while no agent is watching: it must still earn its way back in.
+    await serve(3);
+    agent = lab.spawn('lb1', process.execPath, [haAgentBin, 'run', '--config', dir.configPath]);
+    await agent.waitForLine('ha-agent running', 15_000);
+    const runningAt = Date.now();
+    assert.deepEqual(await markedBackends(lab, 'lb1', 'web'), [0, 1], 'b3 was down before the kill and stays out at start');
+    const countersAfter = await counters('HAM-web');
+    assert.equal(countersAfter.length, countersAtKill.length);
+    countersAfter.forEach((n, i) => assert.ok(n >= countersAtKill[i]!, `rule ${i} counter went from ${countersAtKill[i]} to ${n}: the chain was rewritten`));
+    assert.ok(countersAtKill.some((n) => n > 0), 'the load reached the MARK rules');
+    const backAt = await waitForChain(lab, 'lb1', 'web', [0, 1, 2], 5000);
+    assert.ok(backAt - runningAt >= (RISE - 1) * INTERVAL, `b3 came back after ${backAt - runningAt} ms, before ${RISE} checks`);
+    await sleep(300);
+    client.kill('SIGTERM');
+    await client.wait(10_000);
+    const report = parseJsonLine<RateReport>(client.lines.join('\n'));
+    assert.ok(report.records.length > 100, `only ${report.records.length} connections`);
+    assert.equal(report.failures, 0, JSON.stringify(report.errors));
+  });
+
+  it('SIGHUP with a broken config keeps the running one', async () => {
+    dir.write(`${dir.header()}farms:\n${farm('web', 80).replace(`ip: ${backendIp(2)}`, 'ip: 10.2.0.300')}`);
+    const before = agent.lines.length;
+    agent.kill('SIGHUP');
+    await waitFor(() => agent.lines.slice(before).some((l) => l.includes('reload refused')), { timeoutMs: 3000, what: 'reload refused log' });
+    assert.ok(agent.lines.slice(before).some((l) => l.includes('farms[0].backends[1].ip: \\"10.2.0.300\\" is not an IPv4 address')));
+    assert.deepEqual(await markedBackends(lab, 'lb1', 'web'), [0, 1, 2]);
+    assert.equal(agent.exited, false);
+  });
+
+  it('SIGHUP adding a farm: the new farm appears and the other farm keeps its counters', async () => {
+    await lab.execFixture('client', 'conn-client', ['--target', `${VIP}:80`, '--count', '30', '--concurrency', '3']);
+    const webBefore = await counters('HAM-web');
+    assert.ok(webBefore.some((n) => n > 0));
+    dir.write(`${dir.header()}farms:\n${farm('web', 80)}${farm('more', 81)}`);
+    agent.kill('SIGHUP');
+    await waitForChain(lab, 'lb1', 'more', [0, 1, 2], 3000);
+    const webAfter = await counters('HAM-web');
+    webAfter.forEach((n, i) => assert.ok(n >= webBefore[i]!, `web rule ${i}: ${webBefore[i]} -> ${n}`));
+    assert.equal(agentLogs(agent, (e) => String(e.msg).startsWith('config reloaded')).at(-1)?.changed?.toString(), 'more');
+  });
+});
