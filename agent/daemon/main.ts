@@ -20,16 +20,20 @@ import { VERSION } from '../version.js';
 import { markKey } from '../plan/marks.js';
 import type { Runner } from '../apply/runner.js';
 import { VrrpView } from '../vrrp/state.js';
+import type { ClusterView } from '../control/status.js';
 
 export interface Daemon {
   readonly engine: Engine;
   readonly scheduler: Scheduler;
   readonly drift: DriftWatch;
+  readonly netfilter: Netfilter;
   readonly logger: Logger;
   readonly configPath: string;
   readonly startedAt: number;
   /** Followed from keepalived by the vrrp module; DISABLED without a vrrp section. */
   readonly vrrp: VrrpView;
+  /** Set by the cluster module when clustered; status says `disabled` while absent. */
+  cluster?: ClusterView;
   /** Started with the daemon and stopped before it (control socket, keepalived, cluster sync). */
   readonly services: { name: string; stop(): Promise<void> }[];
   config(): Config;
@@ -129,7 +133,7 @@ export async function startDaemon(configPath: string, initial: Config, logger: L
 
   let reloading: Promise<unknown> = Promise.resolve();
   const daemon: Daemon = {
-    engine, scheduler, drift, logger, configPath, startedAt: Date.now(),
+    engine, scheduler, drift, netfilter, logger, configPath, startedAt: Date.now(),
     vrrp: new VrrpView(Boolean(config.vrrp)),
     services: [],
     config: () => config,
@@ -172,8 +176,13 @@ export async function runDaemon(configPath: string, config: Config): Promise<voi
   try {
     const { startControl } = await import('../control/server.js');
     daemon.services.push({ name: 'control', ...(await startControl(daemon)) });
+    const listen = daemon.config().control.metrics;
+    if (listen !== undefined) {
+      const { startMetrics } = await import('../metrics/server.js');
+      daemon.services.push({ name: 'metrics', ...(await startMetrics(daemon, listen)) });
+    }
   } catch (err) {
-    logger.fatal({ err: (err as Error).message }, 'cannot start the control socket');
+    logger.fatal({ err: (err as Error).message }, 'cannot start the control socket or the metrics server');
     await daemon.stop();
     process.exit(1);
   }

@@ -89,9 +89,13 @@ export async function blackholePort(): Promise<{ port: number; close(): Promise<
   };
 }
 
-/** Sockets in TIME_WAIT to or from `port`, as `ss` sees them. */
-export async function timeWaitCount(port: number): Promise<number> {
-  const run = await new ExecaRunner().run('ss', ['-Htan', 'state', 'time-wait', `( sport = :${port} or dport = :${port} )`]);
+/**
+ * Sockets in TIME_WAIT as `ss` sees them: to `port` (the prober's side, 'client'), from it
+ * (the server's side), or both.
+ */
+export async function timeWaitCount(port: number, side: 'client' | 'server' | 'both' = 'both'): Promise<number> {
+  const filter = side === 'client' ? `dport = :${port}` : side === 'server' ? `sport = :${port}` : `( sport = :${port} or dport = :${port} )`;
+  const run = await new ExecaRunner().run('ss', ['-Htan', 'state', 'time-wait', filter]);
   if (run.exitCode !== 0) throw new Error(`ss failed: ${run.stderr}`);
   return run.stdout.split('\n').filter((line) => line.trim() !== '').length;
 }

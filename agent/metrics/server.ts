@@ -1,0 +1,66 @@
+// GET /metrics on control.metrics (host:port) when configured; nothing else is served.
+
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Daemon } from '../daemon/main.js';
+import { daemonStatus } from '../control/snapshot.js';
+import { AgentMetrics } from './registry.js';
+
+export interface MetricsServer {
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/** "127.0.0.1:9798" or "[::1]:9798" -> host and port (validated by the config schema). */
+export function parseListen(listen: string): { host: string; port: number } {
+  const colon = listen.lastIndexOf(':');
+  const host = listen.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: Number(listen.slice(colon + 1)) };
+}
+
+export async function startMetrics(daemon: Daemon, listen: string, metrics = new AgentMetrics()): Promise<MetricsServer> {
+  const unsubscribe = daemon.engine.on((event) => metrics.observe(event));
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: metrics are at /metrics\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
+      return;
+    }
+    metrics.scrape(daemonStatus(daemon)).then(
+      (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(req.method === 'HEAD' ? undefined : text),
+      (err: Error) => {
+        daemon.logger.error({ err: err.message }, 'rendering metrics failed');
+        res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n');
+      },
+    );
+  });
+  server.maxConnections = 64;
+  server.requestTimeout = 10_000;
+  const { host, port } = parseListen(listen);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    unsubscribe();
+    throw new Error(`cannot serve metrics on ${listen}: ${(err as Error).message}`);
+  }
+  server.on('error', (err) => daemon.logger.error({ err: err.message }, 'metrics server error'));
+  daemon.logger.info({ listen }, 'metrics at /metrics');
+  return {
+    port: (server.address() as AddressInfo).port,
+    async stop() {
+      unsubscribe();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
