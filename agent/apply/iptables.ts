@@ -2,7 +2,7 @@
 // agent's chains; the applied ruleset is kept in memory so no apply lists the kernel.
 
 import { renderFarm, assembleRuleset, formatRestore, type FarmRender } from '../render/iptables.js';
-import { emptyRuleset, chainKey, jumpKey, type Ruleset } from '../render/ruleset.js';
+import { emptyRuleset, chainKey, jumpKey, JUMPS, type Chain, type Ruleset, type Table } from '../render/ruleset.js';
 import type { DesiredState } from '../plan/plan.js';
 import { parseIptablesSave, normalizeRule } from './iptables-save.js';
 import { buildTransaction } from './transaction.js';
@@ -18,6 +18,8 @@ export interface IptablesOptions {
 export class IptablesRestore implements Netfilter {
   readonly driver = 'iptables' as const;
   private applied: Ruleset = emptyRuleset();
+  /** The whole desired ruleset, updated farm by farm so a change costs O(that farm). */
+  private desiredChains = new Map<string, Chain>();
   private readonly renders = new Map<string, FarmRender>();
   private renderedMask: number | undefined;
   /** Set after a failed apply: the next sync first re-reads the kernel (kube-proxy's "full sync"). */
@@ -31,13 +33,15 @@ export class IptablesRestore implements Netfilter {
   }
 
   async sync(desired: DesiredState, changed?: ReadonlySet<string>): Promise<SyncResult> {
+    const full = this.needsObserve || !changed || this.renderedMask !== desired.markMask;
     if (this.needsObserve) await this.adopt();
-    const ruleset = this.desiredRuleset(desired, changed);
+    const scope = full ? this.renderAll(desired) : this.renderChanged(desired, changed);
+    const ruleset: Ruleset = { chains: this.desiredChains, jumps: JUMPS };
     try {
-      return await this.applyRuleset(ruleset);
+      return await this.applyRuleset(ruleset, scope);
     } catch (err) {
       // Someone may have changed our chains behind our back (a -D that no longer matches):
-      // re-read the kernel and try once more from what is really there.
+      // re-read the kernel and try once more, comparing everything, from what is really there.
       this.applied = await this.observe();
       try {
         return await this.applyRuleset(ruleset);
@@ -55,7 +59,8 @@ export class IptablesRestore implements Netfilter {
 
   async repair(desired: DesiredState): Promise<SyncResult> {
     this.applied = await this.observe();
-    return this.applyRuleset(this.desiredRuleset(desired));
+    this.renderAll(desired);
+    return this.applyRuleset({ chains: this.desiredChains, jumps: JUMPS });
   }
 
   appliedText(): string {
@@ -65,42 +70,98 @@ export class IptablesRestore implements Netfilter {
   async removeAll(): Promise<void> {
     await this.adopt();
     this.renders.clear();
+    this.desiredChains = new Map();
+    this.renderedMask = undefined;
     await this.applyRuleset(emptyRuleset());
   }
 
-  private desiredRuleset(desired: DesiredState, changed?: ReadonlySet<string>): Ruleset {
-    if (this.renderedMask !== desired.markMask) {
-      this.renders.clear();
-      this.renderedMask = desired.markMask;
-    }
-    const live = new Set<string>();
-    const renders = desired.farms.map((farm) => {
-      live.add(farm.name);
-      let render = this.renders.get(farm.name);
-      if (!render || !changed || changed.has(farm.name)) {
-        render = renderFarm(farm, desired.markMask);
-        this.renders.set(farm.name, render);
-      }
-      return render;
-    });
-    for (const name of this.renders.keys()) if (!live.has(name)) this.renders.delete(name);
-    return assembleRuleset(desired.markMask, renders);
+  private renderAll(desired: DesiredState): undefined {
+    this.renders.clear();
+    this.renderedMask = desired.markMask;
+    for (const farm of desired.farms) this.renders.set(farm.name, renderFarm(farm, desired.markMask));
+    this.desiredChains = new Map(assembleRuleset(desired.markMask, [...this.renders.values()]).chains);
+    return undefined;
   }
 
-  private async applyRuleset(ruleset: Ruleset): Promise<SyncResult> {
-    const started = performance.now();
-    const tx = buildTransaction(this.applied, ruleset);
-    if (!tx) {
-      this.applied = ruleset;
-      return { changed: false, durationMs: performance.now() - started, rewritten: [], deleted: [] };
+  /** Re-renders only the named farms (and farms added or removed); returns the chains touched. */
+  private renderChanged(desired: DesiredState, changed: ReadonlySet<string>): Set<string> {
+    const byName = new Map(desired.farms.map((f) => [f.name, f]));
+    const names = new Set(changed);
+    for (const name of this.renders.keys()) if (!byName.has(name)) names.add(name);
+    if (byName.size !== this.renders.size) for (const name of byName.keys()) if (!this.renders.has(name)) names.add(name);
+    const scope = new Set<string>();
+    const dispatchEdits: { table: Table; chain: string; remove: string[]; add: string[] }[] = [];
+    for (const name of names) {
+      const old = this.renders.get(name);
+      const farm = byName.get(name);
+      const next = farm ? renderFarm(farm, desired.markMask) : undefined;
+      for (const chain of old?.chains ?? []) {
+        scope.add(chainKey(chain.table, chain.name));
+        this.desiredChains.delete(chainKey(chain.table, chain.name));
+      }
+      for (const chain of next?.chains ?? []) {
+        scope.add(chainKey(chain.table, chain.name));
+        this.desiredChains.set(chainKey(chain.table, chain.name), chain);
+      }
+      if (next) this.renders.set(name, next);
+      else this.renders.delete(name);
+      const before = (old?.dispatch ?? []).map((d) => `${d.table}/${d.chain} ${d.rule}`).join('\n');
+      const after = (next?.dispatch ?? []).map((d) => `${d.table}/${d.chain} ${d.rule}`).join('\n');
+      if (before !== after) {
+        for (const d of old?.dispatch ?? []) dispatchEdits.push({ table: d.table, chain: d.chain, remove: [d.rule], add: [] });
+        for (const d of next?.dispatch ?? []) dispatchEdits.push({ table: d.table, chain: d.chain, remove: [], add: [d.rule] });
+      }
     }
-    const result = await this.runner.run(this.options.restoreCommand ?? 'iptables-restore', ['--noflush', '-w', '5'], {
-      input: tx.text,
-      timeoutMs: this.options.timeoutMs ?? 30_000,
-    });
-    if (result.exitCode !== 0 || result.timedOut) throw new ApplyError(describeFailure(result), tx.text);
-    this.applied = ruleset;
-    return { changed: true, durationMs: performance.now() - started, rewritten: tx.rewritten, deleted: tx.deleted };
+    // Dispatch chains are sets: edit them rule by rule, copying only the chains that change.
+    const edited = new Map<string, string[]>();
+    for (const edit of dispatchEdits) {
+      const key = chainKey(edit.table, edit.chain);
+      let rules = edited.get(key);
+      if (!rules) {
+        rules = [...(this.desiredChains.get(key)?.rules ?? [])];
+        edited.set(key, rules);
+      }
+      for (const rule of edit.remove) {
+        const at = rules.indexOf(rule);
+        if (at >= 0) rules.splice(at, 1);
+      }
+      rules.push(...edit.add);
+    }
+    for (const [key, rules] of edited) {
+      const chain = this.desiredChains.get(key)!;
+      this.desiredChains.set(key, { ...chain, rules });
+      scope.add(key);
+    }
+    return scope;
+  }
+
+  private async applyRuleset(ruleset: Ruleset, scope?: ReadonlySet<string>): Promise<SyncResult> {
+    const started = performance.now();
+    const tx = buildTransaction(this.applied, ruleset, scope);
+    if (tx) {
+      const result = await this.runner.run(this.options.restoreCommand ?? 'iptables-restore', ['--noflush', '-w', '5'], {
+        input: tx.text,
+        timeoutMs: this.options.timeoutMs ?? 30_000,
+      });
+      if (result.exitCode !== 0 || result.timedOut) throw new ApplyError(describeFailure(result), tx.text);
+    }
+    this.recordApplied(ruleset, scope);
+    return { changed: tx !== null, durationMs: performance.now() - started, rewritten: tx?.rewritten ?? [], deleted: tx?.deleted ?? [] };
+  }
+
+  /** What the kernel now holds: a copy, since the desired map keeps changing in place. */
+  private recordApplied(ruleset: Ruleset, scope?: ReadonlySet<string>): void {
+    if (!scope) {
+      this.applied = { chains: new Map(ruleset.chains), jumps: ruleset.jumps };
+      return;
+    }
+    const chains = this.applied.chains as Map<string, Chain>;
+    for (const key of scope) {
+      const chain = ruleset.chains.get(key);
+      if (chain) chains.set(key, chain);
+      else chains.delete(key);
+    }
+    this.applied = { chains, jumps: ruleset.jumps };
   }
 
   private async observe(): Promise<Ruleset> {

@@ -23,12 +23,15 @@ interface TableOps {
  * Returns null when there is nothing to do. Otherwise one text for all tables; iptables-nft
  * commits it as a single kernel transaction, and a failing line applies nothing at all.
  */
-export function buildTransaction(applied: Ruleset, desired: Ruleset): Transaction | null {
+export function buildTransaction(applied: Ruleset, desired: Ruleset, scope?: ReadonlySet<string>): Transaction | null {
   const ops = new Map<Table, TableOps>(TABLES.map((t) => [t, { declare: [], remove: [], append: [], destroy: [] }]));
   const rewritten: string[] = [];
   const deleted: string[] = [];
 
-  for (const [key, chain] of desired.chains) {
+  // With a scope (the chains a change touched), the rest is known equal and is not compared.
+  const desiredChains = scope ? [...scope].flatMap((key) => desired.chains.get(key) ?? []) : desired.chains.values();
+  for (const chain of desiredChains) {
+    const key = chainKey(chain.table, chain.name);
     const before = applied.chains.get(key);
     const t = ops.get(chain.table)!;
     if (!before || (chain.kind === 'ordered' && !sameRules(before.rules, chain.rules))) {
@@ -36,13 +39,15 @@ export function buildTransaction(applied: Ruleset, desired: Ruleset): Transactio
       t.declare.push(`:${chain.name} - [0:0]`);
       for (const rule of chain.rules) t.append.push(`-A ${chain.name} ${rule}`);
       rewritten.push(key);
-    } else if (chain.kind === 'set') {
+    } else if (chain.kind === 'set' && before.rules !== chain.rules) {
       const { added, removed } = multisetDiff(before.rules, chain.rules);
       for (const rule of removed) t.remove.push(`-D ${chain.name} ${rule}`);
       for (const rule of added) t.append.push(`-A ${chain.name} ${rule}`);
     }
   }
-  for (const [key, chain] of applied.chains) {
+  const appliedChains = scope ? [...scope].flatMap((key) => applied.chains.get(key) ?? []) : applied.chains.values();
+  for (const chain of appliedChains) {
+    const key = chainKey(chain.table, chain.name);
     if (desired.chains.has(key)) continue;
     const t = ops.get(chain.table)!;
     t.declare.push(`:${chain.name} - [0:0]`);

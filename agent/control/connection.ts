@@ -29,7 +29,7 @@ export const DEFAULT_LIMITS: ConnectionLimits = {
 const NEWLINE = 0x0a;
 
 export function serveConnection(socket: Socket, api: ControlApi, limits: ConnectionLimits, logger: Logger): void {
-  let pending = Buffer.alloc(0);
+  let pending: Buffer = Buffer.alloc(0);
   const lines: string[] = [];
   let busy = false;
   let readEnded = false;

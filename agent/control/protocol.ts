@@ -29,6 +29,9 @@ export type Request =
   | { readonly v: 1; readonly id?: RequestId; readonly cmd: 'rules' }
   | { readonly v: 1; readonly id?: RequestId; readonly cmd: 'events'; readonly n?: number; readonly follow?: boolean };
 
+/** A request without its version, as a client builds it (the client adds `v`). */
+export type RequestBody = Request extends infer R ? (R extends unknown ? Omit<R, 'v'> : never) : never;
+
 export interface BackendResult {
   readonly farm: string;
   readonly backend: string;

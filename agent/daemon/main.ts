@@ -63,6 +63,7 @@ export async function startDaemon(configPath: string, initial: Config, logger: L
   await mkdir(config.node.run_dir, { recursive: true, mode: 0o755 });
   const runner = new ExecaRunner();
   const netfilter = await createNetfilter(config, runner);
+  let lastMarks = '';
   const engine = new Engine({
     netfilter,
     conntrack: new ConntrackCli(runner),
@@ -70,7 +71,12 @@ export async function startDaemon(configPath: string, initial: Config, logger: L
     now: Date.now,
     persist: async (backends, marks) => {
       await writeSavedState(config.node.state_dir, backends);
-      await writeMarks(config.node.state_dir, marks);
+      // Marks change only with the farm set; skip the write when they are the same.
+      const text = JSON.stringify([...marks]);
+      if (text !== lastMarks) {
+        await writeMarks(config.node.state_dir, marks);
+        lastMarks = text;
+      }
     },
     weightFactor: (farm, rt, now) => (rt.upSince === undefined ? 1 : slowstartWeight(rt.upSince, farm.check.slowstart, now).factor),
   });
@@ -162,6 +168,7 @@ export async function startDaemon(configPath: string, initial: Config, logger: L
       drift.stop();
       for (const t of slowstartTimers.values()) clearTimeout(t);
       await scheduler.stop();
+      await engine.flushPersist();
       await writeSavedState(config.node.state_dir, engine.savedState()).catch(() => undefined);
       logger.info('ha-agent stopped; the applied rules stay in place');
     },

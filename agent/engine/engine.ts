@@ -238,8 +238,32 @@ export class Engine {
     }
     // Cut only after the rules no longer send new connections to the backend.
     for (const key of cuts) await this.cut(key);
-    await this.deps.persist(this.savedState(), this.marks).catch((err: Error) =>
-      this.deps.logger.warn({ err: err.message }, 'could not persist state'));
+    this.persistSoon();
+  }
+
+  private persisting: Promise<void> | undefined;
+  private persistAgain = false;
+
+  /** Saves state off the apply path: one write at a time, the latest state always written last. */
+  private persistSoon(): void {
+    if (this.persisting) {
+      this.persistAgain = true;
+      return;
+    }
+    this.persisting = this.deps.persist(this.savedState(), this.marks)
+      .catch((err: Error) => this.deps.logger.warn({ err: err.message }, 'could not persist state'))
+      .finally(() => {
+        this.persisting = undefined;
+        if (this.persistAgain) {
+          this.persistAgain = false;
+          this.persistSoon();
+        }
+      });
+  }
+
+  /** Resolves once every state change so far is on disk (used on stop). */
+  async flushPersist(): Promise<void> {
+    for (let i = 0; i < 10 && (this.persisting || this.persistAgain); i++) await this.persisting;
   }
 
   /** Keeps the work of a failed apply and tries it again a second later (not in a tight loop). */
