@@ -135,7 +135,12 @@ export function serveConnection(socket: Socket, api: ControlApi, limits: Connect
   socket.on('end', () => {
     readEnded = true;
     if (closed) return;
-    if (unsubscribe) return; // keep streaming to a peer that only shut its sending side
+    if (unsubscribe) {
+      // A follower that hangs up is gone (a half-closed socket looks the same until a write fails).
+      closed = true;
+      socket.end();
+      return;
+    }
     split(true);
   });
   socket.on('error', () => undefined); // EPIPE/ECONNRESET: the peer left; 'close' cleans up

@@ -115,8 +115,8 @@ export class AgentMetrics {
     for (const metric of [this.checkFailures, this.transitions, this.checkDuration]) {
       const data = await metric.get();
       for (const value of data.values) {
-        const { farm, backend } = value.labels as { farm?: string; backend?: string };
-        if (farm !== undefined && backend !== undefined && !live.has(`${farm}/${backend}`)) metric.remove(value.labels as Record<string, string>);
+        const { farm, backend, le: _bucket, ...rest } = value.labels as Record<string, string>;
+        if (farm !== undefined && backend !== undefined && !live.has(`${farm}/${backend}`)) metric.remove({ farm, backend, ...rest });
       }
     }
   }

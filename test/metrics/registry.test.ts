@@ -1,0 +1,82 @@
+// AgentMetrics: gauges agree with the status they are set from; events feed counters and histograms.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { AgentMetrics, upValue } from '../../agent/metrics/registry.js';
+import { buildStatus } from '../../agent/control/status.js';
+import { fakeCluster, NOW, sampleInput, sampleStatus } from '../control/fakes.js';
+import { parsePrometheusText, valueOf } from './prom-text.js';
+
+const result = { changed: true, durationMs: 20, rewritten: ['web'], deleted: [] };
+
+describe('AgentMetrics', () => {
+  it('exposes the status as gauges that agree with it', async () => {
+    const status = sampleStatus({ 'web/b1': { health: 'down' }, 'web/b2': { admin: 'drain' }, 'dns/d1': { health: 'unknown' } });
+    const m = parsePrometheusText(await new AgentMetrics().scrape(status));
+    for (const farm of status.farms) {
+      for (const b of farm.backends) {
+        const labels = { farm: farm.name, backend: b.name };
+        assert.equal(valueOf(m, 'ha_agent_backend_up', labels), upValue(b.health));
+        assert.equal(valueOf(m, 'ha_agent_backend_share', labels), b.share);
+        assert.equal(valueOf(m, 'ha_agent_backend_in_chain', labels), b.in_chain ? 1 : 0);
+        for (const state of ['enabled', 'drain', 'maintenance']) {
+          assert.equal(valueOf(m, 'ha_agent_backend_admin_state', { ...labels, state }), b.admin === state ? 1 : 0);
+        }
+        assert.equal(valueOf(m, 'ha_agent_check_failures_total', labels), 0);
+      }
+    }
+    assert.equal(valueOf(m, 'ha_agent_backend_up', { farm: 'web', backend: 'b1' }), 0);
+    assert.equal(valueOf(m, 'ha_agent_backend_up', { farm: 'dns', backend: 'd1' }), -1);
+    assert.equal(valueOf(m, 'ha_agent_backend_share', { farm: 'web', backend: 'b3' }), 1);
+    assert.equal(valueOf(m, 'ha_agent_vrrp_state', { state: 'MASTER' }), 1);
+    assert.equal(valueOf(m, 'ha_agent_vrrp_state', { state: 'BACKUP' }), 0);
+    assert.equal(valueOf(m, 'ha_agent_cluster_connected'), 0);
+    assert.equal(valueOf(m, 'ha_agent_applies_total'), 7);
+    assert.equal(valueOf(m, 'ha_agent_apply_errors_total'), 1);
+    assert.equal(valueOf(m, 'ha_agent_drift_repairs_total'), 2);
+    assert.equal(valueOf(m, 'ha_agent_dataplane_in_sync'), 1);
+    assert.equal(valueOf(m, 'ha_agent_info', { node: 'lb1', version: '9.9.9', driver: 'iptables' }), 1);
+    assert.equal(m.get('ha_agent_check_duration_seconds')!.type, 'histogram');
+    assert.equal(m.get('ha_agent_apply_duration_seconds')!.type, 'histogram');
+    assert.ok(m.has('process_resident_memory_bytes') && m.has('nodejs_heap_size_used_bytes'), 'process metrics');
+  });
+
+  it('counts checks, failures, transitions and apply durations from engine events', async () => {
+    const metrics = new AgentMetrics({ processMetrics: false });
+    const check = (ok: boolean, latencyMs: number) => metrics.observe({ type: 'check', farm: 'web', backend: 'b1', result: { ok, message: ok ? 'ok' : 'refused', latencyMs, at: NOW } });
+    check(true, 2);
+    check(false, 40);
+    check(false, 3000);
+    metrics.observe({ type: 'transition', farm: 'web', backend: 'b1', from: 'up', to: 'down', reason: 'x', at: NOW });
+    metrics.observe({ type: 'applied', result, farms: ['web'], at: NOW });
+    metrics.observe({ type: 'admin', farm: 'web', backend: 'b1', from: 'enabled', to: 'drain', at: NOW });
+    metrics.observe({ type: 'apply-error', error: 'e', at: NOW });
+    const m = parsePrometheusText(await metrics.scrape(sampleStatus()));
+    const b1 = { farm: 'web', backend: 'b1' };
+    assert.equal(valueOf(m, 'ha_agent_check_failures_total', b1), 2);
+    assert.equal(valueOf(m, 'ha_agent_check_duration_seconds_count', b1), 3);
+    assert.equal(valueOf(m, 'ha_agent_check_duration_seconds_bucket', { ...b1, le: '0.0025' }), 1);
+    assert.equal(valueOf(m, 'ha_agent_check_duration_seconds_bucket', { ...b1, le: '0.05' }), 2);
+    assert.equal(valueOf(m, 'ha_agent_check_duration_seconds_sum', b1), 3.042);
+    assert.equal(valueOf(m, 'ha_agent_backend_transitions_total', { ...b1, to: 'down' }), 1);
+    assert.equal(valueOf(m, 'ha_agent_apply_duration_seconds_count'), 1);
+    assert.equal(valueOf(m, 'ha_agent_apply_duration_seconds_bucket', { le: '0.025' }), 1);
+    assert.equal(m.has('process_resident_memory_bytes'), false);
+  });
+
+  it('follows the status between scrapes and forgets removed backends', async () => {
+    const metrics = new AgentMetrics({ processMetrics: false });
+    metrics.observe({ type: 'check', farm: 'web', backend: 'b1', result: { ok: false, message: 'x', latencyMs: 1, at: NOW } });
+    await metrics.scrape(sampleStatus());
+    const input = sampleInput({ 'web/b2': { admin: 'maintenance' } }, { cluster: fakeCluster('connected', [{ node: 'lb2', vrrp: 'BACKUP' }]) });
+    const without = { ...input, farms: input.farms.map((f) => ({ ...f, backends: f.backends.filter((b) => b.name !== 'b1') })) };
+    const m = parsePrometheusText(await metrics.scrape(buildStatus({ ...without, vrrp: { state: 'BACKUP', since: NOW } })));
+    assert.throws(() => valueOf(m, 'ha_agent_backend_up', { farm: 'web', backend: 'b1' }), /no series/);
+    assert.throws(() => valueOf(m, 'ha_agent_check_failures_total', { farm: 'web', backend: 'b1' }), /no series/);
+    assert.equal(valueOf(m, 'ha_agent_backend_admin_state', { farm: 'web', backend: 'b2', state: 'maintenance' }), 1);
+    assert.equal(valueOf(m, 'ha_agent_vrrp_state', { state: 'BACKUP' }), 1);
+    assert.equal(valueOf(m, 'ha_agent_vrrp_state', { state: 'MASTER' }), 0);
+    assert.equal(valueOf(m, 'ha_agent_cluster_connected'), 1);
+    assert.equal(valueOf(m, 'ha_agent_cluster_peers'), 1);
+  });
+});

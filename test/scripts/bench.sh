@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `npm run bench`: every benchmark in bench/, each writing bench/results/<name>.json, then the
+# summary page bench/RESULTS.md. Needs root (network namespaces). `npm run bench -- NAME...`
+# runs only the named ones (apply, detection, capacity, failover, cluster).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash test/scripts/setup.sh
+all=(apply detection capacity failover cluster)
+selected=("$@")
+[ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")
+for name in "${selected[@]}"; do
+  if [ -f "dist/bench/$name.js" ]; then
+    echo "== bench $name"
+    node "dist/bench/$name.js"
+  else
+    echo "== bench $name: not built (dist/bench/$name.js missing)" >&2
+  fi
+done
+node dist/bench/summary.js
