@@ -5,19 +5,8 @@ import assert from 'node:assert/strict';
 import { formatEvent, formatMs, formatPercent, formatStatus, formatDuration } from '../../agent/control/format.js';
 import { fakeCluster, NOW, sampleInput, sampleStatus } from './fakes.js';
 import { buildStatus } from '../../agent/control/status.js';
+import { tableRows } from './table.js';
 
-/** Rows of the backend table under a farm: name -> cells split on 2+ spaces. */
-export function tableRows(text: string, farm: string): Map<string, string[]> {
-  const lines = text.split('\n');
-  const start = lines.findIndex((l) => l.startsWith(`farm ${farm} `));
-  const rows = new Map<string, string[]>();
-  for (const line of lines.slice(start + 2)) {
-    if (!line.startsWith('  ')) break;
-    const cells = line.trim().split(/ {2,}/);
-    rows.set(cells[0]!, cells);
-  }
-  return rows;
-}
 
 describe('formatStatus', () => {
   const status = sampleStatus({

@@ -1,0 +1,112 @@
+// The engine with a fake Netfilter: events coalesce into one transaction, cuts come after the
+// rules changed, failures are retried without losing work, reloads touch only changed farms.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfigText } from '../../config/load.js';
+import type { Config } from '../../config/schema.js';
+import { Engine } from '../../agent/engine/engine.js';
+import { FakeNetfilter } from '../../agent/apply/netfilter.fake.js';
+import type { ConnTracker } from '../../agent/apply/conntrack.js';
+import { silentLogger } from '../../agent/log.js';
+import type { SavedBackend } from '../../agent/state/store.js';
+
+function config(extra = ''): Config {
+  const r = parseConfigText(`node: { id: lb1 }
+farms:
+  - name: a
+    vip: 10.1.0.100
+    ports: [80]
+    backends: [{ name: x, ip: 10.2.0.11, port: 80 }, { name: y, ip: 10.2.0.12, port: 80 }]
+  - name: b
+    vip: 10.1.0.101
+    ports: [80]
+    cut_on_down: false
+    backends: [{ name: z, ip: 10.2.0.13, port: 80 }]
+${extra}`);
+  if (!r.ok) throw new Error(JSON.stringify(r.issues));
+  return r.config;
+}
+
+function setup(saved = new Map<string, SavedBackend>()) {
+  const netfilter = new FakeNetfilter();
+  const order: string[] = [];
+  netfilter.onSync = () => order.push('sync');
+  const conntrack: ConnTracker & { cuts: number[] } = { cuts: [], cut: async (mark) => { order.push('cut'); conntrack.cuts.push(mark); return 1; } };
+  const persisted: Map<string, SavedBackend>[] = [];
+  const engine = new Engine({ netfilter, conntrack, logger: silentLogger, now: Date.now, persist: async (b) => { persisted.push(new Map(b)); }, coalesceMs: 5, retryMs: 50 });
+  return { engine, netfilter, conntrack, order, persisted, start: () => engine.start(config(), saved, new Map()) };
+}
+
+test('events within the coalescing window become one transaction covering every changed farm', async () => {
+  const { engine, netfilter, start } = setup();
+  await start();
+  const before = netfilter.syncs.length;
+  engine.setHealth('a', 'x', 'down', 'test');
+  engine.setHealth('b', 'z', 'down', 'test');
+  await engine.requestSync([]);
+  assert.equal(netfilter.syncs.length - before, 1);
+  assert.deepEqual(netfilter.syncs.at(-1)!.changed, ['a', 'b']);
+  assert.deepEqual(netfilter.chainOf('a'), ['y']);
+  assert.deepEqual(netfilter.chainOf('b'), []);
+});
+
+test('a down backend is cut after the rules changed, only where cut_on_down holds; maintenance cuts too, drain does not', async () => {
+  const { engine, conntrack, order, start } = setup();
+  await start();
+  order.length = 0;
+  engine.setHealth('a', 'x', 'down', 'test');
+  engine.setHealth('b', 'z', 'down', 'test');
+  await engine.requestSync([]);
+  assert.deepEqual(order, ['sync', 'cut'], 'one cut (farm b has cut_on_down false), after the sync');
+  assert.equal(conntrack.cuts[0], engine.marks.get('a/x'));
+  await engine.setAdmin('a', 'y', 'drain');
+  assert.equal(conntrack.cuts.length, 1);
+  await engine.setAdmin('a', 'y', 'maintenance');
+  assert.deepEqual(conntrack.cuts, [engine.marks.get('a/x'), engine.marks.get('a/y')]);
+});
+
+test('a failed apply rejects its waiters, keeps the work, and retries it later', async () => {
+  const { engine, netfilter, start } = setup();
+  await start();
+  netfilter.failNext = 1;
+  engine.setHealth('a', 'x', 'down', 'test');
+  await assert.rejects(engine.requestSync([]), /resource busy/);
+  assert.equal(engine.dataplane.inSync, false);
+  assert.match(engine.dataplane.lastError!, /resource busy/);
+  const deadline = Date.now() + 2000;
+  while (netfilter.chainOf('a').join() !== 'y' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(netfilter.chainOf('a'), ['y']);
+  assert.equal(engine.dataplane.inSync, true);
+});
+
+test('saved state: a backend down before the restart starts down, an operator drain is kept', async () => {
+  const { engine, netfilter, start } = setup(new Map([['a/x', { health: 'down', since: 1 }], ['a/y', { health: 'up', admin: 'drain', since: 1 }]]));
+  await start();
+  assert.deepEqual(netfilter.chainOf('a'), []);
+  assert.equal(engine.adminOf(engine.farmConfig('a')!, 'y'), 'drain');
+});
+
+test('persistence happens after the apply and ends with the latest state', async () => {
+  const { engine, persisted, start } = setup();
+  await start();
+  engine.setHealth('a', 'x', 'down', 'test');
+  await engine.requestSync([]);
+  await engine.flushPersist();
+  assert.equal(persisted.at(-1)!.get('a/x')!.health, 'down');
+});
+
+test('reload re-plans only the farms whose definition changed, and a config edit of admin beats an old override', async () => {
+  const { engine, netfilter, start } = setup();
+  await start();
+  await engine.setAdmin('b', 'z', 'drain');
+  const next = config(`  - name: c
+    vip: 10.1.0.102
+    ports: [80]
+    backends: [{ name: w, ip: 10.2.0.14, port: 80 }]
+`);
+  const changed = await engine.reload(next);
+  assert.deepEqual(changed, ['c']);
+  assert.deepEqual(netfilter.syncs.at(-1)!.changed, ['c']);
+  assert.equal(engine.adminOf(engine.farmConfig('b')!, 'z'), 'drain', 'unchanged config keeps the override');
+});
