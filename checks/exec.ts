@@ -54,12 +54,12 @@ export function execProbe(command: readonly string[], runner: Runner): Probe {
         signal?.removeEventListener('abort', onAbort);
         resolve(r);
       };
-      // The Runner takes no signal: an abort answers now and leaves the program to its timeout.
+      // An abort answers now; the runner kills the program's process group.
       const onAbort = (): void => finish(result(false, ABORTED));
       const guard = setTimeout(() => finish(result(false, timedOut)), timeoutMs + EXEC_GRACE_MS);
       signal?.addEventListener('abort', onAbort, { once: true });
 
-      runner.run(program, args.map((a) => substituteTokens(a, target)), { timeoutMs }).then((run) => {
+      runner.run(program, args.map((a) => substituteTokens(a, target)), { timeoutMs, ...(signal ? { signal } : {}) }).then((run) => {
         if (run.spawnError !== undefined) return finish(result(false, firstLine(run.spawnError)));
         if (run.timedOut) return finish(result(false, timedOut));
         const said = firstLine(run.stdout) || firstLine(run.stderr);

@@ -9,7 +9,8 @@ import { clusterSchema, configSchema, farmSchema, vrrpSchema, type Config } from
 import { semanticIssues, type ConfigIssue, type ConfigParts } from './semantics.js';
 
 export type ConfigResult =
-  | { readonly ok: true; readonly config: Config }
+  /** `raw` is the data as parsed, before defaults: what a cluster config push shares. */
+  | { readonly ok: true; readonly config: Config; readonly raw: Readonly<Record<string, unknown>> }
   | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
 
 const ROOT = '(root)';
@@ -29,7 +30,7 @@ export function validateConfig(raw: unknown): ConfigResult {
   }
   const issues = semanticIssues(parsed.data);
   if (issues.length > 0) return { ok: false, issues };
-  return { ok: true, config: deepFreeze(parsed.data) };
+  return { ok: true, config: deepFreeze(parsed.data), raw: raw as Record<string, unknown> };
 }
 
 function salvage(raw: Record<string, unknown>): ConfigParts {

@@ -181,12 +181,28 @@ export const vrrpSchema = z.object({
   preempt_delay: duration.optional(),
   garp_master_delay: duration.optional(),
   garp_master_repeat: wholeNumber(1, 255).optional(),
+  /** Re-send gratuitous ARPs this often while MASTER (switches that age out MAC entries). */
+  garp_master_refresh: duration.optional(),
   extra_addresses: z.array(z.object({ address: cidr, interface: ifname }).strict()).default([]),
   keepalived: z.object({
     mode: z.enum(['spawn', 'systemd', 'external']).default('spawn'),
     binary: z.string().min(1).default('keepalived'),
     config_path: absolutePath.optional(),
   }).strict().default({}),
+}).strict();
+
+/** Connection-state sync with the peer (conntrackd FTFW over UDP), following VRRP state. */
+export const conntrackdSchema = z.object({
+  /** The (ideally dedicated) link the sync messages use. */
+  interface: ifname,
+  local_address: ipv4,
+  peer_address: ipv4,
+  port: port.default(3780),
+  mode: z.enum(['spawn', 'systemd', 'external']).default('spawn'),
+  binary: z.string().min(1).default('conntrackd'),
+  config_path: absolutePath.optional(),
+  /** More of this node's own addresses whose connections are not synced (loopback and local_address always are not). */
+  ignore_addresses: z.array(ipv4, { invalid_type_error: 'expected a list of addresses like [192.168.1.2]' }).default([]),
 }).strict();
 
 export const configSchema = z.object({
@@ -213,6 +229,7 @@ export const configSchema = z.object({
   }).strict().default({}),
   farms: z.array(farmSchema, { invalid_type_error: 'expected a list of farms' }).default([]),
   vrrp: vrrpSchema.optional(),
+  conntrackd: conntrackdSchema.optional(),
   cluster: clusterSchema.optional(),
 }).strict();
 
@@ -222,3 +239,4 @@ export type BackendConfig = z.output<typeof backendSchema>;
 export type CheckConfig = z.output<typeof checkSchema>;
 export type VrrpConfig = z.output<typeof vrrpSchema>;
 export type ClusterConfig = z.output<typeof clusterSchema>;
+export type ConntrackdConfig = z.output<typeof conntrackdSchema>;

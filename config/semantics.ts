@@ -1,6 +1,6 @@
 // Rules across fields that a per-field schema cannot express. Pure: parsed config in, issues out.
 
-import type { ClusterConfig, Config, FarmConfig, VrrpConfig } from './schema.js';
+import type { ClusterConfig, Config, ConntrackdConfig, FarmConfig, VrrpConfig } from './schema.js';
 import { formatPortRange, portsInBoth } from './net.js';
 import { formatDuration } from './duration.js';
 
@@ -18,6 +18,7 @@ export interface ConfigParts {
   readonly farms: readonly (FarmConfig | undefined)[];
   readonly dataplane?: Config['dataplane'];
   readonly vrrp?: VrrpConfig;
+  readonly conntrackd?: ConntrackdConfig;
   readonly cluster?: ClusterConfig;
 }
 
@@ -29,6 +30,8 @@ export function semanticIssues(config: ConfigParts): ConfigIssue[] {
   farmIssues(config.farms, add);
   if (config.dataplane) markIssues(config.dataplane, config.farms, add);
   if (config.vrrp) vrrpIssues(config.vrrp, add);
+  if (config.vrrp) vipIssues(config.vrrp, config.farms, add);
+  if (config.conntrackd) conntrackdIssues(config.conntrackd, config, add);
   if (config.cluster) clusterIssues(config.cluster, add);
   return issues;
 }
@@ -112,6 +115,35 @@ function vrrpIssues(vrrp: VrrpConfig, add: Add): void {
     if (vrrp.unicast_peers.indexOf(peer) !== i) add(`vrrp.unicast_peers[${i}]`, `duplicate peer ${peer}`);
   });
   if (vrrp.unicast_peers.length > 0 && !vrrp.unicast_src) add('vrrp.unicast_src', 'unicast_peers need a unicast_src');
+  // keepalived ignores preempt_delay under nopreempt (and `keepalived -t` fails on it) and caps it at 1000 s.
+  if (vrrp.preempt_delay !== undefined && !vrrp.preempt) add('vrrp.preempt_delay', 'preempt_delay has no effect with preempt: false; remove one of them');
+  if (vrrp.preempt_delay !== undefined && vrrp.preempt_delay > 1_000_000) add('vrrp.preempt_delay', `${formatDuration(vrrp.preempt_delay)} is above keepalived's maximum of 1000s`);
+  // keepalived reads the gratuitous ARP timers as whole seconds.
+  for (const key of ['garp_master_delay', 'garp_master_refresh'] as const) {
+    const ms = vrrp[key];
+    if (ms !== undefined && ms % 1000 !== 0) add(`vrrp.${key}`, `${formatDuration(ms)} is not a whole number of seconds (keepalived counts ${key} in seconds)`);
+  }
+}
+
+/** The addresses keepalived moves: each exactly once, and never this node's own VRRP source. */
+function vipIssues(vrrp: VrrpConfig, farms: ConfigParts['farms'], add: Add): void {
+  const vips = new Set(farms.flatMap((farm) => (farm ? [farm.vip] : [])));
+  const seen = new Map<string, number>();
+  vrrp.extra_addresses.forEach((extra, i) => {
+    const ip = extra.address.split('/')[0]!;
+    if (vips.has(ip)) add(`vrrp.extra_addresses[${i}].address`, `${ip} is already a farm VIP; farm VIPs move with VRRP without being listed`);
+    const first = seen.get(ip);
+    if (first !== undefined) add(`vrrp.extra_addresses[${i}].address`, `duplicate address ${ip} (also extra_addresses[${first}])`);
+    else seen.set(ip, i);
+  });
+  if (vrrp.unicast_src && (vips.has(vrrp.unicast_src) || seen.has(vrrp.unicast_src))) {
+    add('vrrp.unicast_src', `${vrrp.unicast_src} moves with VRRP; use an address of this node that never moves`);
+  }
+}
+
+function conntrackdIssues(conntrackd: ConntrackdConfig, config: ConfigParts, add: Add): void {
+  if (!config.vrrp) add('conntrackd', 'connection sync follows VRRP state; it needs a vrrp section');
+  if (conntrackd.peer_address === conntrackd.local_address) add('conntrackd.peer_address', `${conntrackd.peer_address} is this node's own local_address; give the peer's`);
 }
 
 function clusterIssues(cluster: ClusterConfig, add: Add): void {

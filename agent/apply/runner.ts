@@ -10,6 +10,8 @@ export interface RunOptions {
   readonly timeoutMs?: number;
   /** Extra environment variables. */
   readonly env?: Readonly<Record<string, string>>;
+  /** Aborting kills the program (and its children) at once. */
+  readonly signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -32,17 +34,36 @@ export interface Runner {
 export class ExecaRunner implements Runner {
   async run(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     const started = performance.now();
-    const result = await execa(command, args, {
+    const subprocess = execa(command, args, {
       input: options.input,
-      timeout: options.timeoutMs,
-      killSignal: 'SIGKILL',
       env: options.env,
       reject: false,
       stripFinalNewline: false,
       shell: false,
       stdin: options.input === undefined ? 'ignore' : 'pipe',
+      // Its own process group, so a timeout also kills what a check script started (a child
+      // holding stdout open would otherwise keep the run waiting).
+      detached: true,
     });
-    const spawnFailed = result.exitCode === undefined && !result.timedOut && result.signal === undefined;
+    let timedOut = false;
+    const killGroup = () => {
+      if (subprocess.pid === undefined) return;
+      try {
+        process.kill(-subprocess.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    };
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
+      timedOut = true;
+      killGroup();
+    }, options.timeoutMs);
+    const onAbort = () => killGroup();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const result = await subprocess;
+    clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+    const spawnFailed = result.exitCode === undefined && !timedOut && result.signal === undefined;
     return {
       command,
       args,
@@ -50,7 +71,7 @@ export class ExecaRunner implements Runner {
       stdout: String(result.stdout ?? ''),
       stderr: String(result.stderr ?? ''),
       durationMs: performance.now() - started,
-      timedOut: Boolean(result.timedOut),
+      timedOut,
       ...(spawnFailed ? { spawnError: result.shortMessage } : {}),
     };
   }

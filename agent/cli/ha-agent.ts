@@ -54,6 +54,18 @@ program.command('render')
     }
   });
 
+program.command('keepalived')
+  .description('print, without side effects, the keepalived.conf the agent would write')
+  .option('--config <file>', 'config file', DEFAULT_CONFIG)
+  .action(async (opts: { config: string }) => {
+    const config = await loadOrExit(opts.config);
+    const vrrp = config.vrrp;
+    if (!vrrp) throw new CliError(`${opts.config}: no vrrp section, so the agent runs no keepalived (add vrrp: to manage the VIPs)`, EXIT_USAGE);
+    const { renderKeepalived } = await import('../render/keepalived.js');
+    const { vrrpPaths } = await import('../vrrp/paths.js');
+    process.stdout.write(renderKeepalived({ ...config, vrrp }, vrrpPaths(config)));
+  });
+
 program.command('run')
   .description('run the daemon (SIGHUP reloads the config, SIGTERM stops and leaves the rules in place)')
   .option('--config <file>', 'config file', DEFAULT_CONFIG)

@@ -43,6 +43,13 @@ function answers(path: string, timeoutMs = 1000): Promise<boolean> {
   });
 }
 
+const liveMessage = (path: string) => `another process answers on ${path} (is ha-agent already running?); not taking over its socket`;
+
+/** Rejects when something answers on `path`: run before the daemon touches the kernel or the state dir. */
+export async function assertNoLiveAgent(path: string): Promise<void> {
+  if (await answers(path)) throw new Error(liveMessage(path));
+}
+
 async function claimPath(path: string, logger: Logger): Promise<void> {
   let stats;
   try {
@@ -52,7 +59,7 @@ async function claimPath(path: string, logger: Logger): Promise<void> {
     throw err;
   }
   if (!stats.isSocket()) throw new Error(`${path} exists and is not a socket; not replacing it (check control.socket)`);
-  if (await answers(path)) throw new Error(`another process answers on ${path} (is ha-agent already running?); not taking over its socket`);
+  if (await answers(path)) throw new Error(liveMessage(path));
   await unlink(path);
   logger.info({ path }, 'removed a stale control socket');
 }

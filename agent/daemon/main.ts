@@ -179,6 +179,12 @@ export async function startDaemon(configPath: string, initial: Config, logger: L
 /** Runs until SIGTERM/SIGINT; SIGHUP reloads. */
 export async function runDaemon(configPath: string, config: Config): Promise<void> {
   const logger = createLogger();
+  // A second agent must exit before it adopts the kernel's rules or writes the state dir.
+  const { assertNoLiveAgent } = await import('../control/socket.js');
+  await assertNoLiveAgent(config.control.socket).catch((err: Error) => {
+    logger.fatal({ err: err.message }, 'cannot start');
+    process.exit(1);
+  });
   const daemon = await startDaemon(configPath, config, logger);
   try {
     const { startControl } = await import('../control/server.js');
@@ -192,6 +198,16 @@ export async function runDaemon(configPath: string, config: Config): Promise<voi
     logger.fatal({ err: (err as Error).message }, 'cannot start the control socket or the metrics server');
     await daemon.stop();
     process.exit(1);
+  }
+  if (daemon.config().vrrp) {
+    try {
+      const { startVrrp } = await import('../vrrp/service.js');
+      daemon.services.push({ name: 'vrrp', ...(await startVrrp(daemon)) });
+    } catch (err) {
+      logger.fatal({ err: (err as Error).message }, 'cannot start keepalived / conntrackd');
+      await daemon.stop();
+      process.exit(1);
+    }
   }
   process.on('SIGHUP', () => void daemon.reload().catch((err: Error) => logger.error({ err: err.message }, 'reload failed')));
   await new Promise<void>((resolve) => {

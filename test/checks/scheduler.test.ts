@@ -121,7 +121,7 @@ describe('Scheduler (fake clock)', () => {
     const clock = new FakeClock();
     const results: string[] = [];
     const w = world(clock, { takesMs: 100 });
-    const s = new Scheduler({ ...w.base, random: () => 0, onResult: (t, r) => results.push(`${clock.now()} ${r.message}`) });
+    const s = new Scheduler({ ...w.base, random: () => 0, onResult: (_t, r) => results.push(`${clock.now()} ${r.message}`) });
     s.add({ target: target(0), check: tcp() });
     await clock.advance(1050); // probes at 0 (result at 100) and 1000 (in flight)
     assert.equal(s.pause('app/b0'), true);

@@ -28,7 +28,7 @@ describe('agentctl', () => {
       : execa(process.execPath, cmd, { reject: false, stripFinalNewline: false });
   };
   const oneLine = (stderr: string, pattern: RegExp) => {
-    assert.match(stderr, pattern);
+    assert.match(stderr.trimEnd(), pattern);
     assert.equal(stderr.trim().split('\n').length, 1, `one line: ${stderr}`);
     assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
   };

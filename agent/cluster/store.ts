@@ -1,0 +1,151 @@
+// RedisPeerStore: the cluster's shared state in Redis (ioredis), behind a small capability so the
+// sync logic can be tested with a fake. State always lives in keys; pub/sub only says "look".
+
+import { Redis, type RedisOptions } from 'ioredis';
+import type { ClusterConfig } from '../../config/schema.js';
+import { clusterKeys, type ClusterKeys } from './keys.js';
+
+export interface PeerStore {
+  readonly keys: ClusterKeys;
+  /** Resolves once connected and subscribed; rejects with a clear error (auth, unreachable). */
+  connect(): Promise<void>;
+  readonly connected: boolean;
+  onConnected(listener: () => void): void;
+  onDisconnected(listener: (reason: string) => void): void;
+  onNote(listener: (raw: string) => void): void;
+  nextRevision(): Promise<number>;
+  setHeartbeat(node: string, value: string, ttlMs: number): Promise<void>;
+  heartbeats(): Promise<string[]>;
+  hset(key: string, field: string, value: string): Promise<void>;
+  hsetMany(key: string, values: Record<string, string>, ttlMs?: number): Promise<void>;
+  hgetall(key: string): Promise<Record<string, string>>;
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string): Promise<void>;
+  publish(note: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** ioredis options from the cluster section: URL (redis:// or rediss://) or Sentinel. */
+export function redisOptions(cluster: ClusterConfig): { url?: string; options: RedisOptions } {
+  const options: RedisOptions = {
+    lazyConnect: true,
+    // Commands fail at once while disconnected: the agent acts locally and resyncs later,
+    // instead of queueing writes that would replay stale state.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+  };
+  if (cluster.sentinels) {
+    options.sentinels = cluster.sentinels.map((s) => (typeof s === 'string' ? { host: s.split(':')[0]!, port: Number(s.split(':')[1]) } : s));
+    options.name = cluster.sentinel_name;
+    return { options };
+  }
+  return { url: cluster.redis, options };
+}
+
+export class RedisPeerStore implements PeerStore {
+  readonly keys: ClusterKeys;
+  private readonly client: Redis;
+  private readonly subscriber: Redis;
+  private readonly connectedListeners: (() => void)[] = [];
+  private readonly disconnectedListeners: ((reason: string) => void)[] = [];
+  private readonly noteListeners: ((raw: string) => void)[] = [];
+  private isConnected = false;
+  private lastError = 'not connected yet';
+
+  constructor(cluster: ClusterConfig) {
+    this.keys = clusterKeys(cluster.key_prefix, cluster.name);
+    const { url, options } = redisOptions(cluster);
+    this.client = url ? new Redis(url, options) : new Redis(options);
+    this.subscriber = url ? new Redis(url, options) : new Redis(options);
+    this.client.on('error', (err: Error) => (this.lastError = err.message));
+    this.subscriber.on('error', () => undefined);
+    this.client.on('ready', () => void this.becameReady());
+    this.client.on('close', () => this.becameDisconnected(this.lastError));
+    this.subscriber.on('message', (_channel: string, message: string) => {
+      for (const listener of this.noteListeners) listener(message);
+    });
+  }
+
+  get connected(): boolean {
+    return this.isConnected;
+  }
+
+  async connect(): Promise<void> {
+    await this.client.connect();
+    await this.subscriber.connect();
+    await this.subscriber.subscribe(this.keys.channel);
+  }
+
+  onConnected(listener: () => void): void { this.connectedListeners.push(listener); }
+  onDisconnected(listener: (reason: string) => void): void { this.disconnectedListeners.push(listener); }
+  onNote(listener: (raw: string) => void): void { this.noteListeners.push(listener); }
+
+  private async becameReady(): Promise<void> {
+    if (this.isConnected) return;
+    this.isConnected = true;
+    for (const listener of this.connectedListeners) listener();
+  }
+
+  private becameDisconnected(reason: string): void {
+    if (!this.isConnected) return;
+    this.isConnected = false;
+    for (const listener of this.disconnectedListeners) listener(reason);
+  }
+
+  async nextRevision(): Promise<number> {
+    return this.client.incr(this.keys.revision);
+  }
+
+  async setHeartbeat(node: string, value: string, ttlMs: number): Promise<void> {
+    await this.client.set(this.keys.node(node), value, 'PX', ttlMs);
+  }
+
+  async heartbeats(): Promise<string[]> {
+    const names: string[] = [];
+    let cursor = '0';
+    // Bounded: a cluster has a handful of nodes; stop after a few hundred keys whatever happens.
+    for (let i = 0; i < 100; i++) {
+      const [next, batch] = await this.client.scan(cursor, 'MATCH', this.keys.nodePattern, 'COUNT', 100);
+      names.push(...batch);
+      cursor = next;
+      if (cursor === '0' || names.length > 500) break;
+    }
+    if (names.length === 0) return [];
+    const values = await this.client.mget(names.slice(0, 500));
+    return values.filter((v): v is string => typeof v === 'string');
+  }
+
+  async hset(key: string, field: string, value: string): Promise<void> {
+    await this.client.hset(key, field, value);
+  }
+
+  async hsetMany(key: string, values: Record<string, string>, ttlMs?: number): Promise<void> {
+    const tx = this.client.multi().del(key);
+    if (Object.keys(values).length > 0) tx.hset(key, values);
+    if (ttlMs) tx.pexpire(key, ttlMs);
+    await tx.exec();
+  }
+
+  async hgetall(key: string): Promise<Record<string, string>> {
+    return this.client.hgetall(key);
+  }
+
+  async get(key: string): Promise<string | null> {
+    return this.client.get(key);
+  }
+
+  async set(key: string, value: string): Promise<void> {
+    await this.client.set(key, value);
+  }
+
+  async publish(note: string): Promise<void> {
+    await this.client.publish(this.keys.channel, note);
+  }
+
+  async close(): Promise<void> {
+    this.client.disconnect();
+    this.subscriber.disconnect();
+  }
+}

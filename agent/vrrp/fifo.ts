@@ -1,0 +1,38 @@
+// Reads keepalived's notify FIFO. Opened read-write and non-blocking: the open never waits for a
+// writer, and the agent's own write end means keepalived restarting never gives us an EOF.
+
+import { constants, openSync } from 'node:fs';
+import { lstat, unlink } from 'node:fs/promises';
+import { Socket } from 'node:net';
+import type { Runner } from '../apply/runner.js';
+import { describeFailure } from '../apply/runner.js';
+import { LineSplitter } from './notify.js';
+
+/**
+ * Creates the FIFO unless one is there. An existing FIFO is kept, never recreated: a keepalived
+ * that is already running (systemd mode) keeps writing to the inode it opened.
+ */
+export async function ensureFifo(path: string, runner: Runner): Promise<void> {
+  const stat = await lstat(path).catch(() => undefined);
+  if (stat?.isFIFO()) return;
+  if (stat) await unlink(path);
+  // Node has no mkfifo(3); coreutils does it without a shell.
+  const result = await runner.run('mkfifo', ['-m', '0600', path], { timeoutMs: 5000 });
+  if (result.exitCode !== 0) throw new Error(`cannot create the notify FIFO ${path}: ${describeFailure(result)}`);
+}
+
+export interface FifoReader {
+  close(): void;
+}
+
+export function readFifoLines(path: string, onLine: (line: string) => void): FifoReader {
+  const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
+  const socket = new Socket({ fd, readable: true, writable: false });
+  const lines = new LineSplitter();
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    for (const line of lines.push(chunk)) onLine(line);
+  });
+  socket.on('error', () => socket.destroy());
+  return { close: () => socket.destroy() };
+}

@@ -1,0 +1,30 @@
+// How keepalived learns that the agent is dead or hung, so that such a node gives up MASTER.
+//
+// Measured in netns pairs (advert_int 100 ms, keepalived 2.2.7; bench/liveness.ts):
+// - vrrp_track_process: unusable here. Its proc connector only exists in the initial network
+//   namespace ("Failed to set/clear process event listen - errno 111"), so an LB run in a
+//   namespace sits in FAULT forever. It also cannot see a stopped (hung) process.
+// - track_file kept fresh by the agent: keepalived only reacts when the file changes (inotify),
+//   and a dead or stopped agent changes nothing: the node never left MASTER in 10 s.
+// - track_script: keepalived runs it at most once a second, so it bounds detection by
+//   grace + 1 s, but it is the only one that sees a hang.
+// So a hung agent is caught by a track_script comparing a heartbeat deadline with now, and a dead
+// agent (spawn mode) takes keepalived down with it at once through the parent-death signal.
+
+/** The agent pushes the heartbeat deadline forward this often. */
+export const HEARTBEAT_EVERY_MS = 250;
+/** How far ahead the deadline is set: the longest event-loop stall tolerated before giving up MASTER. */
+export const HEARTBEAT_GRACE_MS = 1000;
+/** keepalived's vrrp_script interval is whole seconds, minimum 1. */
+export const ALIVE_SCRIPT_INTERVAL_S = 1;
+/** Documented bound: a hung or dead agent's node leaves MASTER within this long. */
+export const LIVENESS_BOUND_MS = HEARTBEAT_GRACE_MS + ALIVE_SCRIPT_INTERVAL_S * 1000;
+
+/**
+ * The track script: one exec of coreutils `test`, no shell. /proc/self resolves to the `test`
+ * process itself, whose procfs inode is created on lookup and so carries the current time: the
+ * script succeeds while the heartbeat file's mtime (the deadline) is still in the future.
+ */
+export function aliveScript(heartbeatPath: string): string {
+  return `/usr/bin/test ${heartbeatPath} -nt /proc/self`;
+}
