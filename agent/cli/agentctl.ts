@@ -82,10 +82,12 @@ program.command('reload')
   });
 
 program.command('rules')
-  .description('the ruleset the agent has applied, and whether the kernel still matches it')
+  .description('the ruleset the agent has applied, and whether the kernel still matches it (exit 1 when it does not)')
   .option('--json', 'print the result as JSON')
   .action(async (opts: { json?: boolean }, cmd: Command) => {
     const r = await ask(cmd, { cmd: 'rules' });
+    // Drift is worth a non-zero exit, so monitoring can act on it like on `diff`.
+    if (!r.in_sync) process.exitCode = EXIT_FAILURE;
     if (opts.json) return printJson(r);
     print(r.text);
     print(r.in_sync ? `# the kernel matches these ${r.driver} rules`
@@ -115,6 +117,9 @@ program.command('events')
     await ask(cmd, { cmd: 'events', n: opts.lines, follow: true }, { stream: { onAnswer, onEvent: show } });
     throw new CliError('agentctl: the agent closed the event stream (stopped or restarted)', EXIT_FAILURE);
   });
+
+// `agentctl events --follow | head -1`: a closed pipe ends the command quietly.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? EXIT_OK : EXIT_FAILURE));
 
 if (process.argv.length <= 2) {
   process.stderr.write(program.helpInformation());

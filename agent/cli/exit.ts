@@ -8,8 +8,12 @@ export const EXIT_USAGE = 2;
 
 /** Commander exits 1 on usage errors; the contract says 2. */
 export async function runProgram(program: Command, argv: readonly string[]): Promise<void> {
-  program.exitOverride();
-  program.configureOutput({ writeErr: (text) => process.stderr.write(text) });
+  // Subcommands do not inherit an override set after they were added: set it on every one.
+  const all = (command: Command): Command[] => [command, ...command.commands.flatMap(all)];
+  for (const command of all(program)) {
+    command.exitOverride();
+    command.configureOutput({ writeErr: (text) => process.stderr.write(text) });
+  }
   try {
     await program.parseAsync([...argv]);
   } catch (err) {

@@ -1,7 +1,7 @@
 // Reads keepalived's notify FIFO. Opened read-write and non-blocking: the open never waits for a
 // writer, and the agent's own write end means keepalived restarting never gives us an EOF.
 
-import { constants, openSync } from 'node:fs';
+import { constants, openSync, readSync } from 'node:fs';
 import { lstat, unlink } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import type { Runner } from '../apply/runner.js';
@@ -25,8 +25,14 @@ export interface FifoReader {
   close(): void;
 }
 
-export function readFifoLines(path: string, onLine: (line: string) => void): FifoReader {
+/**
+ * `discardBuffered`: drop what is already in the pipe. When the agent starts or reloads keepalived
+ * itself, those lines are about an earlier keepalived (e.g. the STOP of the one that died with the
+ * previous agent) and would be reported as a transition of the new one.
+ */
+export function readFifoLines(path: string, onLine: (line: string) => void, opts: { discardBuffered?: boolean } = {}): FifoReader {
   const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
+  if (opts.discardBuffered) drain(fd);
   const socket = new Socket({ fd, readable: true, writable: false });
   const lines = new LineSplitter();
   socket.setEncoding('utf8');
@@ -35,4 +41,16 @@ export function readFifoLines(path: string, onLine: (line: string) => void): Fif
   });
   socket.on('error', () => socket.destroy());
   return { close: () => socket.destroy() };
+}
+
+/** Reads the non-blocking FIFO until it is empty (EAGAIN); bounded by the pipe's capacity. */
+function drain(fd: number): void {
+  const buffer = Buffer.alloc(65_536);
+  for (let i = 0; i < 64; i++) {
+    try {
+      if (readSync(fd, buffer, 0, buffer.length, null) <= 0) return;
+    } catch {
+      return;
+    }
+  }
 }

@@ -64,7 +64,7 @@ export async function startKeepalived(config: VrrpConfigured, deps: KeepalivedDe
     // In external mode the operator names the instance; otherwise only ours counts.
     if (!event || event.kind !== 'instance' || (mode !== 'external' && event.name !== INSTANCE_NAME)) return;
     follow(event.state, { instance: event.name, priority: event.priority });
-  });
+  }, { discardBuffered: mode !== 'external' });
 
   let supervisor: Supervisor | undefined;
   const reloadUnit = async (why: string): Promise<void> => {

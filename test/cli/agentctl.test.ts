@@ -93,9 +93,9 @@ describe('agentctl', () => {
     assert.equal(good.stdout, 'config reloaded; 1 farm(s) re-applied: web\n');
   });
 
-  it('rules prints the applied text and whether the kernel matches', async () => {
+  it('rules prints the applied text and whether the kernel matches; drift exits 1', async () => {
     const r = await run(['rules']);
-    assert.equal(r.exitCode, 0);
+    assert.equal(r.exitCode, 1);
     assert.equal(r.stdout, '*mangle\nCOMMIT\n# the kernel DIFFERS from these iptables rules (1):\n#   mangle/HAM-web: 1 rules in the kernel, 2 applied\n');
   });
 

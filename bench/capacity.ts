@@ -1,0 +1,271 @@
+// Benchmark: health-check capacity. The real daemon (`ha-agent run`, tcp checks every 1 s) and
+// HAProxy 2.6 (one thread, `check inter 1s`, no traffic) probe the SAME loopback servers, one
+// after the other, in a fresh network namespace per size; CPU (utime+stime) and RSS of each are
+// sampled from /proc over a fixed window after a warm-up. Probes achieved are counted by the
+// SYNs each sends (a counting rule in the namespace's raw table), the same way for both.
+//
+// Env: BENCH_WINDOW_S (15), BENCH_WARMUP_S (5), BENCH_REPEAT (2), BENCH_SIZES ("1000,5000,10000"),
+// BENCH_AGENT_NODE_OPTIONS (extra NODE_OPTIONS for the agent, for experiments).
+
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { createLab, sleep, waitFor, type Lab, type NsProcess } from '../test/netns/topology.js';
+import { agentDir, agentctlBin, haAgentBin, type AgentDir } from '../test/support/agent.js';
+import { repoPath } from '../test/support/repo.js';
+import { recordResult } from './results.js';
+import { BACKEND_PORT, backendAddress } from './capacity-net.js';
+
+const num = (name: string, fallback: number): number => {
+  const v = Number(process.env[name] ?? fallback);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number`);
+  return v;
+};
+const WINDOW_S = num('BENCH_WINDOW_S', 15);
+const WARMUP_S = num('BENCH_WARMUP_S', 5);
+const REPEAT = Math.min(5, Math.floor(num('BENCH_REPEAT', 2)));
+const SIZES = (process.env.BENCH_SIZES ?? '1000,5000,10000').split(',').map((s) => Number(s.trim()));
+const AGENT_NODE_OPTIONS = process.env.BENCH_AGENT_NODE_OPTIONS ?? '';
+/** Listeners per server process (file descriptors stay well under the 20k limit). */
+const PER_SERVER = 5000;
+/** Backends per farm in the agent's config (each farm gets its own loopback VIP). */
+const FARM_SIZE = 100;
+const HOST = 'lb';
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+const serverBin = repoPath('dist/bench/capacity-server.js');
+
+interface Usage {
+  cpu_pct: number;
+  rss_mb_peak: number;
+  rss_mb_mean: number;
+  /** VmHWM at the end of the window: peak RSS over the whole life, start-up included. */
+  rss_mb_hwm: number;
+  probes_per_s: number;
+  failures: number;
+  load1: [number, number];
+}
+
+interface ProcSample { ticks: number; rssKb: number; hwmKb: number }
+
+function readProc(pid: number): ProcSample {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after "(comm) ": state is field 3, utime 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { ticks: Number(fields[11]) + Number(fields[12]), rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
+}
+
+const load1 = (): number => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/**
+ * SYNs sent to the backends so far: one per probe, counted by a rule of our own in the raw table
+ * (the agent never touches it). The servers cannot count: HAProxy answers the SYN-ACK with a RST
+ * before the handshake completes, so its probes never reach accept().
+ */
+const COUNT_CHAIN = 'CAPACITY-PROBES';
+async function installProbeCounter(lab: Lab): Promise<void> {
+  await lab.exec(HOST, 'iptables', ['-w', '-t', 'raw', '-N', COUNT_CHAIN]);
+  await lab.exec(HOST, 'iptables', ['-w', '-t', 'raw', '-A', COUNT_CHAIN, '-p', 'tcp', '--syn', '--dport', String(BACKEND_PORT)]);
+  await lab.exec(HOST, 'iptables', ['-w', '-t', 'raw', '-I', 'OUTPUT', '-j', COUNT_CHAIN]);
+}
+async function probesSent(lab: Lab): Promise<number> {
+  const r = await lab.exec(HOST, 'iptables', ['-w', '-t', 'raw', '-L', COUNT_CHAIN, '-n', '-v', '-x']);
+  const row = r.stdout.split('\n').find((l) => /^\s*\d+\s+\d+\s+tcp\b/.test(l));
+  if (!row) throw new Error(`no counter row in: ${r.stdout}`);
+  return Number(row.trim().split(/\s+/)[0]);
+}
+
+/** Samples `pid` once a second for the window; the servers' CPU is sampled too, and reported apart. */
+async function measure(lab: Lab, pid: number, servers: readonly NsProcess[]): Promise<{ usage: Omit<Usage, 'failures'>; serversCpuPct: number }> {
+  const serverPids = servers.map((s) => s.pid!);
+  const serverTicks = () => serverPids.reduce((sum, p) => sum + readProc(p).ticks, 0);
+  const loadBefore = load1();
+  const probesBefore = await probesSent(lab);
+  const started = performance.now();
+  const first = readProc(pid);
+  const serversFirst = serverTicks();
+  const rss: number[] = [first.rssKb];
+  let last = first;
+  for (let i = 0; i < Math.round(WINDOW_S); i++) {
+    await sleep(Math.max(0, started + (i + 1) * 1000 - performance.now()));
+    last = readProc(pid);
+    rss.push(last.rssKb);
+  }
+  const elapsedS = (performance.now() - started) / 1000;
+  const serversCpuPct = ((serverTicks() - serversFirst) / CLK_TCK / elapsedS) * 100;
+  const probes = (await probesSent(lab)) - probesBefore;
+  return {
+    usage: {
+      cpu_pct: round(((last.ticks - first.ticks) / CLK_TCK / elapsedS) * 100),
+      rss_mb_peak: round(Math.max(...rss) / 1024),
+      rss_mb_mean: round(rss.reduce((a, b) => a + b, 0) / rss.length / 1024),
+      rss_mb_hwm: round(last.hwmKb / 1024),
+      probes_per_s: Math.round(probes / elapsedS),
+      load1: [loadBefore, load1()],
+    },
+    serversCpuPct: round(serversCpuPct),
+  };
+}
+
+function agentConfig(dir: AgentDir, size: number): string {
+  const lines = [dir.header(), 'dataplane: { verify_schedule: "0 0 * * * *" }', 'farms:'];
+  for (let f = 0; f * FARM_SIZE < size; f++) {
+    lines.push(`  - name: f${f}`, `    vip: 127.200.${Math.floor(f / 250)}.${1 + (f % 250)}`, '    ports: [80]',
+      '    check: { type: tcp, interval: 1s, timeout: 500ms }', '    backends:');
+    for (let i = f * FARM_SIZE; i < Math.min(size, (f + 1) * FARM_SIZE); i++) {
+      lines.push(`      - { name: b${i}, ip: ${backendAddress(i)}, port: ${BACKEND_PORT} }`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+interface StatusJson { farms: { backends: { health: string; last_check: { ok: boolean } | null }[] }[] }
+
+async function agentStatus(lab: Lab, dir: AgentDir): Promise<{ up: number; lastFailed: number }> {
+  const r = await lab.exec(HOST, process.execPath, [agentctlBin, '--socket', dir.socket, 'status', '--json'], { timeoutMs: 20_000 });
+  const status = JSON.parse(r.stdout) as StatusJson;
+  const backends = status.farms.flatMap((f) => f.backends);
+  return { up: backends.filter((b) => b.health === 'up').length, lastFailed: backends.filter((b) => b.last_check?.ok === false).length };
+}
+
+async function runAgent(lab: Lab, size: number, servers: readonly NsProcess[]): Promise<{ usage: Usage; serversCpuPct: number }> {
+  const dir = agentDir('ha-agent-capacity-');
+  let agent: NsProcess | undefined;
+  try {
+    dir.write(agentConfig(dir, size));
+    const env = AGENT_NODE_OPTIONS ? [`NODE_OPTIONS=${AGENT_NODE_OPTIONS}`] : [];
+    agent = lab.spawn(HOST, 'env', [...env, process.execPath, haAgentBin, 'run', '--config', dir.configPath]);
+    await agent.waitForLine('ha-agent running', 60_000);
+    await waitFor(async () => (await agentStatus(lab, dir)).up === size || undefined,
+      { timeoutMs: 60_000, intervalMs: 1000, what: `all ${size} backends up in the agent` });
+    await sleep(WARMUP_S * 1000);
+    const { usage, serversCpuPct } = await measure(lab, agent.pid!, servers);
+    const after = await agentStatus(lab, dir);
+    const downs = agent.lines.filter((l) => l.includes('"to":"down"')).length;
+    return { usage: { ...usage, failures: downs + after.lastFailed + (size - after.up) }, serversCpuPct };
+  } finally {
+    await agent?.stop(5000);
+    dir.remove();
+  }
+}
+
+function haproxyConfig(dir: string, size: number): string {
+  const lines = [
+    'global', '  nbthread 1', '  maxconn 4096', `  stats socket ${join(dir, 'haproxy.sock')} mode 600 level admin`,
+    'defaults', '  mode tcp', '  timeout connect 500ms', '  timeout check 500ms', '  timeout client 5s', '  timeout server 5s',
+    'backend pool',
+  ];
+  for (let i = 0; i < size; i++) lines.push(`  server s${i} ${backendAddress(i)}:${BACKEND_PORT} check inter 1s`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** `show stat` over the stats socket: servers UP, and failed checks summed. */
+async function haproxyStats(socket: string): Promise<{ up: number; chkfail: number }> {
+  const csv = await new Promise<string>((resolve, reject) => {
+    const conn = net.connect(socket);
+    let text = '';
+    conn.setTimeout(10_000, () => conn.destroy(new Error('stats socket timed out')));
+    conn.on('data', (d: Buffer) => { text += d.toString(); });
+    conn.on('end', () => resolve(text));
+    conn.on('error', reject);
+    conn.write('show stat\n');
+  });
+  const [header, ...rows] = csv.trim().split('\n');
+  const cols = (header ?? '').replace(/^# /, '').split(',');
+  const at = (name: string) => cols.indexOf(name);
+  const servers = rows.map((r) => r.split(',')).filter((r) => r[at('svname')] !== 'BACKEND' && r[at('svname')] !== 'FRONTEND');
+  return {
+    up: servers.filter((r) => r[at('status')] === 'UP').length,
+    chkfail: servers.reduce((sum, r) => sum + Number(r[at('chkfail')] || 0), 0),
+  };
+}
+
+async function runHaproxy(lab: Lab, size: number, servers: readonly NsProcess[]): Promise<{ usage: Usage; serversCpuPct: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'ha-agent-capacity-haproxy-'));
+  let haproxy: NsProcess | undefined;
+  try {
+    const cfg = join(dir, 'haproxy.cfg');
+    writeFileSync(cfg, haproxyConfig(dir, size));
+    await lab.exec(HOST, 'haproxy', ['-c', '-q', '-f', cfg]);
+    haproxy = lab.spawn(HOST, 'haproxy', ['-db', '-f', cfg]);
+    const socket = join(dir, 'haproxy.sock');
+    await waitFor(() => existsSync(socket), { timeoutMs: 20_000, intervalMs: 100, what: 'the HAProxy stats socket' });
+    // HAProxy spreads the first checks over one interval; rise applies only after a failure.
+    await sleep(WARMUP_S * 1000 + 1000);
+    const before = await haproxyStats(socket);
+    const { usage, serversCpuPct } = await measure(lab, haproxy.pid!, servers);
+    const after = await haproxyStats(socket);
+    return { usage: { ...usage, failures: after.chkfail - before.chkfail + (size - after.up) }, serversCpuPct };
+  } finally {
+    await haproxy?.stop(5000);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface SizeRun {
+  agent: Usage;
+  haproxy: Usage;
+  servers_cpu_pct: { during_agent: number; during_haproxy: number };
+  ratio_cpu: number;
+}
+
+async function runSize(size: number): Promise<SizeRun> {
+  const lab = await createLab({ bridges: [], hosts: [{ name: HOST, links: [] }] });
+  try {
+    const servers: NsProcess[] = [];
+    for (let from = 0; from < size; from += PER_SERVER) {
+      servers.push(lab.spawn(HOST, process.execPath, [serverBin, '--from', String(from), '--count', String(Math.min(PER_SERVER, size - from))]));
+    }
+    for (const s of servers) await s.waitForLine('listening', 60_000);
+    await installProbeCounter(lab);
+    // The agent first, then HAProxy under the netfilter rules the agent left, so both probes take
+    // the same kernel path.
+    const agent = await runAgent(lab, size, servers);
+    const haproxy = await runHaproxy(lab, size, servers);
+    return {
+      agent: agent.usage,
+      haproxy: haproxy.usage,
+      servers_cpu_pct: { during_agent: agent.serversCpuPct, during_haproxy: haproxy.serversCpuPct },
+      ratio_cpu: round(agent.usage.cpu_pct / haproxy.usage.cpu_pct, 2),
+    };
+  } finally {
+    await lab.destroy();
+  }
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(serverBin)) throw new Error(`${serverBin} missing: build with npx tsc -p .`);
+  const runs: Record<string, SizeRun[]> = {};
+  for (let r = 0; r < REPEAT; r++) {
+    for (const size of SIZES) {
+      const run = await runSize(size);
+      (runs[size] ??= []).push(run);
+      process.stderr.write(`capacity ${size} run ${r + 1}/${REPEAT}: ${JSON.stringify(run)}\n`);
+    }
+  }
+  const sizes: Record<string, SizeRun & { agent_cpu_ok: boolean; agent_rss_ok: boolean }> = {};
+  for (const [size, list] of Object.entries(runs)) {
+    // The least disturbed pair: the lowest combined CPU (other work on the machine only adds).
+    const best = [...list].sort((a, b) => a.agent.cpu_pct + a.haproxy.cpu_pct - (b.agent.cpu_pct + b.haproxy.cpu_pct))[0]!;
+    sizes[size] = { ...best, agent_cpu_ok: best.agent.cpu_pct <= 1.5 * best.haproxy.cpu_pct, agent_rss_ok: best.agent.rss_mb_peak <= 150 };
+  }
+  const result = {
+    targets: 'agent CPU <= 1.5x HAProxy, RSS <= 150 MB',
+    setup: {
+      window_s: WINDOW_S, warmup_s: WARMUP_S, repeat: REPEAT, check: 'tcp every 1s, timeout 500ms',
+      agent: `ha-agent run, ${FARM_SIZE} backends per farm, drift check hourly (out of the window)${AGENT_NODE_OPTIONS ? `, NODE_OPTIONS=${AGENT_NODE_OPTIONS}` : ''}`,
+      haproxy: `${execFileSync('haproxy', ['-v'], { encoding: 'utf8' }).split('\n')[0]}, nbthread 1, one backend, check inter 1s`,
+      note: 'cpu_pct: utime+stime over the window, % of one core; probes_per_s: SYNs sent to the backends (raw-table counter); failures: failed checks + backends not up; best of the repeats = lowest combined CPU; all repeats in runs',
+    },
+    sizes,
+    runs,
+  };
+  recordResult('capacity', result);
+  process.stdout.write(`${JSON.stringify({ targets: result.targets, sizes }, null, 2)}\n`);
+}
+
+await main();
