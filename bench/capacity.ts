@@ -74,7 +74,7 @@ async function installProbeCounter(lab: Lab): Promise<void> {
 }
 async function probesSent(lab: Lab): Promise<number> {
   const r = await lab.exec(HOST, 'iptables', ['-w', '-t', 'raw', '-L', COUNT_CHAIN, '-n', '-v', '-x']);
-  const row = r.stdout.split('\n').find((l) => /^\s*\d+\s+\d+\s+tcp\b/.test(l));
+  const row = r.stdout.split('\n').find((l) => /^\s*\d+\s+\d+\s/.test(l));
   if (!row) throw new Error(`no counter row in: ${r.stdout}`);
   return Number(row.trim().split(/\s+/)[0]);
 }

@@ -65,11 +65,43 @@ program.command('backend')
   .argument('<backend>', 'backend name')
   .addArgument(new Argument('<state>', 'enable, drain (no new connections) or maintenance (connections cut, checks paused)').argParser(verb))
   .option('--json', 'print the result as JSON')
-  .action(async (farm: string, backend: string, state: AdminState, opts: { json?: boolean }, cmd: Command) => {
-    const r = await ask(cmd, { cmd: 'backend', farm, backend, admin: state }, { timeoutMs: APPLY_TIMEOUT_MS });
+  .option('--local', 'clustered: change this node only (works while Redis is unreachable; pushed to the cluster when it returns)')
+  .action(async (farm: string, backend: string, state: AdminState, opts: { json?: boolean; local?: boolean }, cmd: Command) => {
+    const r = await ask(cmd, { cmd: 'backend', farm, backend, admin: state, ...(opts.local ? { local: true } : {}) }, { timeoutMs: APPLY_TIMEOUT_MS });
     if (opts.json) return printJson(r);
     const where = r.in_chain ? `in the chain, share ${formatPercent(r.share)}` : 'not in the chain';
     print(`${r.farm}/${r.backend}: ${r.from} -> ${r.admin} (applied in ${formatMs(r.applied_ms)}; ${where})`);
+  });
+
+const config = program.command('config').description('the farms shared by a cluster through Redis');
+
+config.command('push')
+  .description('validate FILE and store its farms as the next cluster revision; every node validates and applies it')
+  .argument('<file>', 'a config file whose farms are shared (node-local keys stay local on every node)')
+  .option('--json', 'print the result as JSON')
+  .action(async (file: string, opts: { json?: boolean }, cmd: Command) => {
+    const { loadConfigFile, formatIssues } = await import('../../config/load.js');
+    const loaded = await loadConfigFile(file);
+    if (!loaded.ok) throw new CliError(formatIssues(loaded.issues), EXIT_USAGE);
+    const farms = Array.isArray(loaded.raw.farms) ? loaded.raw.farms : [];
+    const r = await ask(cmd, { cmd: 'config_push', farms }, { timeoutMs: APPLY_TIMEOUT_MS });
+    if (opts.json) return printJson(r);
+    print(`pushed ${farms.length} farm(s) from ${file} as cluster revision ${r.revision}`);
+  });
+
+config.command('diff')
+  .description('compare this node\'s config file with the cluster\'s shared farms')
+  .option('--json', 'print the result as JSON')
+  .action(async (opts: { json?: boolean }, cmd: Command) => {
+    const r = await ask(cmd, { cmd: 'config_diff' });
+    if (opts.json) return printJson(r);
+    print(`running cluster revision ${r.running_revision}; cluster has ${r.cluster_revision ?? 'no shared config'}`);
+    const same = r.only_local.length + r.only_cluster.length + r.different.length === 0;
+    if (same) return print('the local file and the cluster define the same farms');
+    for (const name of r.only_local) print(`- ${name} (only in the local file)`);
+    for (const name of r.only_cluster) print(`+ ${name} (only in the cluster)`);
+    for (const name of r.different) print(`~ ${name} (defined differently)`);
+    process.exitCode = EXIT_FAILURE;
   });
 
 program.command('reload')

@@ -18,7 +18,8 @@ export async function runProgram(program: Command, argv: readonly string[]): Pro
     await program.parseAsync([...argv]);
   } catch (err) {
     if (err instanceof CommanderError) {
-      const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
+      // 'commander.help' is help shown because a subcommand is missing: bad usage.
+      const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version';
       process.exitCode = ok ? EXIT_OK : EXIT_USAGE;
       return;
     }

@@ -57,6 +57,10 @@ export class ClusterSync {
     return this.store.connected ? 'connected' : 'disconnected';
   }
 
+  connectedNow(): boolean {
+    return this.store.connected;
+  }
+
   async start(): Promise<void> {
     this.store.onConnected(() => void this.resync().catch((err: Error) => this.logger.warn({ err: err.message }, 'cluster resync failed')));
     this.store.onDisconnected((reason) => {
@@ -123,6 +127,11 @@ export class ClusterSync {
 
   get revision(): number {
     return this.configRevision;
+  }
+
+  /** The shared config revision this node already applied (kept across restarts). */
+  startFromRevision(rev: number): void {
+    this.configRevision = Math.max(this.configRevision, rev);
   }
 
   async pushConfig(farms: unknown[]): Promise<number> {

@@ -4,14 +4,19 @@ import type { AdminState } from '../../config/schema.js';
 import type { Daemon } from '../daemon/main.js';
 import { ControlError } from './errors.js';
 import { isHistoryEvent, toEventRecord, type EventRecord } from './events.js';
-import { MAX_EVENTS, type BackendResult, type ReloadResult, type Request, type RulesResult } from './protocol.js';
+import { MAX_EVENTS, type BackendResult, type ConfigDiffResult, type ConfigPushResult, type ReloadResult, type Request, type RulesResult } from './protocol.js';
+import { loadConfigFile, validateConfig } from '../../config/load.js';
+import { markKey } from '../plan/marks.js';
 import { daemonStatus } from './snapshot.js';
 import type { Status } from './status.js';
 
 /** The capability the socket server serves; a fake implements it in unit tests. */
 export interface ControlApi {
   status(): Status;
-  backend(farm: string, backend: string, admin: AdminState): Promise<BackendResult>;
+  /** Cluster-wide when clustered, unless `local`. */
+  backend(farm: string, backend: string, admin: AdminState, local?: boolean): Promise<BackendResult>;
+  configPush(farms: readonly unknown[]): Promise<ConfigPushResult>;
+  configDiff(): Promise<ConfigDiffResult>;
   reload(): Promise<ReloadResult>;
   rules(): Promise<RulesResult>;
   events(n: number): EventRecord[];
@@ -27,7 +32,11 @@ export async function dispatch(api: ControlApi, request: Request): Promise<unkno
     case 'status':
       return api.status();
     case 'backend':
-      return api.backend(request.farm, request.backend, request.admin);
+      return api.backend(request.farm, request.backend, request.admin, request.local ?? false);
+    case 'config_push':
+      return api.configPush(request.farms);
+    case 'config_diff':
+      return api.configDiff();
     case 'reload':
       return api.reload();
     case 'rules':
@@ -47,7 +56,7 @@ export function daemonApi(daemon: Daemon): ControlApi {
   const { engine } = daemon;
   return {
     status: () => daemonStatus(daemon),
-    async backend(farm, backend, admin) {
+    async backend(farm, backend, admin, local = false) {
       const farmConfig = engine.farmConfig(farm);
       if (!farmConfig) throw new ControlError('unknown_farm', `unknown farm "${farm}" (farms: ${list(engine.config.farms.map((f) => f.name))})`);
       if (!farmConfig.backends.some((b) => b.name === backend)) {
@@ -55,9 +64,12 @@ export function daemonApi(daemon: Daemon): ControlApi {
       }
       const from = engine.adminOf(farmConfig, backend);
       const started = performance.now();
+      const sync = daemon.cluster?.sync;
       try {
-        await engine.setAdmin(farm, backend, admin);
+        if (sync) await sync.setAdmin(markKey(farm, backend), admin, local);
+        else await engine.setAdmin(farm, backend, admin);
       } catch (err) {
+        if (sync && !sync.connectedNow()) throw new ControlError('cluster_unavailable', (err as Error).message, undefined, { cause: err });
         throw new ControlError('apply_failed', `${farm}/${backend} is now ${admin}, but applying the rules failed: ${(err as Error).message}; the agent retries`, undefined, { cause: err });
       }
       const planned = engine.desired().farms.find((f) => f.name === farm)?.backends.find((b) => b.name === backend);
@@ -86,6 +98,37 @@ export function daemonApi(daemon: Daemon): ControlApi {
       } catch (err) {
         throw new ControlError('verify_failed', `cannot read the rules back from the kernel: ${(err as Error).message}`, undefined, { cause: err });
       }
+    },
+    async configPush(farms) {
+      const sync = daemon.cluster?.sync;
+      if (!sync) throw new ControlError('cluster_unavailable', 'this node has no cluster section: there is nothing to push to');
+      // Validate against this node's own config first: refuse here rather than in every node.
+      const local = await loadConfigFile(daemon.configPath);
+      if (!local.ok) throw new ControlError('config_invalid', `${daemon.configPath} itself is invalid`, local.issues.map((i) => `${i.path}: ${i.message}`));
+      const merged = validateConfig({ ...local.raw, farms });
+      if (!merged.ok) throw new ControlError('config_invalid', `the pushed farms are invalid; nothing was pushed`, merged.issues.map((i) => `${i.path}: ${i.message}`));
+      try {
+        return { revision: await sync.pushConfig([...farms]) };
+      } catch (err) {
+        throw new ControlError('cluster_unavailable', (err as Error).message, undefined, { cause: err });
+      }
+    },
+    async configDiff() {
+      const sync = daemon.cluster?.sync;
+      if (!sync) throw new ControlError('cluster_unavailable', 'this node has no cluster section');
+      const local = await loadConfigFile(daemon.configPath);
+      if (!local.ok) throw new ControlError('config_invalid', `${daemon.configPath} is invalid`, local.issues.map((i) => `${i.path}: ${i.message}`));
+      const shared = await sync.sharedConfig();
+      const cluster = shared ? validateConfig({ ...local.raw, farms: shared.farms }) : null;
+      const mine = new Map(local.config.farms.map((f) => [f.name, JSON.stringify(f)]));
+      const theirs = new Map(cluster?.ok ? cluster.config.farms.map((f) => [f.name, JSON.stringify(f)]) : []);
+      return {
+        running_revision: sync.revision,
+        cluster_revision: shared?.rev ?? null,
+        only_local: [...mine.keys()].filter((n) => !theirs.has(n)),
+        only_cluster: [...theirs.keys()].filter((n) => !mine.has(n)),
+        different: [...mine.keys()].filter((n) => theirs.has(n) && theirs.get(n) !== mine.get(n)),
+      };
     },
     events: (n) => engine.recentEvents(n).map(toEventRecord),
     subscribe: (listener) => engine.on((event) => {

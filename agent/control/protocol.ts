@@ -14,9 +14,10 @@ import type { EventRecord } from './events.js';
 import type { Status } from './status.js';
 
 export const PROTOCOL_VERSION = 1;
-/** A request line longer than this is refused and the connection closed. */
-export const MAX_REQUEST_BYTES = 64 * 1024;
-export const COMMANDS = ['status', 'backend', 'reload', 'rules', 'events'] as const;
+/** A request line longer than this is refused and the connection closed (a config push of a
+ * thousand farms fits with room to spare). */
+export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+export const COMMANDS = ['status', 'backend', 'reload', 'rules', 'events', 'config_push', 'config_diff'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 export const MAX_EVENTS = 1000;
 
@@ -24,10 +25,13 @@ export type RequestId = string | number;
 
 export type Request =
   | { readonly v: 1; readonly id?: RequestId; readonly cmd: 'status' }
-  | { readonly v: 1; readonly id?: RequestId; readonly cmd: 'backend'; readonly farm: string; readonly backend: string; readonly admin: AdminState }
+  | { readonly v: 1; readonly id?: RequestId; readonly cmd: 'backend'; readonly farm: string; readonly backend: string; readonly admin: AdminState; readonly local?: boolean }
   | { readonly v: 1; readonly id?: RequestId; readonly cmd: 'reload' }
   | { readonly v: 1; readonly id?: RequestId; readonly cmd: 'rules' }
-  | { readonly v: 1; readonly id?: RequestId; readonly cmd: 'events'; readonly n?: number; readonly follow?: boolean };
+  | { readonly v: 1; readonly id?: RequestId; readonly cmd: 'events'; readonly n?: number; readonly follow?: boolean }
+  /** The shared part of a config (its farms, as parsed YAML), validated again by the agent. */
+  | { readonly v: 1; readonly id?: RequestId; readonly cmd: 'config_push'; readonly farms: readonly unknown[] }
+  | { readonly v: 1; readonly id?: RequestId; readonly cmd: 'config_diff' };
 
 /** A request without its version, as a client builds it (the client adds `v`). */
 export type RequestBody = Request extends infer R ? (R extends unknown ? Omit<R, 'v'> : never) : never;
@@ -59,12 +63,28 @@ export interface EventsResult {
   readonly events: readonly EventRecord[];
 }
 
+export interface ConfigPushResult {
+  readonly revision: number;
+}
+
+export interface ConfigDiffResult {
+  /** The shared config revision this node runs (0: none yet). */
+  readonly running_revision: number;
+  readonly cluster_revision: number | null;
+  /** Farm names only in the local file, only in the cluster's config, or defined differently. */
+  readonly only_local: readonly string[];
+  readonly only_cluster: readonly string[];
+  readonly different: readonly string[];
+}
+
 export interface ResultOf {
   status: Status;
   backend: BackendResult;
   reload: ReloadResult;
   rules: RulesResult;
   events: EventsResult;
+  config_push: ConfigPushResult;
+  config_diff: ConfigDiffResult;
 }
 
 export type Response =

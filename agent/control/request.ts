@@ -11,10 +11,12 @@ const base = { v: z.literal(PROTOCOL_VERSION), id };
 
 const schemas = {
   status: z.object({ ...base, cmd: z.literal('status') }).strict(),
-  backend: z.object({ ...base, cmd: z.literal('backend'), farm: name, backend: name, admin: z.enum(ADMIN_STATES) }).strict(),
+  backend: z.object({ ...base, cmd: z.literal('backend'), farm: name, backend: name, admin: z.enum(ADMIN_STATES), local: z.boolean().optional() }).strict(),
   reload: z.object({ ...base, cmd: z.literal('reload') }).strict(),
   rules: z.object({ ...base, cmd: z.literal('rules') }).strict(),
   events: z.object({ ...base, cmd: z.literal('events'), n: z.number().int().min(0).max(MAX_EVENTS).optional(), follow: z.boolean().optional() }).strict(),
+  config_push: z.object({ ...base, cmd: z.literal('config_push'), farms: z.array(z.unknown()).max(10_000) }).strict(),
+  config_diff: z.object({ ...base, cmd: z.literal('config_diff') }).strict(),
 } satisfies Record<(typeof COMMANDS)[number], z.ZodTypeAny>;
 
 export type ParsedRequest = { ok: true; request: Request } | { ok: false; id: RequestId | null; error: ErrorBody };

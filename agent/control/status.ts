@@ -6,6 +6,7 @@ import type { PortRange } from '../../config/net.js';
 import type { PlannedFarm } from '../plan/plan.js';
 import type { Health } from '../plan/plan.js';
 import type { VrrpState } from '../vrrp/state.js';
+import type { ClusterSync } from '../cluster/sync.js';
 
 export type ClusterState = 'connected' | 'disconnected' | 'disabled';
 
@@ -14,12 +15,25 @@ export interface PeerStatus {
   readonly vrrp: VrrpState;
   /** ISO time of the peer's last heartbeat, when known. */
   readonly last_seen?: string;
+  /** Age of that heartbeat. */
+  readonly age_ms?: number;
+  readonly config_revision?: number;
+  /** Why the peer refused the latest shared config, if it did. */
+  readonly config_error?: string | null;
 }
 
 /** What a cluster module provides (Redis sync); absent means standalone (`disabled`). */
 export interface ClusterView {
   readonly state: ClusterState;
   peers(): readonly PeerStatus[];
+  /** Every live node's view of a backend ("farm/backend"). */
+  views?(key: string): Record<string, Health>;
+  /** Virtual routers that more than one node claims as MASTER right now. */
+  splitBrain?(): { virtual_router_id: number; masters: string[] }[];
+  /** The shared config revision this node runs. */
+  revision?(): number;
+  /** The sync itself, for the commands that act cluster-wide. */
+  readonly sync?: ClusterSync;
 }
 
 export interface LastCheckStatus {
@@ -45,6 +59,8 @@ export interface BackendStatus {
   readonly share: number;
   readonly health_since: string | null;
   readonly last_check: LastCheckStatus | null;
+  /** Clustered: each live node's own view of this backend. */
+  readonly views?: Record<string, Health>;
 }
 
 export interface FarmStatus {
@@ -62,7 +78,12 @@ export interface Status {
   readonly version: string;
   readonly uptime_s: number;
   readonly vrrp: { readonly state: VrrpState; readonly since: string };
-  readonly cluster: { readonly state: ClusterState; readonly peers: readonly PeerStatus[] };
+  readonly cluster: {
+    readonly state: ClusterState;
+    readonly peers: readonly PeerStatus[];
+    readonly split_brain?: readonly { virtual_router_id: number; masters: string[] }[];
+    readonly config_revision?: number;
+  };
   readonly dataplane: {
     readonly driver: string;
     readonly in_sync: boolean;
@@ -112,7 +133,13 @@ export function buildStatus(input: StatusInput): Status {
     version: input.version,
     uptime_s: Math.max(0, Math.round((input.now - input.startedAt) / 1000)),
     vrrp: { state: input.vrrp.state, since: iso(input.vrrp.since) },
-    cluster: input.cluster ? { state: input.cluster.state, peers: [...input.cluster.peers()] } : { state: 'disabled', peers: [] },
+    cluster: input.cluster
+      ? {
+        state: input.cluster.state, peers: [...input.cluster.peers()],
+        ...(input.cluster.splitBrain ? { split_brain: input.cluster.splitBrain() } : {}),
+        ...(input.cluster.revision ? { config_revision: input.cluster.revision() } : {}),
+      }
+      : { state: 'disabled', peers: [] },
     dataplane: {
       driver: dp.driver, in_sync: dp.inSync, last_error: dp.lastError, applies: dp.applies, apply_errors: dp.applyErrors,
       last_apply_ms: dp.lastApplyMs === null ? null : round(dp.lastApplyMs, 3),
@@ -130,6 +157,7 @@ export function buildStatus(input: StatusInput): Status {
           share: b.inChain ? round(b.share, 6) : 0,
           health_since: rt?.since === undefined ? null : iso(rt.since),
           last_check: check ? { ok: check.ok, message: check.message, latency_ms: round(check.latencyMs, 3), at: iso(check.at) } : null,
+          ...(input.cluster?.views ? { views: input.cluster.views(`${farm.name}/${b.name}`) } : {}),
         };
       }),
     })),

@@ -1,7 +1,7 @@
 // `ha-agent run`: wires config, checks, engine, netfilter, control socket and signals together.
 
 import { mkdir } from 'node:fs/promises';
-import { loadConfigFile, formatIssues } from '../../config/load.js';
+import { loadConfigFile, formatIssues, validateConfig, type ConfigResult } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { Scheduler } from '../../checks/scheduler.js';
 import { probeFor } from '../../checks/probe.js';
@@ -21,6 +21,14 @@ import { markKey } from '../plan/marks.js';
 import type { Runner } from '../apply/runner.js';
 import { VrrpView } from '../vrrp/state.js';
 import type { ClusterView } from '../control/status.js';
+import type { Health } from '../plan/plan.js';
+import { readAppliedShared } from '../cluster/service.js';
+
+/** The file's config with the cluster's shared farms in place of its own. */
+function withSharedFarms(result: ConfigResult, farms: readonly unknown[] | null): ConfigResult {
+  if (!result.ok || farms === null) return result;
+  return validateConfig({ ...result.raw, farms });
+}
 
 export interface Daemon {
   readonly engine: Engine;
@@ -36,6 +44,11 @@ export interface Daemon {
   cluster?: ClusterView;
   /** Started with the daemon and stopped before it (control socket, keepalived, cluster sync). */
   readonly services: { name: string; stop(): Promise<void> }[];
+  /** This node's own probe verdicts and their reasons; with a cluster policy the engine may apply another view. */
+  readonly localHealth: Map<string, Health>;
+  readonly localReasons: Map<string, string>;
+  /** Applies farms shared through the cluster over this node's own config; the error text when refused. */
+  applySharedFarms(farms: readonly unknown[], revision: number): Promise<string | null>;
   config(): Config;
   /** Re-reads the config file; on error returns the issues and keeps the running config. */
   reload(): Promise<{ ok: true; changed: string[] } | { ok: false; errors: string[] }>;
@@ -59,6 +72,19 @@ export async function createNetfilter(config: Config, runner: Runner): Promise<N
 
 export async function startDaemon(configPath: string, initial: Config, logger: Logger = createLogger()): Promise<Daemon> {
   let config = initial;
+  // Farms pushed through the cluster replace the file's farms, also across restarts.
+  let sharedFarms: readonly unknown[] | null = null;
+  const applied = initial.cluster ? await readAppliedShared(initial.node.state_dir) : null;
+  if (applied) {
+    const merged = withSharedFarms(await loadConfigFile(configPath), applied.farms);
+    if (merged.ok) {
+      config = merged.config;
+      sharedFarms = applied.farms;
+      logger.info({ revision: applied.rev }, `using the cluster's shared farms (revision ${applied.rev})`);
+    }
+  }
+  const localHealth = new Map<string, Health>();
+  const localReasons = new Map<string, string>();
   await mkdir(config.node.state_dir, { recursive: true, mode: 0o750 });
   await mkdir(config.node.run_dir, { recursive: true, mode: 0o755 });
   const runner = new ExecaRunner();
@@ -85,9 +111,19 @@ export async function startDaemon(configPath: string, initial: Config, logger: L
   const scheduler = new Scheduler({
     probeFor: (check) => probeFor(check, { runner }),
     onResult: (target, result) => engine.recordCheck(target.farm, target.backend, { ...result, at: Date.now() }),
-    onTransition: (target, transition) => engine.setHealth(target.farm, target.backend, transition.to, transition.reason),
+    onTransition: (target, transition) => observeLocal(target.farm, target.backend, transition.to, transition.reason),
     onError: (err) => logger.error({ err: String(err) }, 'check callback failed'),
   });
+
+  /** A verdict of this node's own checks: the engine applies it, or the cluster's policy decides. */
+  function observeLocal(farm: string, backend: string, health: Health, reason: string): void {
+    const key = markKey(farm, backend);
+    localHealth.set(key, health);
+    localReasons.set(key, reason);
+    const sync = daemon.cluster?.sync;
+    if (sync) sync.observe(key);
+    else engine.setHealth(farm, backend, health, reason);
+  }
 
   // Slow start: re-plan the farm at each step of a recovering backend's ramp.
   engine.on((event) => {
@@ -120,13 +156,14 @@ export async function startDaemon(configPath: string, initial: Config, logger: L
       scheduler.resume(key);
       return;
     }
-    engine.setHealth(farm, backend, 'down', 'leaving maintenance: waiting for checks to pass');
+    observeLocal(farm, backend, 'down', 'leaving maintenance: waiting for checks to pass');
     scheduler.remove(key);
     scheduler.add({ ...item, initial: 'down' });
   }
 
   const saved = await readSavedState(config.node.state_dir);
   await engine.start(config, saved, await readMarks(config.node.state_dir));
+  for (const [key, rt] of engine.runtime) localHealth.set(key, rt.health);
   const startChecks = () => {
     scheduler.replaceAll(scheduledChecks(config, (key) => engine.runtime.get(key)?.health));
     for (const farm of config.farms) {
@@ -142,10 +179,25 @@ export async function startDaemon(configPath: string, initial: Config, logger: L
     engine, scheduler, drift, netfilter, logger, configPath, startedAt: Date.now(),
     vrrp: new VrrpView(Boolean(config.vrrp)),
     services: [],
+    localHealth, localReasons,
     config: () => config,
+    applySharedFarms: (farms, revision) => {
+      const run = reloading.then(async () => {
+        const result = withSharedFarms(await loadConfigFile(configPath), farms);
+        if (!result.ok) return `revision ${revision}: ${result.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;
+        config = result.config;
+        sharedFarms = farms;
+        const changed = await engine.reload(config);
+        startChecks();
+        logger.info({ changed, revision }, `cluster config revision ${revision} applied (${changed.length} farms changed)`);
+        return null;
+      });
+      reloading = run.catch(() => undefined);
+      return run;
+    },
     reload: () => {
       const run = reloading.then(async () => {
-        const result = await loadConfigFile(configPath);
+        const result = withSharedFarms(await loadConfigFile(configPath), sharedFarms);
         if (!result.ok) {
           logger.error({ errors: result.issues }, `reload refused, keeping the running config:\n${formatIssues(result.issues)}`);
           return { ok: false as const, errors: result.issues.map((i) => `${i.path}: ${i.message}`) };
@@ -208,6 +260,12 @@ export async function runDaemon(configPath: string, config: Config): Promise<voi
       await daemon.stop();
       process.exit(1);
     }
+  }
+  const cluster = daemon.config().cluster;
+  if (cluster) {
+    // Redis trouble is not fatal: the agent runs standalone and resynchronises when it returns.
+    const { startCluster } = await import('../cluster/service.js');
+    await startCluster(daemon, cluster);
   }
   process.on('SIGHUP', () => void daemon.reload().catch((err: Error) => logger.error({ err: err.message }, 'reload failed')));
   await new Promise<void>((resolve) => {

@@ -1,7 +1,7 @@
 // keepalived in the three vrrp.keepalived modes: spawn (the agent runs it), systemd (the agent
 // writes its config and reloads the unit), external (the agent only follows its state).
 
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import type { Config, VrrpConfig } from '../../config/schema.js';
 import type { Logger } from '../log.js';
 import { describeFailure, type Runner } from '../apply/runner.js';
@@ -57,6 +57,7 @@ export async function startKeepalived(config: VrrpConfigured, deps: KeepalivedDe
     logger.info({ vrrp: { from, to: state }, ...detail }, `VRRP ${from} -> ${state}`);
   };
 
+  await mkdir(config.node.run_dir, { recursive: true, mode: 0o755 });
   const heartbeat: Heartbeat = await startHeartbeat(paths.heartbeat);
   await ensureFifo(paths.notifyFifo, runner);
   const fifo: FifoReader = readFifoLines(paths.notifyFifo, (line) => {

@@ -52,7 +52,7 @@ describe('the control socket of a daemon in a netns lab refuses bad input', need
     garbage.socket.destroy();
 
     const big = await rawConnect(env.socket);
-    big.socket.write(`{"v":1,"cmd":"status","x":"${'A'.repeat(200 * 1024)}"}\n`);
+    big.socket.write(`{"v":1,"cmd":"status","x":"${'A'.repeat(5 * 1024 * 1024)}"}\n`);
     await big.closed(3000);
     assert.equal((big.lines[0] as ErrorLine).error.code, 'too_large');
     await assertUnaffected();

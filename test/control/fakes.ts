@@ -74,14 +74,29 @@ export class FakeApi implements ControlApi {
     return sampleStatus(this.views);
   }
 
-  async backend(farm: string, backend: string, admin: AdminState) {
-    this.calls.push(`backend ${farm}/${backend} ${admin}`);
+  /** Set to make cluster-wide actions fail as when Redis is down. */
+  clusterDown = false;
+  pushed: unknown[][] = [];
+
+  async backend(farm: string, backend: string, admin: AdminState, local = false) {
+    this.calls.push(`backend ${farm}/${backend} ${admin}${local ? ' local' : ''}`);
+    if (this.clusterDown && !local) throw new ControlError('cluster_unavailable', 'cluster disconnected (connect ECONNREFUSED); give --local to change this node only');
     if (farm !== 'web' && farm !== 'dns') throw new ControlError('unknown_farm', `unknown farm "${farm}" (farms: web, dns)`);
     await new Promise((r) => setTimeout(r, this.backendDelayMs));
     const from = this.views[`${farm}/${backend}`]?.admin ?? 'enabled';
     this.views[`${farm}/${backend}`] = { ...this.views[`${farm}/${backend}`], admin };
     this.emit({ at: new Date(NOW).toISOString(), type: 'admin', farm, backend, from, to: admin });
     return { farm, backend, from, admin, applied_ms: 3.5, in_chain: admin === 'enabled', share: admin === 'enabled' ? 0.5 : 0 };
+  }
+
+  async configPush(farms: readonly unknown[]) {
+    if (this.clusterDown) throw new ControlError('cluster_unavailable', 'cluster disconnected: the config was not pushed');
+    this.pushed.push([...farms]);
+    return { revision: this.pushed.length + 6 };
+  }
+
+  async configDiff() {
+    return { running_revision: 7, cluster_revision: 8, only_local: ['old'], only_cluster: ['new'], different: ['web'] };
   }
 
   async reload() {

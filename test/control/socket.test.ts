@@ -72,11 +72,11 @@ describe('control socket', () => {
 
   it('refuses an oversized request and closes the connection', async () => {
     const c = await rawConnect(path);
-    c.socket.write(`{"v":1,"cmd":"status","pad":"${'x'.repeat(100 * 1024)}`);
+    c.socket.write(`{"v":1,"cmd":"status","pad":"${'x'.repeat(5 * 1024 * 1024)}`);
     await c.closed();
-    assert.deepEqual(c.lines, [{ v: 1, id: null, ok: false, error: { code: 'too_large', message: 'the request exceeds 65536 bytes; closing the connection' } }]);
+    assert.deepEqual(c.lines, [{ v: 1, id: null, ok: false, error: { code: 'too_large', message: 'the request exceeds 4194304 bytes; closing the connection' } }]);
     const c2 = await rawConnect(path);
-    c2.socket.write(`${JSON.stringify({ v: 1, cmd: 'status', pad: 'y'.repeat(70 * 1024) })}\n`);
+    c2.socket.write(`${JSON.stringify({ v: 1, cmd: 'status', pad: 'y'.repeat(5 * 1024 * 1024) })}\n`);
     await c2.closed();
     assert.equal((c2.lines[0] as { error: { code: string } }).error.code, 'too_large');
     assert.equal((await call(path, { cmd: 'status' })).ok, true, 'the server still answers');

@@ -1,0 +1,78 @@
+// conntrackd driven by VRRP transitions (primary-backup.sh semantics), with a fake runner and spawner.
+
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FakeRunner } from '../../agent/apply/runner.fake.js';
+import { silentLogger } from '../../agent/log.js';
+import { startConntrackd, syncActions } from '../../agent/vrrp/conntrackd.js';
+import { vrrpPaths } from '../../agent/vrrp/paths.js';
+import { VrrpView, VRRP_STATES, type VrrpState } from '../../agent/vrrp/state.js';
+import { parseConfigText } from '../../config/load.js';
+import type { Config, ConntrackdConfig } from '../../config/schema.js';
+import { waitFor } from '../netns/poll.js';
+import { fakeSpawner } from './fakes.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ha-conntrackd-mgr-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function config(): Config & { conntrackd: ConntrackdConfig } {
+  const r = parseConfigText(`node: { id: lb1, run_dir: ${dir}/run }
+farms: [{ name: app, vip: 10.1.0.100, ports: [80], backends: [{ name: b1, ip: 10.2.0.11, port: 80 }] }]
+vrrp: { interface: front, virtual_router_id: 51, priority: 150 }
+conntrackd: { interface: back, local_address: 10.2.0.1, peer_address: 10.2.0.2 }
+`);
+  if (!r.ok || !r.config.conntrackd) throw new Error(JSON.stringify(r));
+  return { ...r.config, conntrackd: r.config.conntrackd };
+}
+
+describe('syncActions (primary-backup.sh)', () => {
+  const table: [VrrpState, VrrpState, string[]][] = [
+    ['BACKUP', 'MASTER', ['-c', '-f', '-R', '-B']],
+    ['UNKNOWN', 'MASTER', ['-c', '-f', '-R', '-B']],
+    ['UNKNOWN', 'BACKUP', ['-n']],
+    ['MASTER', 'BACKUP', ['-t', '-n']],
+    ['MASTER', 'FAULT', ['-t']],
+    ['BACKUP', 'FAULT', []],
+    ['MASTER', 'STOP', []],
+  ];
+  for (const [from, to, want] of table) it(`${from} -> ${to}: ${want.join(' ') || 'nothing'}`, () => assert.deepEqual(syncActions(from, to), want));
+  it('is defined for every state', () => {
+    for (const from of VRRP_STATES) for (const to of VRRP_STATES) assert.ok(Array.isArray(syncActions(from, to)));
+  });
+});
+
+describe('conntrackd manager (spawn mode)', () => {
+  it('clears a stale lock, runs conntrackd, and sends the requests of each transition in order', async () => {
+    const c = config();
+    const paths = vrrpPaths(c);
+    mkdirSync(join(dir, 'run'), { recursive: true });
+    writeFileSync(paths.conntrackdLock, '');
+    // `-s` fails: no conntrackd answers, so the lock is stale.
+    const runner = new FakeRunner((call) => (call.args.includes('-s') ? { exitCode: 1 } : undefined));
+    const { spawn, children } = fakeSpawner();
+    const view = new VrrpView(true);
+    const service = await startConntrackd(c, { runner, logger: silentLogger, view, spawn });
+    try {
+      await waitFor(() => children.length === 1, { timeoutMs: 2000, what: 'conntrackd spawned' });
+      assert.equal(existsSync(paths.conntrackdLock), false, 'stale lock removed');
+      assert.deepEqual(children[0]!.args, ['-C', paths.conntrackdConf]);
+      assert.match(readFileSync(paths.conntrackdConf, 'utf8'), /IPv4_Destination_Address 10\.2\.0\.2/);
+      runner.calls.length = 0;
+      view.set('BACKUP');
+      view.set('MASTER');
+      view.set('BACKUP');
+      await service.idle();
+      assert.deepEqual(runner.calls.map((x) => x.args.join(' ')), [
+        `-C ${paths.conntrackdConf} -n`,
+        `-C ${paths.conntrackdConf} -c`, `-C ${paths.conntrackdConf} -f`, `-C ${paths.conntrackdConf} -R`, `-C ${paths.conntrackdConf} -B`,
+        `-C ${paths.conntrackdConf} -t`, `-C ${paths.conntrackdConf} -n`,
+      ]);
+    } finally {
+      await service.stop();
+    }
+    assert.deepEqual(children[0]!.signals, ['SIGTERM']);
+  });
+});
