@@ -5,7 +5,7 @@
 // SYNs each sends (a counting rule in the namespace's raw table), the same way for both.
 //
 // Env: BENCH_WINDOW_S (15), BENCH_WARMUP_S (5), BENCH_REPEAT (2), BENCH_SIZES ("1000,5000,10000"),
-// BENCH_AGENT_NODE_OPTIONS (extra NODE_OPTIONS for the agent, for experiments).
+// BENCH_AGENT_NODE_ARGS (extra node flags for the agent, space-separated, for experiments).
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import net from 'node:net';
@@ -27,7 +27,7 @@ const WINDOW_S = num('BENCH_WINDOW_S', 15);
 const WARMUP_S = num('BENCH_WARMUP_S', 5);
 const REPEAT = Math.min(5, Math.floor(num('BENCH_REPEAT', 2)));
 const SIZES = (process.env.BENCH_SIZES ?? '1000,5000,10000').split(',').map((s) => Number(s.trim()));
-const AGENT_NODE_OPTIONS = process.env.BENCH_AGENT_NODE_OPTIONS ?? '';
+const AGENT_NODE_ARGS = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
 /** Listeners per server process (file descriptors stay well under the 20k limit). */
 const PER_SERVER = 5000;
 /** Backends per farm in the agent's config (each farm gets its own loopback VIP). */
@@ -38,6 +38,8 @@ const serverBin = repoPath('dist/bench/capacity-server.js');
 
 interface Usage {
   cpu_pct: number;
+  /** The kernel's share of cpu_pct (stime). */
+  cpu_pct_sys: number;
   rss_mb_peak: number;
   rss_mb_mean: number;
   /** VmHWM at the end of the window: peak RSS over the whole life, start-up included. */
@@ -47,7 +49,7 @@ interface Usage {
   load1: [number, number];
 }
 
-interface ProcSample { ticks: number; rssKb: number; hwmKb: number }
+interface ProcSample { ticks: number; sysTicks: number; rssKb: number; hwmKb: number }
 
 function readProc(pid: number): ProcSample {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -55,7 +57,7 @@ function readProc(pid: number): ProcSample {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { ticks: Number(fields[11]) + Number(fields[12]), rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
+  return { ticks: Number(fields[11]) + Number(fields[12]), sysTicks: Number(fields[12]), rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
 }
 
 const load1 = (): number => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
@@ -101,6 +103,7 @@ async function measure(lab: Lab, pid: number, servers: readonly NsProcess[]): Pr
   return {
     usage: {
       cpu_pct: round(((last.ticks - first.ticks) / CLK_TCK / elapsedS) * 100),
+      cpu_pct_sys: round(((last.sysTicks - first.sysTicks) / CLK_TCK / elapsedS) * 100),
       rss_mb_peak: round(Math.max(...rss) / 1024),
       rss_mb_mean: round(rss.reduce((a, b) => a + b, 0) / rss.length / 1024),
       rss_mb_hwm: round(last.hwmKb / 1024),
@@ -137,8 +140,7 @@ async function runAgent(lab: Lab, size: number, servers: readonly NsProcess[]): 
   let agent: NsProcess | undefined;
   try {
     dir.write(agentConfig(dir, size));
-    const env = AGENT_NODE_OPTIONS ? [`NODE_OPTIONS=${AGENT_NODE_OPTIONS}`] : [];
-    agent = lab.spawn(HOST, 'env', [...env, process.execPath, haAgentBin, 'run', '--config', dir.configPath]);
+    agent = lab.spawn(HOST, process.execPath, [...AGENT_NODE_ARGS, haAgentBin, 'run', '--config', dir.configPath]);
     await agent.waitForLine('ha-agent running', 60_000);
     await waitFor(async () => (await agentStatus(lab, dir)).up === size || undefined,
       { timeoutMs: 60_000, intervalMs: 1000, what: `all ${size} backends up in the agent` });
@@ -257,7 +259,7 @@ async function main(): Promise<void> {
     targets: 'agent CPU <= 1.5x HAProxy, RSS <= 150 MB',
     setup: {
       window_s: WINDOW_S, warmup_s: WARMUP_S, repeat: REPEAT, check: 'tcp every 1s, timeout 500ms',
-      agent: `ha-agent run, ${FARM_SIZE} backends per farm, drift check hourly (out of the window)${AGENT_NODE_OPTIONS ? `, NODE_OPTIONS=${AGENT_NODE_OPTIONS}` : ''}`,
+      agent: `ha-agent run, ${FARM_SIZE} backends per farm, drift check hourly (out of the window)${AGENT_NODE_ARGS.length > 0 ? `, node ${AGENT_NODE_ARGS.join(' ')}` : ''}`,
       haproxy: `${execFileSync('haproxy', ['-v'], { encoding: 'utf8' }).split('\n')[0]}, nbthread 1, one backend, check inter 1s`,
       note: 'cpu_pct: utime+stime over the window, % of one core; probes_per_s: SYNs sent to the backends (raw-table counter); failures: failed checks + backends not up; best of the repeats = lowest combined CPU; all repeats in runs',
     },

@@ -10,6 +10,8 @@ export interface PeerStore {
   /** Resolves once connected and subscribed; rejects with a clear error (auth, unreachable). */
   connect(): Promise<void>;
   readonly connected: boolean;
+  /** The last error Redis or the connection reported (e.g. WRONGPASS), if any. */
+  readonly lastError: string | undefined;
   onConnected(listener: () => void): void;
   onDisconnected(listener: (reason: string) => void): void;
   onNote(listener: (raw: string) => void): void;
@@ -52,7 +54,7 @@ export class RedisPeerStore implements PeerStore {
   private readonly disconnectedListeners: ((reason: string) => void)[] = [];
   private readonly noteListeners: ((raw: string) => void)[] = [];
   private isConnected = false;
-  private lastError = 'not connected yet';
+  lastError: string | undefined;
 
   constructor(cluster: ClusterConfig) {
     this.keys = clusterKeys(cluster.key_prefix, cluster.name);
@@ -62,7 +64,7 @@ export class RedisPeerStore implements PeerStore {
     this.client.on('error', (err: Error) => (this.lastError = err.message));
     this.subscriber.on('error', () => undefined);
     this.client.on('ready', () => void this.becameReady());
-    this.client.on('close', () => this.becameDisconnected(this.lastError));
+    this.client.on('close', () => this.becameDisconnected(this.lastError ?? 'connection closed'));
     this.subscriber.on('message', (_channel: string, message: string) => {
       for (const listener of this.noteListeners) listener(message);
     });

@@ -73,7 +73,8 @@ export class ClusterSync {
     try {
       await this.store.connect();
     } catch (err) {
-      this.lastError = (err as Error).message;
+      // ioredis rejects with "Connection is closed."; the reason (WRONGPASS, ECONNREFUSED) came as an error event.
+      this.lastError = this.store.lastError ?? (err as Error).message;
       const auth = /WRONGPASS|NOAUTH|NOPERM|invalid password|invalid username/i.test(this.lastError);
       this.logger.error({ err: this.lastError }, auth
         ? `cluster: Redis refused the credentials (${this.lastError}); running standalone`
