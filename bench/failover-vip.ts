@@ -76,8 +76,9 @@ export async function vipFailover(advertMs: number, failure: FailureKind, trials
       ]);
       // Spread the failure over an advert interval, as a real one would be.
       await sleep(700 + Math.floor(Math.random() * advertMs));
-      const cutAt = Date.now();
       await cut(pair, failure);
+      // After the cut is complete: a reply until then may still come from lb1, none after it.
+      const cutAt = Date.now();
       await client.wait(runMs + 10_000);
       const report = parseJsonLine<RateReport>(client.lines.join('\n'));
       const gap = failoverGap(report, cutAt);
