@@ -1,6 +1,7 @@
 // Benchmark: time to apply one backend change with 10, 100 and 1000 farms of 10 backends, through
-// the engine (plan the farm, render, diff, one iptables-restore). Runs itself inside a fresh
-// network namespace so the kernel's own ruleset is the only one touched.
+// the engine (plan the farm, render, diff, one iptables-restore or nft transaction), beside the
+// floor of a bare restore / `nft -f` of one farm's chain. Runs itself inside a fresh network
+// namespace so the kernel's own ruleset is the only one touched.
 
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +12,9 @@ import { createNetfilter } from '../agent/daemon/main.js';
 import { FakeConnTracker } from '../agent/apply/conntrack.js';
 import { silentLogger } from '../agent/log.js';
 import { recordResult, summarize } from './results.js';
+import type { DesiredState } from '../agent/plan/plan.js';
+import { NFT_NAMES, renderNftFarm } from '../agent/render/nftables.js';
+import { TABLE_REF, ruleLines } from '../agent/render/nft-model.js';
 
 const SIZES = [10, 100, 1000];
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 200);
@@ -48,7 +52,7 @@ async function measure(farms: number, driver: string): Promise<number[]> {
     await engine.requestSync([]);
     samples.push(performance.now() - started);
   }
-  floors.set(`${farms} farms`, driver === 'iptables' ? await bareRestoreFloor() : undefined);
+  floors.set(`${farms} farms`, driver === 'iptables' ? await bareRestoreFloor() : await bareNftFloor(engine.desired()));
   await (await createNetfilter(parsed.config, new ExecaRunner())).removeAll();
   return samples;
 }
@@ -68,11 +72,25 @@ async function bareRestoreFloor(): Promise<unknown> {
   return summarize(samples);
 }
 
+/** The nft floor: a bare `nft -f` flushing and refilling farm0's chain with the whole table loaded. */
+async function bareNftFloor(desired: DesiredState): Promise<unknown> {
+  const runner = new ExecaRunner();
+  const chain = renderNftFarm(desired.farms[0]!, desired.markMask).chains.find((c) => c.name === NFT_NAMES.farm('farm0'))!;
+  const text = [`flush chain ${TABLE_REF} ${chain.name}`, ...ruleLines(chain).map(({ line }) => `add rule ${TABLE_REF} ${chain.name} ${line}`), ''].join('\n');
+  const samples: number[] = [];
+  for (let i = 0; i < 50; i++) {
+    const r = await runner.run('nft', ['-f', '-'], { input: text });
+    if (r.exitCode !== 0) throw new Error(r.stderr);
+    samples.push(r.durationMs);
+  }
+  return summarize(samples);
+}
+
 async function inner(driver: string): Promise<void> {
   const out: Record<string, unknown> = {};
   for (const farms of SIZES) {
     const change = summarize(await measure(farms, driver));
-    out[`${farms} farms`] = { change, bare_restore_floor: floors.get(`${farms} farms`) };
+    out[`${farms} farms`] = { change, [driver === 'iptables' ? 'bare_restore_floor' : 'bare_nft_floor']: floors.get(`${farms} farms`) };
   }
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }

@@ -10,6 +10,7 @@ const STREAMS = 20;
 
 export interface ConntrackSurvival {
   readonly conntrackd: boolean;
+  readonly external_cache: boolean;
   readonly trials: number;
   readonly streams_per_trial: number;
   /** Streams still exchanging data after lb1 -> lb2, over all trials. */
@@ -21,8 +22,8 @@ export interface ConntrackSurvival {
 
 const pct = (alive: number, total: number) => ({ alive, total, percent: total === 0 ? 0 : Math.round((alive / total) * 10_000) / 100 });
 
-export async function conntrackSurvival(conntrackd: boolean, trials: number): Promise<ConntrackSurvival> {
-  const pair = await Pair.create({ backends: 3, mode: 'snat', advertMs: 100, conntrackd });
+export async function conntrackSurvival(conntrackd: boolean, trials: number, externalCache = false): Promise<ConntrackSurvival> {
+  const pair = await Pair.create({ backends: 3, mode: 'snat', advertMs: 100, conntrackd, externalCache });
   const totals = { toLb2: [0, 0], back: [0, 0] };
   const errors: Record<string, number> = {};
   const count = (into: number[], s: { alive: number; total: number; errors: Record<string, number> }) => {
@@ -47,7 +48,7 @@ export async function conntrackSurvival(conntrackd: boolean, trials: number): Pr
       await pair.waitState('lb2', 'BACKUP', 20_000);
       const back = await survival(stream, Date.now(), 1500);
       // Only the streams that made it to lb2 can make it back.
-      count(totals.back, { alive: back.alive, total: toLb2.alive, errors: {} });
+      count(totals.back, { alive: back.alive, total: toLb2.alive, errors: Object.fromEntries(Object.entries(back.errors).map(([k, n]) => [`back: ${k}`, n])) });
       stream.kill('SIGTERM');
       await stream.wait(5000).catch(() => undefined);
     }
@@ -56,6 +57,7 @@ export async function conntrackSurvival(conntrackd: boolean, trials: number): Pr
   }
   return {
     conntrackd,
+    external_cache: externalCache,
     trials,
     streams_per_trial: STREAMS,
     to_lb2: pct(totals.toLb2[0]!, totals.toLb2[1]!),

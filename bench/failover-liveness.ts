@@ -9,7 +9,7 @@ import { createLab, pairTopology, sleep, type Lab, type NsProcess } from '../tes
 import { aliveScript } from '../agent/vrrp/liveness.js';
 import { summarize } from './results.js';
 
-export type Tracker = 'track_file' | 'track_script' | 'track_process';
+export type Tracker = 'track_file' | 'track_script' | 'track_process' | 'parent_death_signal';
 export type Fault = 'SIGKILL' | 'SIGSTOP';
 
 const NODES = { lb1: { priority: 150, src: '10.1.0.1', peer: '10.1.0.3' }, lb2: { priority: 100, src: '10.1.0.3', peer: '10.1.0.1' } } as const;
@@ -17,7 +17,9 @@ const WATCH_MS = 6000;
 
 // The stand-in agent: pushes the heartbeat deadline 1 s ahead and rewrites the track file every 100 ms.
 const AGENT = `const fs = require('node:fs'); const [dir, name] = process.argv.slice(1); process.title = 'hagent-' + name;
-setInterval(() => { const t = new Date(Date.now() + 1000); fs.utimesSync(dir + '/hb', t, t); fs.writeFileSync(dir + '/track', '0\\n'); }, 100);`;
+fs.writeFileSync(dir + '/hb', ''); const t = new Date(Date.now() + 1000); fs.utimesSync(dir + '/hb', t, t);
+setInterval(() => { const t = new Date(Date.now() + 1000); fs.utimesSync(dir + '/hb', t, t); fs.writeFileSync(dir + '/track', '0\\n'); }, 100);
+const helper = process.argv.slice(3); if (helper.length > 0) require('node:child_process').spawn(helper[0], helper.slice(1), { stdio: 'ignore' });`;
 
 function trackerBlock(tracker: Tracker, dir: string, name: string): { define: string; use: string } {
   switch (tracker) {
@@ -27,6 +29,8 @@ function trackerBlock(tracker: Tracker, dir: string, name: string): { define: st
       return { define: `vrrp_script agent {\n  script "${aliveScript(`${dir}/hb`)}"\n  interval 1\n  fall 1\n  rise 1\n}`, use: 'track_script {\n    agent\n  }' };
     case 'track_process':
       return { define: `vrrp_track_process agent {\n  process hagent-${name}\n  quorum 1\n}`, use: 'track_process {\n    agent\n  }' };
+    case 'parent_death_signal':
+      return { define: '', use: '' };
     default: {
       const never: never = tracker;
       throw new Error(`unknown tracker ${String(never)}`);
@@ -54,9 +58,12 @@ async function trial(tracker: Tracker, fault: Fault): Promise<number | null | 'n
       const d = join(dir, name);
       mkdirSync(d);
       writeFileSync(join(dir, `${name}.conf`), keepalivedConf(tracker, d, name));
-      agents.push(lab.spawn(name, process.execPath, ['-e', AGENT, d, name]));
+      const keepalived = ['keepalived', '-n', '-l', '-f', join(dir, `${name}.conf`), '-p', join(d, 'k.pid'), '-r', join(d, 'v.pid'), '-c', join(d, 'c.pid')];
+      // parent_death_signal: the stand-in agent runs keepalived as the agent does in spawn mode.
+      const own = tracker === 'parent_death_signal' ? ['setpriv', '--pdeathsig', 'TERM', '--', ...keepalived] : [];
+      agents.push(lab.spawn(name, process.execPath, ['-e', AGENT, d, name, ...own]));
       await sleep(300);
-      lab.spawn(name, 'keepalived', ['-n', '-l', '-f', join(dir, `${name}.conf`), '-p', join(d, 'k.pid'), '-r', join(d, 'v.pid'), '-c', join(d, 'c.pid')]);
+      if (own.length === 0) lab.spawn(name, keepalived[0]!, keepalived.slice(1));
     }
     const deadline = Date.now() + 5000;
     while (!(await holdsVip(lab, 'lb1'))) {
@@ -88,7 +95,7 @@ export interface LivenessRow {
 
 export async function liveness(trials: number): Promise<LivenessRow[]> {
   const rows: LivenessRow[] = [];
-  for (const tracker of ['track_file', 'track_script', 'track_process'] as const) {
+  for (const tracker of ['track_file', 'track_script', 'track_process', 'parent_death_signal'] as const) {
     for (const fault of ['SIGKILL', 'SIGSTOP'] as const) {
       const results = [];
       for (let i = 0; i < trials; i++) results.push(await trial(tracker, fault));
@@ -97,7 +104,8 @@ export async function liveness(trials: number): Promise<LivenessRow[]> {
       rows.push({
         tracker, fault, trials, detected: times.length,
         ...(times.length > 0 ? { leave_master_ms: summarize(times) } : {}),
-        ...(neverMaster > 0 ? { note: `lb1 never became MASTER in ${neverMaster} trials (in a netns keepalived cannot listen to the proc connector: FAULT from the start)` }
+        ...(neverMaster > 0 ? { note: `lb1 never became MASTER in ${neverMaster} trials: FAULT from the start${tracker === 'track_process'
+          ? ' (in a network namespace keepalived cannot listen to the proc connector: "Failed to set/clear process event listen - errno 111")' : ''}` }
           : times.length < trials ? { note: `lb1 kept the VIP for ${WATCH_MS} ms after the fault in ${trials - times.length} trials` } : {}),
       });
     }

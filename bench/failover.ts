@@ -19,8 +19,9 @@ const SECTIONS: Record<string, () => Promise<unknown>> = {
     caveat: "lb1's kernel keeps forwarding for clients whose ARP entry still points at it (hot standby), so this is the client-visible service gap",
   }),
   conntrackd: () => conntrackSurvival(true, Math.max(3, Math.floor(TRIALS / 2))),
+  conntrackd_external_cache: () => conntrackSurvival(true, Math.max(3, Math.floor(TRIALS / 2)), true),
   no_conntrackd: () => conntrackSurvival(false, Math.max(3, Math.floor(TRIALS / 2))),
-  liveness: () => liveness(Math.max(3, Math.floor(TRIALS / 2))),
+  liveness: async () => ({ rows: await liveness(Math.max(3, Math.floor(TRIALS / 2))) }),
 };
 
 async function main(): Promise<void> {

@@ -6,7 +6,7 @@ import { execProbe } from './exec.js';
 import { httpProbe } from './http.js';
 import { noneProbe } from './none.js';
 import { tcpProbe } from './tcp.js';
-import type { CheckTarget, Probe } from './types.js';
+import type { CheckTarget, DirectProbe, Probe } from './types.js';
 
 export interface ProbeDeps {
   /** Runs exec checks; the only way a check starts a program. */
@@ -22,7 +22,15 @@ export function checkTarget(check: CheckConfig, target: CheckTarget): CheckTarge
 export function probeFor(check: CheckConfig, deps: ProbeDeps): Probe {
   const probe = baseProbe(check, deps);
   if (check.port === undefined) return probe;
-  return (target, timeoutMs, signal) => probe(checkTarget(check, target), timeoutMs, signal);
+  const overridden: Probe = (target, timeoutMs, signal) => probe(checkTarget(check, target), timeoutMs, signal);
+  const direct = probe.direct;
+  if (!direct) return overridden;
+  return Object.assign(overridden, {
+    direct: {
+      start: (target, timeoutMs, token, done) => direct.start(checkTarget(check, target), timeoutMs, token, done),
+      cancel: (attempt) => direct.cancel(attempt),
+    } satisfies DirectProbe,
+  });
 }
 
 function baseProbe(check: CheckConfig, deps: ProbeDeps): Probe {

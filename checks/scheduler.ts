@@ -5,7 +5,7 @@ import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { MinHeap } from './heap.js';
 import { initialState, observe, resetRun, type HealthState, type Transition } from './hysteresis.js';
 import { probeInterval } from './interval.js';
-import type { CheckResult, CheckTarget, Health, Probe } from './types.js';
+import type { CheckResult, CheckTarget, Health, Probe, ProbeAttempt } from './types.js';
 
 export interface ScheduledCheck {
   readonly target: CheckTarget;
@@ -43,6 +43,8 @@ interface Entry {
   heapIndex: number;
   startedAt: number;
   controller: AbortController | undefined;
+  /** The direct probe's attempt in flight, if any. */
+  attempt: ProbeAttempt | undefined;
 }
 
 /** `farm/backend`: how targets are named to the scheduler. */
@@ -90,7 +92,7 @@ export class Scheduler {
     if (existing) return this.update(existing, item);
     const entry: Entry = {
       key, target: item.target, check: item.check, probe: this.options.probeFor(item.check),
-      state: initialState(item.initial), paused: false, gen: 0, at: 0, heapIndex: -1, startedAt: 0, controller: undefined,
+      state: initialState(item.initial), paused: false, gen: 0, at: 0, heapIndex: -1, startedAt: 0, controller: undefined, attempt: undefined,
     };
     this.entries.set(key, entry);
     this.scheduleSpread(entry);
@@ -158,6 +160,8 @@ export class Scheduler {
     this.heap.remove(entry);
     entry.controller?.abort();
     entry.controller = undefined;
+    if (entry.attempt !== undefined) entry.probe.direct?.cancel(entry.attempt);
+    entry.attempt = undefined;
   }
 
   /** A random point in the coming interval, so targets added together are not probed together. */
@@ -184,8 +188,18 @@ export class Scheduler {
   private start(entry: Entry, now: number): void {
     const gen = entry.gen;
     entry.startedAt = now;
-    entry.controller ??= new AbortController();
     this.running++;
+    const direct = entry.probe.direct;
+    if (direct !== undefined) {
+      // No promise, closure or signal per probe: the entry is the token, one callback serves all.
+      try {
+        entry.attempt = direct.start(entry.target, entry.check.timeout, entry, this.onDirect);
+      } catch (err) {
+        queueMicrotask(() => this.finish(entry, gen, { ok: false, message: `probe crashed: ${String(err)}`, latencyMs: 0 }));
+      }
+      return;
+    }
+    entry.controller ??= new AbortController();
     let pending: Promise<CheckResult>;
     try {
       pending = entry.probe(entry.target, entry.check.timeout, entry.controller.signal);
@@ -198,6 +212,13 @@ export class Scheduler {
     );
   }
 
+  private readonly onDirect = (entry: Entry, result: CheckResult, attempt: ProbeAttempt): void => {
+    // A cancelled attempt (no longer the entry's) still frees its slot, its result unused.
+    if (entry.attempt !== attempt) return this.finish(entry, -1, result);
+    entry.attempt = undefined;
+    this.finish(entry, entry.gen, result);
+  };
+
   private finish(entry: Entry, gen: number, result: CheckResult): void {
     this.running--;
     if (this.stopped) {
@@ -207,9 +228,20 @@ export class Scheduler {
     if (entry.gen === gen) {
       const observed = observe(entry.state, result, entry.check);
       entry.state = observed.state;
-      this.notify(() => this.options.onResult?.(entry.target, result, observed.state));
+      const { onResult, onTransition } = this.options;
+      try {
+        onResult?.(entry.target, result, observed.state);
+      } catch (err) {
+        this.callbackThrew(err);
+      }
       const transition = observed.transition;
-      if (transition) this.notify(() => this.options.onTransition?.(entry.target, transition, result));
+      if (transition) {
+        try {
+          onTransition?.(entry.target, transition, result);
+        } catch (err) {
+          this.callbackThrew(err);
+        }
+      }
       // The callbacks may have paused, removed or updated this very entry.
       if (entry.gen === gen) {
         entry.at = Math.max(this.clock.now(), entry.startedAt + probeInterval(entry.check, entry.state));
@@ -219,13 +251,9 @@ export class Scheduler {
     this.pump();
   }
 
-  private notify(callback: () => void): void {
-    try {
-      callback();
-    } catch (err) {
-      if (this.options.onError) this.options.onError(err);
-      else process.emitWarning(`health check callback threw: ${String(err)}`);
-    }
+  private callbackThrew(err: unknown): void {
+    if (this.options.onError) this.options.onError(err);
+    else process.emitWarning(`health check callback threw: ${String(err)}`);
   }
 
   /** Keeps the one timer set for the earliest due probe; not at all while every slot is busy. */

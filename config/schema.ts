@@ -201,6 +201,11 @@ export const conntrackdSchema = z.object({
   mode: z.enum(['spawn', 'systemd', 'external']).default('spawn'),
   binary: z.string().min(1).default('conntrackd'),
   config_path: absolutePath.optional(),
+  /**
+   * true: keep the peer's flows in conntrackd's external cache and commit them to the kernel on
+   * becoming MASTER (primary-backup.sh). false: inject them into the kernel as they arrive.
+   */
+  external_cache: z.boolean().default(false),
   /** More of this node's own addresses whose connections are not synced (loopback and local_address always are not). */
   ignore_addresses: z.array(ipv4, { invalid_type_error: 'expected a list of addresses like [192.168.1.2]' }).default([]),
 }).strict();

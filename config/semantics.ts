@@ -20,6 +20,7 @@ export interface ConfigParts {
   readonly vrrp?: VrrpConfig;
   readonly conntrackd?: ConntrackdConfig;
   readonly cluster?: ClusterConfig;
+  readonly node?: Config['node'];
 }
 
 type Add = (path: string, message: string) => void;
@@ -31,6 +32,10 @@ export function semanticIssues(config: ConfigParts): ConfigIssue[] {
   if (config.dataplane) markIssues(config.dataplane, config.farms, add);
   if (config.vrrp) vrrpIssues(config.vrrp, add);
   if (config.vrrp) vipIssues(config.vrrp, config.farms, add);
+  // keepalived splits its track script's command line on blanks and has no quoting for it.
+  if (config.vrrp && config.node && /[\s"'\\]/.test(config.node.run_dir)) {
+    add('node.run_dir', 'with vrrp, run_dir must not contain blanks, quotes or backslashes (keepalived reads paths in it as script arguments)');
+  }
   if (config.conntrackd) conntrackdIssues(config.conntrackd, config, add);
   if (config.cluster) clusterIssues(config.cluster, add);
   return issues;

@@ -1,41 +1,60 @@
-// Netfilter over `nft -f -`: every change is one transaction on the agent's own table only; what
-// was applied is kept in memory, so applying never lists the kernel (only adopt/verify/repair do).
+// Netfilter over nft: every change is one transaction on the agent's own table only, a farm's
+// change through a long-lived `nft -i` (else `nft -f -`); what was applied is kept in memory per
+// farm, so applying never lists the kernel (only adopt/verify/repair do) nor walks every farm.
 
-import type { DesiredState } from '../plan/plan.js';
+import type { DesiredState, PlannedFarm } from '../plan/plan.js';
 import { diffNft, type NftTransaction } from '../render/nft-diff.js';
 import { TABLE_REF, formatFull, type NftModel, type NftState } from '../render/nft-model.js';
-import { assembleNft, renderNftFarm, type NftFarmRender } from '../render/nftables.js';
+import { assembleNft, diffFarms, renderNftFarm, type NftFarmRender } from '../render/nftables.js';
 import { ABSENT, compareNft, parseNftJson, type NftObserved } from './nft-observe.js';
 import { ApplyError, type DriftReport, type Netfilter, type SyncResult } from './netfilter.js';
-import { describeFailure, type Runner } from './runner.js';
+import { NftSession } from './nft-session.js';
+import { ExecaRunner, describeFailure, type Runner } from './runner.js';
 
 export interface NftOptions {
   /** The nft binary (default "nft", found on PATH). */
   readonly command?: string;
   readonly timeoutMs?: number;
+  /**
+   * Changes through one long-lived `nft -i` (true, or the argv that starts nft there) rather than
+   * an `nft -f` each. Default: on when the runner runs commands on this host (ExecaRunner).
+   */
+  readonly session?: boolean | readonly string[];
 }
+
+/** Session processes that die in a row before the driver stops using them and stays with `nft -f`. */
+const SESSION_FAILURES = 3;
 
 const fullReplace = (model: NftModel): NftTransaction => ({ text: formatFull(model), rewritten: [...model.chains.keys()], deleted: [] });
 
 export class NftCli implements Netfilter {
   readonly driver = 'nftables' as const;
-  private applied: NftState = ABSENT;
-  /** The full model when the agent rendered what is applied; absent right after adopt(). */
+  /** Each farm's render as the kernel holds it, when `kernel` is undefined: a change then costs
+   * a render and diff of the farms it names, never a pass over all of them. */
+  private readonly applied = new Map<string, NftFarmRender>();
+  private appliedMask: number | undefined;
+  /** What the next sync diffs against instead: the table as read back (after adopt, repair), or
+   * ABSENT while nothing is known (a fresh instance that did not adopt, after removeAll). */
+  private kernel: NftState | undefined = ABSENT;
+  /** `applied` put together, built only when verify or appliedText need it. */
   private appliedModel: NftModel | undefined;
   private adoptedText = '';
   /** The kernel's view of the table once seen to match what was applied (set by adopt/verify). */
   private baseline: ReadonlyMap<string, string> | undefined;
-  private readonly renders = new Map<string, NftFarmRender>();
-  private renderedMask: number | undefined;
   /** Set after a failed apply: the next sync first re-reads the kernel (kube-proxy's "full sync"). */
   private needsAdopt = false;
+  private session: NftSession | undefined;
+  private sessionFailures = 0;
 
-  constructor(private readonly runner: Runner, private readonly options: NftOptions = {}) {}
+  constructor(private readonly runner: Runner, private readonly options: NftOptions = {}) {
+    const { session = runner instanceof ExecaRunner } = options;
+    const argv = session === true ? [options.command ?? 'nft'] : session || undefined;
+    if (argv) this.session = new NftSession({ argv, timeoutMs: options.timeoutMs ?? 30_000 });
+  }
 
   async adopt(): Promise<void> {
     const observed = await this.observe();
-    this.applied = observed;
-    this.appliedModel = undefined;
+    this.setKernel(observed);
     this.baseline = observed.snapshot;
     this.adoptedText = observed.present ? await this.listText() : '';
     this.needsAdopt = false;
@@ -43,12 +62,37 @@ export class NftCli implements Netfilter {
 
   async sync(desired: DesiredState, changed?: ReadonlySet<string>): Promise<SyncResult> {
     if (this.needsAdopt) await this.adopt();
-    return this.bringTo(this.desiredModel(desired, changed), this.applied);
+    if (this.kernel || !changed || this.appliedMask !== desired.markMask) return this.syncAll(desired, changed);
+    const started = performance.now();
+    // Farms added or removed count as changed even when `changed` does not name them.
+    const touched = new Map<string, PlannedFarm | undefined>([...changed].map((name) => [name, undefined]));
+    for (const farm of desired.farms) {
+      if (touched.has(farm.name) || !this.applied.has(farm.name)) touched.set(farm.name, farm);
+    }
+    let size = this.applied.size;
+    for (const [name, farm] of touched) size += (farm ? 1 : 0) - (this.applied.has(name) ? 1 : 0);
+    // A farm gone from `desired` without being named: rare, so a full pass finds it.
+    if (size !== desired.farms.length) return this.syncAll(desired, changed);
+    const before: NftFarmRender[] = [];
+    const after = new Map<string, NftFarmRender | undefined>();
+    for (const [name, farm] of touched) {
+      const old = this.applied.get(name);
+      if (old) before.push(old);
+      after.set(name, farm && renderNftFarm(farm, desired.markMask));
+    }
+    const tx = diffFarms(desired.markMask, before, [...after.values()].filter((r): r is NftFarmRender => r !== undefined));
+    const done = tx ? await this.bringTo(tx, () => this.fullModel(desired, changed), true) : { changed: false, rewritten: [], deleted: [] };
+    for (const [name, render] of after) {
+      if (render) this.applied.set(name, render);
+      else this.applied.delete(name);
+    }
+    this.committed(desired.markMask, done.changed);
+    return { ...done, durationMs: performance.now() - started };
   }
 
   async verify(): Promise<DriftReport> {
     const observed = await this.observe();
-    const differences = compareNft(this.applied, observed, this.baseline);
+    const differences = compareNft(this.appliedState(), observed, this.baseline);
     // The first check after an apply that finds the kernel as applied records what it looks like,
     // so later checks also see rules changed in place.
     if (differences.length === 0 && !this.baseline) this.baseline = observed.snapshot;
@@ -57,75 +101,100 @@ export class NftCli implements Netfilter {
 
   async repair(desired: DesiredState): Promise<SyncResult> {
     const observed = await this.observe();
-    const drift = compareNft(this.applied, observed, this.baseline);
+    const drift = compareNft(this.appliedState(), observed, this.baseline);
     // Chains and maps named in the drift are rewritten even when their tags still look right.
     const named = (kind: string) => new Set(drift.filter((d) => d.startsWith(`${kind} `)).map((d) => d.slice(kind.length + 1).split(':')[0]!));
     const badChains = named('chain');
-    const kernel: NftState = {
+    this.setKernel({
       chains: new Map([...observed.chains].map(([name, c]) => [name, badChains.has(name) ? { ...c, digest: 'drift' } : c])),
       sets: observed.sets,
       elements: observed.elements,
       dirtyMaps: new Set([...(observed.dirtyMaps ?? []), ...named('map')]),
-    };
+    });
     this.needsAdopt = false;
-    return this.bringTo(this.desiredModel(desired), kernel);
+    return this.syncAll(desired);
   }
 
   appliedText(): string {
-    return this.appliedModel ? formatFull(this.appliedModel) : this.adoptedText;
+    return this.kernel ? this.adoptedText : formatFull(this.appliedFull());
   }
 
   async removeAll(): Promise<void> {
     // `add` first makes the delete succeed whether or not the table exists.
     await this.apply(`add table ${TABLE_REF}\ndelete table ${TABLE_REF}\n`);
-    this.applied = ABSENT;
-    this.appliedModel = undefined;
+    // The agent is stopping: no nft process is left behind (a later change starts another).
+    this.session?.close();
+    this.setKernel(ABSENT);
     this.adoptedText = '';
     this.baseline = undefined;
-    this.renders.clear();
   }
 
-  private desiredModel(desired: DesiredState, changed?: ReadonlySet<string>): NftModel {
-    if (this.renderedMask !== desired.markMask) {
-      this.renders.clear();
-      this.renderedMask = desired.markMask;
-    }
-    const live = new Set<string>();
-    const renders = desired.farms.map((farm) => {
-      live.add(farm.name);
-      let render = this.renders.get(farm.name);
-      if (!render || !changed || changed.has(farm.name)) {
-        render = renderNftFarm(farm, desired.markMask);
-        this.renders.set(farm.name, render);
-      }
-      return render;
-    });
-    for (const name of this.renders.keys()) if (!live.has(name)) this.renders.delete(name);
-    return assembleNft(desired.markMask, renders);
-  }
-
-  /** Diff against `from`; on failure re-read the kernel and diff again; last, replace the table whole. */
-  private async bringTo(model: NftModel, from: NftState): Promise<SyncResult> {
+  /** Every farm rendered (those outside `changed` reused from `applied`), diffed against what is known. */
+  private async syncAll(desired: DesiredState, changed?: ReadonlySet<string>): Promise<SyncResult> {
     const started = performance.now();
+    const renders = this.renderAll(desired, changed);
+    const model = assembleNft(desired.markMask, [...renders.values()]);
+    const from = this.appliedState();
     // Knowing of no chain (a fresh instance that did not adopt, or no table): replace the table
     // whole, so rules of an unknown earlier run are never appended to.
-    const first = from.chains.size === 0 ? fullReplace(model) : diffNft(from, model);
-    if (!first) {
-      this.commit(model, false);
-      return { changed: false, durationMs: performance.now() - started, rewritten: [], deleted: [] };
-    }
+    const tx = from.chains.size === 0 ? fullReplace(model) : diffNft(from, model);
+    const done = tx ? await this.bringTo(tx, () => model) : { changed: false, rewritten: [], deleted: [] };
+    this.applied.clear();
+    for (const [name, render] of renders) this.applied.set(name, render);
+    this.committed(desired.markMask, done.changed);
+    this.appliedModel = model;
+    return { ...done, durationMs: performance.now() - started };
+  }
+
+  private renderAll(desired: DesiredState, changed?: ReadonlySet<string>): Map<string, NftFarmRender> {
+    const reuse = !this.kernel && changed && this.appliedMask === desired.markMask;
+    return new Map(desired.farms.map((farm) => {
+      const cached = reuse && !changed.has(farm.name) ? this.applied.get(farm.name) : undefined;
+      return [farm.name, cached ?? renderNftFarm(farm, desired.markMask)];
+    }));
+  }
+
+  private fullModel(desired: DesiredState, changed?: ReadonlySet<string>): NftModel {
+    return assembleNft(desired.markMask, [...this.renderAll(desired, changed).values()]);
+  }
+
+  private appliedState(): NftState {
+    return this.kernel ?? this.appliedFull();
+  }
+
+  /** The applied farms put together, cached until the next change. */
+  private appliedFull(): NftModel {
+    this.appliedModel ??= assembleNft(this.appliedMask ?? 0, [...this.applied.values()]);
+    return this.appliedModel;
+  }
+
+  private setKernel(state: NftState): void {
+    this.kernel = state;
+    this.applied.clear();
+    this.appliedModel = undefined;
+  }
+
+  private committed(mask: number, changedKernel: boolean): void {
+    this.kernel = undefined;
+    this.appliedMask = mask;
+    this.appliedModel = undefined;
+    if (changedKernel) this.baseline = undefined;
+  }
+
+  /** Apply `first`; on failure re-read the kernel and diff again; last, replace the table whole. */
+  private async bringTo(first: NftTransaction, model: () => NftModel, viaSession = false): Promise<Omit<SyncResult, 'durationMs'>> {
     let tx = first;
     try {
-      await this.apply(tx.text);
+      await (viaSession ? this.applyInSession(tx.text) : this.apply(tx.text));
     } catch (err) {
       try {
         // Someone may have changed the table behind our back: diff against what is really there.
         const observed = await this.observe();
-        tx = (observed.chains.size === 0 ? fullReplace(model) : diffNft(observed, model)) ?? { text: '', rewritten: [], deleted: [] };
+        tx = (observed.chains.size === 0 ? fullReplace(model()) : diffNft(observed, model())) ?? { text: '', rewritten: [], deleted: [] };
         if (tx.text) await this.apply(tx.text);
       } catch {
         try {
-          tx = fullReplace(model);
+          tx = fullReplace(model());
           await this.apply(tx.text);
         } catch {
           // The kernel is unchanged (each attempt was one transaction); report the first refusal.
@@ -134,14 +203,26 @@ export class NftCli implements Netfilter {
         }
       }
     }
-    this.commit(model, true);
-    return { changed: true, durationMs: performance.now() - started, rewritten: tx.rewritten, deleted: tx.deleted };
+    return { changed: true, rewritten: tx.rewritten, deleted: tx.deleted };
   }
 
-  private commit(model: NftModel, changedKernel: boolean): void {
-    this.applied = model;
-    this.appliedModel = model;
-    if (changedKernel) this.baseline = undefined;
+  /** Through the session when there is one (refused: as `nft -f` would refuse); else `nft -f`. */
+  private async applyInSession(text: string): Promise<void> {
+    const session = this.session;
+    if (!session || !NftSession.fits(text)) return this.apply(text);
+    let out: string;
+    try {
+      out = await session.run(text);
+    } catch (err) {
+      // Whether the last line was committed is unknown: the caller re-reads the kernel.
+      if (++this.sessionFailures >= SESSION_FAILURES) {
+        this.session?.close();
+        this.session = undefined;
+      }
+      throw new ApplyError(`nft session failed: ${(err as Error).message}`, text, { cause: err });
+    }
+    this.sessionFailures = 0;
+    if (out.trim()) throw new ApplyError(`nft refused the transaction: ${out.trim()}`, text);
   }
 
   private async apply(text: string): Promise<void> {

@@ -23,7 +23,8 @@ export interface BackendRuntime {
   since: number;
   /** For slow start: when the backend last came up. */
   upSince?: number;
-  lastCheck?: LastCheck;
+  /** Updated in place by each check; copy it to keep it. */
+  lastCheck?: { -readonly [K in keyof LastCheck]: LastCheck[K] };
 }
 
 export interface EngineDeps {
@@ -37,6 +38,8 @@ export interface EngineDeps {
   readonly weightFactor?: (farm: FarmConfig, runtime: BackendRuntime, now: number) => number;
   readonly coalesceMs?: number;
   readonly retryMs?: number;
+  /** Changes within this window share one state write (default 20 ms). */
+  readonly persistDelayMs?: number;
 }
 
 export interface DataplaneStatus {
@@ -53,6 +56,7 @@ export type EngineEvent =
   | { type: 'admin'; farm: string; backend: string; from: AdminState; to: AdminState; at: number }
   | { type: 'applied'; result: SyncResult; farms: readonly string[]; at: number }
   | { type: 'apply-error'; error: string; at: number }
+  /** `result` is the backend's last-check record, updated in place by the next check: read it at once. */
   | { type: 'check'; farm: string; backend: string; result: LastCheck };
 
 /** The events `agentctl events` shows; applies and single check results are metrics, not history. */
@@ -109,8 +113,18 @@ export class Engine {
   recordCheck(farm: string, backend: string, check: LastCheck): void {
     const rt = this.runtime.get(markKey(farm, backend));
     if (!rt) return;
-    rt.lastCheck = check;
-    this.emit({ type: 'check', farm, backend, result: check });
+    // Copied into the backend's one record: thousands of checks a second replacing an object
+    // each would promote them all out of the young generation (issue 3, check capacity).
+    const last = rt.lastCheck;
+    if (last === undefined) {
+      rt.lastCheck = { ok: check.ok, message: check.message, latencyMs: check.latencyMs, at: check.at };
+    } else {
+      last.ok = check.ok;
+      last.message = check.message;
+      last.latencyMs = check.latencyMs;
+      last.at = check.at;
+    }
+    this.emit({ type: 'check', farm, backend, result: rt.lastCheck! });
   }
 
   /** A health transition decided by the checks (hysteresis already applied). */
@@ -242,14 +256,25 @@ export class Engine {
   }
 
   private persisting: Promise<void> | undefined;
+  private persistTimer: NodeJS.Timeout | undefined;
   private persistAgain = false;
 
-  /** Saves state off the apply path: one write at a time, the latest state always written last. */
+  /**
+   * Saves state off the apply path: changes within a short window share one write (saving
+   * thousands of backends is O(n)), one write at a time, the latest state always written last.
+   */
   private persistSoon(): void {
     if (this.persisting) {
       this.persistAgain = true;
       return;
     }
+    if (this.persistTimer) return;
+    this.persistTimer = setTimeout(() => this.persistNow(), this.deps.persistDelayMs ?? 20);
+  }
+
+  private persistNow(): void {
+    clearTimeout(this.persistTimer);
+    this.persistTimer = undefined;
     this.persisting = this.deps.persist(this.savedState(), this.marks)
       .catch((err: Error) => this.deps.logger.warn({ err: err.message }, 'could not persist state'))
       .finally(() => {
@@ -263,10 +288,12 @@ export class Engine {
 
   /** Resolves once every state change so far is on disk (used on stop). */
   async flushPersist(): Promise<void> {
-    for (let i = 0; i < 10 && (this.persisting || this.persistAgain); i++) await this.persisting;
+    for (let i = 0; i < 10 && (this.persisting || this.persistAgain || this.persistTimer); i++) {
+      if (this.persistTimer && !this.persisting) this.persistNow();
+      await this.persisting;
+    }
   }
 
-  /** Keeps the work of a failed apply and tries it again a second later (not in a tight loop). */
   private retryLater(farms: readonly string[], cuts: readonly string[]): void {
     setTimeout(() => {
       for (const key of cuts) this.pendingCuts.add(key);

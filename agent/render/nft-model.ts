@@ -7,6 +7,27 @@ export const NFT_FAMILY = 'ip';
 export const NFT_TABLE = 'ha_agent';
 export const TABLE_REF = `${NFT_FAMILY} ${NFT_TABLE}`;
 
+/** Names of the objects in the agent's table. */
+export const NFT_NAMES = {
+  /** Verdict maps keyed by VIP . protocol . port (interval: ranges), so a farm is a few elements. */
+  farms: 'farm_dispatch',
+  dnat: 'dnat_dispatch',
+  down: 'down_dispatch',
+  /** Verdict maps keyed by mark. Names carry a suffix: bare `snat` is an nft keyword. */
+  marks: 'mark_restore',
+  snat: 'snat_dispatch',
+  /** Chooses a backend for a new connection: sets its mark in conntrack. */
+  farm: (farm: string) => `farm_${farm}`,
+  /** Copies the connection's mark onto each packet (the seed's --restore-mark). */
+  restore: (farm: string) => `restore_${farm}`,
+  /** Per backend, only for roundrobin and hash-srcip: what their vmap jumps to. */
+  mark: (farm: string, mark: number) => `mark_${farm}_${mark.toString(16)}`,
+  persist: (farm: string, mark: number) => `persist_${farm}_${mark.toString(16)}`,
+  farmDnat: (farm: string) => `dnat_${farm}`,
+  farmSnat: (farm: string) => `snat_${farm}`,
+  farmDown: (farm: string) => `down_${farm}`,
+} as const;
+
 export interface BaseHook {
   readonly type: 'filter' | 'nat';
   readonly hook: 'prerouting' | 'postrouting' | 'input' | 'forward';

@@ -2,6 +2,7 @@
 // on every VRRP transition drives it as keepalived's primary-backup.sh does, so established
 // connections survive a failover.
 
+import { rm } from 'node:fs/promises';
 import type { Config, ConntrackdConfig } from '../../config/schema.js';
 import type { Logger } from '../log.js';
 import { describeFailure, type Runner } from '../apply/runner.js';
@@ -11,7 +12,6 @@ import { writeIfChanged } from './keepalived.js';
 import { vrrpPaths } from './paths.js';
 import type { VrrpState, VrrpView } from './state.js';
 import { Supervisor, type SpawnFn } from './supervisor.js';
-import { rm } from 'node:fs/promises';
 
 export interface ConntrackdDeps {
   readonly runner: Runner;
@@ -30,17 +30,20 @@ export interface ConntrackdService {
 /**
  * The conntrackd requests for a transition (primary-backup.sh): a new MASTER commits the external
  * cache into the kernel (-c), flushes both caches (-f), refills the internal one from the kernel
- * (-R) and sends it all to the peer (-B). A BACKUP asks the master for a full resync (-n); a node
- * that was MASTER also schedules the purge of its now stale kernel entries (-t).
+ * (-R) and sends it all to the peer (-B). A BACKUP asks the master for a full resync (-n).
+ * With the external cache, a node that was MASTER also schedules the purge of its now stale kernel
+ * entries (-t, after PurgeTimeout; a commit cancels it). Without it those entries are the peer's
+ * flows injected here, the copies a later failover needs: the purge would delete them.
  */
-export function syncActions(from: VrrpState, to: VrrpState): string[] {
+export function syncActions(from: VrrpState, to: VrrpState, externalCache: boolean): string[] {
+  const purge = externalCache && from === 'MASTER' ? ['-t'] : [];
   switch (to) {
     case 'MASTER':
       return ['-c', '-f', '-R', '-B'];
     case 'BACKUP':
-      return from === 'MASTER' ? ['-t', '-n'] : ['-n'];
+      return [...purge, '-n'];
     case 'FAULT':
-      return from === 'MASTER' ? ['-t'] : [];
+      return purge;
     case 'STOP':
     case 'UNKNOWN':
     case 'DISABLED':
@@ -54,6 +57,9 @@ export function syncActions(from: VrrpState, to: VrrpState): string[] {
 
 type Configured = Config & { readonly conntrackd: ConntrackdConfig };
 
+const READY_TRIES = 100;
+const READY_STEP_MS = 50;
+
 export async function startConntrackd(config: Configured, deps: ConntrackdDeps): Promise<ConntrackdService> {
   const { runner, logger, view } = deps;
   const c = config.conntrackd;
@@ -61,6 +67,28 @@ export async function startConntrackd(config: Configured, deps: ConntrackdDeps):
   const conf = paths.conntrackdConf;
   const text = renderConntrackd(config, paths);
   const ctl = (flag: string) => runner.run(c.binary, ['-C', conf, flag], { timeoutMs: 10_000 });
+  /** conntrackd answers on its socket only once initialised; requests sent before are lost. */
+  const ready = async (): Promise<boolean> => {
+    for (let i = 0; i < READY_TRIES; i++) {
+      if ((await ctl('-s')).exitCode === 0) return true;
+      await new Promise((resolve) => setTimeout(resolve, READY_STEP_MS));
+    }
+    return false;
+  };
+
+  let queue: Promise<void> = Promise.resolve();
+  const enqueue = (from: VrrpState, to: VrrpState, why: string): void => {
+    const actions = syncActions(from, to, c.external_cache);
+    if (actions.length === 0) return;
+    queue = queue.then(async () => {
+      const started = performance.now();
+      for (const flag of actions) {
+        const result = await ctl(flag);
+        if (result.exitCode !== 0) logger.error({ err: describeFailure(result), flag }, `conntrackd ${flag} failed`);
+      }
+      logger.info({ vrrp: to, actions, ms: Math.round(performance.now() - started) }, `conntrack sync (${why}): ${actions.join(' ')}`);
+    });
+  };
 
   let supervisor: Supervisor | undefined;
   switch (c.mode) {
@@ -76,8 +104,17 @@ export async function startConntrackd(config: Configured, deps: ConntrackdDeps):
         beforeStart: async () => {
           if ((await ctl('-s')).exitCode !== 0) await rm(paths.conntrackdLock, { force: true });
         },
+        // A restarted conntrackd has empty caches: as BACKUP it asks the master for everything.
+        onRestart: () => {
+          queue = queue.then(async () => {
+            if (await ready()) enqueue('UNKNOWN', view.state, 'conntrackd restarted');
+          });
+        },
       });
       supervisor.start();
+      // keepalived starts after this returns: the first BACKUP's resync request (-n) must find
+      // conntrackd listening, or a node that preempts would take over with stale flows.
+      if (!(await ready())) logger.warn('conntrackd is not answering yet; the first sync requests may be lost');
       break;
     case 'systemd':
       // conntrackd has no reload: a changed config needs a restart.
@@ -91,19 +128,7 @@ export async function startConntrackd(config: Configured, deps: ConntrackdDeps):
     }
   }
 
-  let queue: Promise<void> = Promise.resolve();
-  const unsubscribe = view.on((to, from) => {
-    const actions = syncActions(from, to);
-    if (actions.length === 0) return;
-    queue = queue.then(async () => {
-      const started = performance.now();
-      for (const flag of actions) {
-        const result = await ctl(flag);
-        if (result.exitCode !== 0) logger.error({ err: describeFailure(result), flag }, `conntrackd ${flag} failed`);
-      }
-      logger.info({ vrrp: to, actions, ms: Math.round(performance.now() - started) }, `conntrack sync: ${to === 'MASTER' ? 'committed the peer\'s connections' : 'resync requested'}`);
-    });
-  });
+  const unsubscribe = view.on((to, from) => enqueue(from, to, `VRRP ${to}`));
 
   return {
     idle: () => queue,

@@ -1,15 +1,17 @@
 // How keepalived learns that the agent is dead or hung, so that such a node gives up MASTER.
 //
-// Measured in netns pairs (advert_int 100 ms, keepalived 2.2.7; bench/liveness.ts):
-// - vrrp_track_process: unusable here. Its proc connector only exists in the initial network
+// Measured in netns pairs at advert_int 100 ms with keepalived 2.2.7 (bench/failover-liveness.ts,
+// time from the fault to lb1 dropping the VIP):
+// - track_file kept fresh by the agent: never (>6 s) for SIGKILL or SIGSTOP. keepalived only
+//   reacts when the file changes (inotify), and a dead or stopped agent changes nothing.
+// - vrrp_track_process: unusable. Its proc connector only exists in the initial network
 //   namespace ("Failed to set/clear process event listen - errno 111"), so an LB run in a
-//   namespace sits in FAULT forever. It also cannot see a stopped (hung) process.
-// - track_file kept fresh by the agent: keepalived only reacts when the file changes (inotify),
-//   and a dead or stopped agent changes nothing: the node never left MASTER in 10 s.
-// - track_script: keepalived runs it at most once a second, so it bounds detection by
-//   grace + 1 s, but it is the only one that sees a hang.
-// So a hung agent is caught by a track_script comparing a heartbeat deadline with now, and a dead
-// agent (spawn mode) takes keepalived down with it at once through the parent-death signal.
+//   namespace sits in FAULT from the start; and a stopped process still counts as running.
+// - track_script: ~1.66 s for both SIGKILL and SIGSTOP (keepalived runs scripts at most once a
+//   second, so the bound is grace + 1 s), and the only one that sees a hang.
+// - parent-death signal (spawn mode, see supervisor.ts): ~7 ms for SIGKILL, blind to SIGSTOP.
+// So: a track_script comparing a heartbeat deadline with now catches both, and in spawn mode the
+// parent-death signal makes the common case, a dead agent, near-instant.
 
 /** The agent pushes the heartbeat deadline forward this often. */
 export const HEARTBEAT_EVERY_MS = 250;

@@ -16,6 +16,8 @@ export interface SupervisorOptions {
   /** Run before every start (clean a stale lock file, ...); a throw counts as a failed start. */
   readonly beforeStart?: () => Promise<void>;
   readonly onExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
+  /** Called after each start but the first (a restart), e.g. to bring the new helper up to date. */
+  readonly onRestart?: () => void;
   readonly spawn?: SpawnFn;
   readonly minBackoffMs?: number;
   readonly maxBackoffMs?: number;
@@ -55,6 +57,7 @@ export class Supervisor {
   private child: ChildProcess | undefined;
   private stopping = false;
   private failures = 0;
+  private starts = 0;
   private timer: NodeJS.Timeout | undefined;
   private exited: Promise<void> = Promise.resolve();
 
@@ -121,6 +124,7 @@ export class Supervisor {
       child.once('close', finish);
     });
     logger.info({ helper: name, pid: child.pid, command: [this.opts.command, ...this.opts.args].join(' ') }, `${name} started`);
+    if (this.starts++ > 0) this.opts.onRestart?.();
   }
 
   private scheduleRestart(ranMs: number): void {

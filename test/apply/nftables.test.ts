@@ -1,5 +1,6 @@
 // NftCli with a fake runner (one `nft -f -` per change, none when unchanged, a refused apply keeps
-// state) and in a real namespace (own table only, adopt, counters kept, drift found and repaired).
+// state) and in a real namespace (own table only, adopt, counters kept, drift found and repaired,
+// changes through the long-lived `nft -i`).
 
 import { test, describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import { parseConfigText } from '../../config/load.js';
 import { parseDownList, staticPlan } from '../../agent/plan/static.js';
 import type { DesiredState } from '../../agent/plan/plan.js';
 import { NftCli } from '../../agent/apply/nftables.js';
+import { NftSession } from '../../agent/apply/nft-session.js';
 import { FakeRunner } from '../../agent/apply/runner.fake.js';
 import { ApplyError } from '../../agent/apply/netfilter.js';
 import { NsRunner } from '../support/ns-runner.js';
@@ -108,6 +110,11 @@ test('removeAll deletes only the agent table, and works when it is already gone'
   assert.equal(runner.calls[0]!.input, 'add table ip ha_agent\ndelete table ip ha_agent\n');
 });
 
+test('only text that stays one transaction when joined onto one line goes to nft -i', () => {
+  assert.ok(NftSession.fits('add table ip ha_agent\n# a note\nflush chain ip ha_agent farm_a\nadd rule ip ha_agent farm_a counter comment "FARM_a"\n'));
+  for (const bad of ['add rule ip ha_agent a counter # rest', 'add rule ip ha_agent a \\', 'add rule ip ha_agent a\tcounter']) assert.ok(!NftSession.fits(bad), bad);
+});
+
 describe('NftCli in a real namespace', needsRoot(), () => {
   const ns = `hanft-${randomBytes(4).toString('hex')}`;
   const sh = (cmd: string, ...args: string[]) => execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8' });
@@ -132,8 +139,8 @@ describe('NftCli in a real namespace', needsRoot(), () => {
     await nft.adopt();
     await nft.sync(desired(seedYaml('dnat')));
     const table = list();
-    for (const chain of ['prerouting', 'nat_prerouting', 'farm_app', 'mark_app_20c', 'mark_app_20d', 'dnat_app']) assert.match(table, new RegExp(`chain ${chain} \\{`));
-    assert.match(table, /numgen random mod 2 vmap \{ 0 : goto mark_app_20c, 1 : goto mark_app_20d \}/);
+    for (const chain of ['prerouting', 'nat_prerouting', 'farm_app', 'restore_app', 'dnat_app']) assert.match(table, new RegExp(`chain ${chain} \\{`));
+    assert.match(table, /ct mark & 0x00003fff == 0x00000000 numgen random mod 2 < 1 ct mark set ct mark & 0xffffc20c \| 0x0000020c counter packets 0 bytes 0 comment "FARM_app_0_"/);
     await nft.sync(desired(seedYaml('snat')));
     assert.match(list(), /snat to 192\.168\.101\.250/);
     await nft.sync(noFarms());
@@ -166,7 +173,7 @@ describe('NftCli in a real namespace', needsRoot(), () => {
     const first = new NftCli(new NsRunner(ns));
     await first.sync(desired(twoFarms));
     sendUdp('10.1.0.101', 5353);
-    const twoRules = rulesOf('mark_two_303');
+    const twoRules = rulesOf('farm_two');
     assert.match(twoRules.join('\n'), /counter packets 1 /);
 
     const calls: string[] = [];
@@ -179,7 +186,7 @@ describe('NftCli in a real namespace', needsRoot(), () => {
     assert.ok(!calls.includes('-f -'), 'nothing applied when the kernel already matches');
     const result = await restarted.sync(desired(twoFarms, ['one/a']));
     assert.deepEqual(result.rewritten, ['farm_one']);
-    assert.deepEqual(rulesOf('mark_two_303'), twoRules, "the other farm's rules keep their handles and counters");
+    assert.deepEqual(rulesOf('farm_two'), twoRules, "the other farm's rules keep their handles and counters");
     assert.deepEqual((await restarted.verify()).differences, []);
     await restarted.removeAll();
   });
@@ -195,7 +202,7 @@ describe('NftCli in a real namespace', needsRoot(), () => {
     assert.deepEqual(drift.differences, ['chain farm_one: 0 rules in the kernel differ from what was applied']);
     await nft.repair(want);
     assert.deepEqual(await nft.verify(), { inSync: true, differences: [] });
-    assert.match(list(), /numgen random mod 2 vmap/);
+    assert.match(list(), /numgen random mod 2 < 1 /);
 
     const handle = /dnat to 10\.2\.0\.12:80 .*# handle (\d+)/.exec(sh('nft', '-a', 'list', 'chain', 'ip', 'ha_agent', 'dnat_one'))![1]!;
     sh('nft', 'replace', 'rule', 'ip', 'ha_agent', 'dnat_one', 'handle', handle, 'meta l4proto tcp meta mark 0x302 dnat to 10.9.9.9:80');
@@ -203,6 +210,38 @@ describe('NftCli in a real namespace', needsRoot(), () => {
     await nft.repair(want);
     assert.deepEqual((await nft.verify()).differences, []);
     assert.doesNotMatch(list(), /10\.9\.9\.9/);
+    await nft.removeAll();
+  });
+
+  it('a change goes through the long-lived nft -i; a refused one re-reads the kernel; a dead session restarts', async () => {
+    const calls: string[] = [];
+    const inner = new NsRunner(ns);
+    const runner = { run: (c: string, a: readonly string[], o?: Parameters<NsRunner['run']>[2]) => (calls.push(a.join(' ')), inner.run(c, a, o)) };
+    const nft = new NftCli(runner, { session: ['ip', 'netns', 'exec', ns, 'nft'] });
+    await nft.sync(desired(twoFarms));
+    calls.length = 0;
+    assert.deepEqual((await nft.sync(desired(twoFarms, ['one/a']), new Set(['one']))).rewritten, ['farm_one']);
+    assert.deepEqual(calls, [], 'no nft -f, no listing');
+    assert.doesNotMatch(sh('nft', 'list', 'chain', 'ip', 'ha_agent', 'farm_one'), /numgen/);
+
+    // Gone behind the agent's back: `flush chain farm_one` is refused as a whole, then the table is rebuilt.
+    sh('nft', 'delete', 'table', 'ip', 'ha_agent');
+    assert.equal((await nft.sync(desired(twoFarms), new Set(['one']))).changed, true);
+    assert.deepEqual(calls, ['-j -s list table ip ha_agent', '-f -']);
+    assert.deepEqual((await nft.verify()).differences, []);
+
+    // Whether a session that died took the last line with it is unknown: the kernel is re-read.
+    const sessions = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter((pid) => pid && /^nft\0-i\0$/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8')));
+    assert.equal(sessions.length, 1);
+    process.kill(Number(sessions[0]), 'SIGKILL');
+    calls.length = 0;
+    assert.equal((await nft.sync(desired(twoFarms, ['one/b']), new Set(['one']))).changed, true);
+    assert.deepEqual(calls, ['-j -s list table ip ha_agent', '-f -']);
+    assert.match(sh('nft', 'list', 'chain', 'ip', 'ha_agent', 'farm_one'), /FARM_one_0_/);
+    calls.length = 0;
+    await nft.sync(desired(twoFarms), new Set(['one']));
+    assert.deepEqual(calls, [], 'a new nft -i, no nft -f');
+    assert.deepEqual((await nft.verify()).differences, []);
     await nft.removeAll();
   });
 });

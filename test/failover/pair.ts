@@ -22,6 +22,8 @@ export interface PairOptions {
   readonly preempt?: boolean;
   readonly preemptDelay?: string;
   readonly conntrackd?: boolean;
+  /** conntrackd.external_cache (commit on MASTER, as primary-backup.sh) instead of direct injection. */
+  readonly externalCache?: boolean;
 }
 
 const NODES = {
@@ -50,7 +52,7 @@ vrrp:
   preempt: ${opts.preempt ?? true}
 ${opts.preemptDelay ? `  preempt_delay: ${opts.preemptDelay}\n` : ''}  extra_addresses: [{ address: ${FLOATING_BACK}/24, interface: back }]
   keepalived: { mode: spawn }
-${opts.conntrackd ? `conntrackd: { interface: back, local_address: ${n.back}, peer_address: ${n.peerBack} }\n` : ''}`;
+${opts.conntrackd ? `conntrackd: { interface: back, local_address: ${n.back}, peer_address: ${n.peerBack}, external_cache: ${opts.externalCache ?? false} }\n` : ''}`;
 }
 
 export class Pair {

@@ -71,7 +71,7 @@ export const CONNTRACKD_CASES: Record<string, string> = {
     ports: [443]
     backends: [{ name: app0, ip: 192.168.1.10, port: 443 }]
 vrrp: { interface: eth0, virtual_router_id: 51, priority: 100 }
-conntrackd: { interface: eth1, local_address: 192.168.1.2, peer_address: 192.168.1.3, port: 3781 }
+conntrackd: { interface: eth1, local_address: 192.168.1.2, peer_address: 192.168.1.3, port: 3781, external_cache: true }
 `,
 };
 

@@ -54,9 +54,14 @@ test("the seed's farm: masked restore, exact 1:1 choice, masked mark and ct mark
   const text = renderNft(desiredFor(seedYaml('dnat')));
   assert.match(text, /^add table ip ha_agent\ndelete table ip ha_agent\ntable ip ha_agent \{$/m);
   assert.match(text, /ct mark and 0x3fff vmap @mark_restore/);
-  assert.match(text, /numgen random mod 2 vmap \{ 0 : goto mark_app_20c, 1 : goto mark_app_20d \}/);
-  assert.match(text, /meta mark set meta mark and 0xffffc000 or 0x20c comment "FARM_app_0_ ha-agent:3:[0-9a-f]{16}"/);
-  assert.match(text, /ct mark set ct mark and 0xffffc000 or 0x20d counter/);
+  assert.match(text, /^\t\t\t0x20c : goto restore_app,$/m);
+  assert.match(text, /ct mark and 0x3fff == 0x20c meta mark set meta mark and 0xffffc000 or 0x20c return comment "FARM_app_0_ ha-agent:2:[0-9a-f]{16}"/);
+  assert.match(text, /\tcounter ct mark set ct mark and 0xffffc000 comment "FARM_app ha-agent:3:[0-9a-f]{16}"\n/);
+  assert.match(text, /\tct mark and 0x3fff == 0 numgen random mod 2 < 1 ct mark set ct mark and 0xffffc000 or 0x20c counter comment "FARM_app_0_"\n/);
+  assert.match(text, /\tct mark and 0x3fff == 0 ct mark set ct mark and 0xffffc000 or 0x20d counter comment "FARM_app_1_"\n/);
+  assert.match(text, /\tct state new ct mark and 0x3fff vmap @mark_restore\n/, 'the chosen mark is restored onto the packet');
+  assert.match(text, /192\.168\.101\.250 \. tcp \. 443 : jump farm_app/);
+  assert.doesNotMatch(text, /chain mark_/, 'weight farms need no per-backend chains');
   assert.match(text, /meta l4proto tcp meta mark and 0x3fff == 0x20d counter dnat to 192.168.1.11:443 comment "FARM_app_1_"/);
   assert.doesNotMatch(text, /table (?!ip ha_agent)/, 'names no other table');
 });
@@ -64,7 +69,8 @@ test("the seed's farm: masked restore, exact 1:1 choice, masked mark and ct mark
 test('weights 1:2:3 are exact slots; a slow-start weight says how close it is', () => {
   const text = renderNft(desiredFor(GOLDEN_CASES.find((c) => c.name === 'weights-123')!.yaml));
   assert.match(text, /# weight: slots 1:2:3 of 6 give the exact weight shares/);
-  assert.match(text, /numgen random mod 6 vmap \{ 0 : goto mark_web_\w+, 1-2 : goto mark_web_\w+, 3-5 : goto mark_web_\w+ \}/);
+  // 1/6, then (5/6)(2/5) = 2/6, then what is left: 3/6.
+  assert.match(text, / == 0 numgen random mod 6 < 1 ct mark .* comment "FARM_web_0_"\n\t\t.* == 0 numgen random mod 5 < 2 ct mark .* comment "FARM_web_1_"\n\t\t.* == 0 ct mark .* comment "FARM_web_2_"\n\t\}/);
   const desired = desiredFor(seedYaml('dnat'));
   const [farm] = desired.farms;
   const slow = { ...desired, farms: [{ ...farm!, chain: [{ ...farm!.chain[0]!, effectiveWeight: 0.123456 }, farm!.chain[1]!] }] };
@@ -75,8 +81,9 @@ test('a full mask writes marks without and/or', () => {
   const desired = { ...desiredFor(seedYaml('dnat')), markMask: 0xffffffff };
   const text = renderNft(desired);
   assert.match(text, /\tct mark vmap @mark_restore/);
-  assert.match(text, /meta mark set 0x20c comment/);
-  assert.match(text, /ct mark set 0x20c counter/);
+  assert.match(text, /ct mark == 0x20c meta mark set 0x20c return comment/);
+  assert.match(text, /counter ct mark set 0x0 comment/);
+  assert.match(text, /ct mark == 0 numgen random mod 2 < 1 ct mark set 0x20c counter comment/);
 });
 
 test('an update with nothing changed is empty; without a previous state it is the full text', () => {
@@ -85,21 +92,21 @@ test('an update with nothing changed is empty; without a previous state it is th
   assert.equal(renderNftUpdate(undefined, d), renderNft(d));
 });
 
-test('a backend going down rewrites only its farm chain (and, with persistence, its mark chain and set)', () => {
+test('a backend going down rewrites only its farm chain (and, with persistence, deletes its set)', () => {
   const one = lines(renderNftUpdate(desiredFor(twoFarms), desiredFor(twoFarms, ['one/a']), new Set(['one'])));
   assert.equal(one[0], 'add table ip ha_agent');
   assert.deepEqual(one.filter((l) => /^(flush|delete|add (chain|set))/.test(l)), ['flush chain ip ha_agent farm_one']);
   assert.ok(one.every((l) => !/_two|delete table/.test(l)));
 
   const two = lines(renderNftUpdate(desiredFor(twoFarms), desiredFor(twoFarms, ['two/c']), new Set(['two'])));
-  const mark = /mark_two_[0-9a-f]+/.exec(two.find((l) => l.includes('FARM_two_0_'))!)![0];
+  const [c, d] = desiredFor(twoFarms).farms[1]!.backends.map((b) => b.mark.toString(16));
   assert.deepEqual(two.filter((l) => /^(flush|delete|add (chain|set))/.test(l)), [
     'flush chain ip ha_agent farm_two',
-    `flush chain ip ha_agent ${mark}`,
-    `delete set ip ha_agent ${mark.replace('mark_', 'persist_')}`,
+    `delete set ip ha_agent persist_two_${c}`,
   ]);
   // The single backend left takes every new connection without a numgen.
-  assert.ok(two.some((l) => /^add rule ip ha_agent farm_two goto mark_two_\w+$/.test(l)), two.join('\n'));
+  assert.ok(two.some((l) => new RegExp(`^add rule ip ha_agent farm_two ct mark and 0x3fff == 0 ct mark set .* counter update @persist_two_${d} \\{ ip saddr timeout 30s \\} comment "FARM_two_1_"$`).test(l)), two.join('\n'));
+  assert.ok(two.every((l) => !l.includes(`persist_two_${c}`) || l.startsWith('delete set')), 'nothing refers to the deleted set');
 });
 
 test('a farm going all down gets a reject chain and a dispatch element, and back', () => {
@@ -119,7 +126,7 @@ test('adding a farm is new chains and elements only; removing it deletes only it
   const added = renderNftUpdate(desiredFor(onlyOne), desiredFor(twoFarms));
   assert.doesNotMatch(added, /flush|delete/);
   assert.match(added, /^add set ip ha_agent persist_two_\w+ \{ type ipv4_addr; flags dynamic,timeout; size 65536; \}$/m);
-  assert.match(added, /^add element ip ha_agent farm_dispatch \{ 10\.1\.0\.101 \. tcp \. 443 : goto farm_two \}$/m);
+  assert.match(added, /^add element ip ha_agent farm_dispatch \{ 10\.1\.0\.101 \. tcp \. 443 : jump farm_two \}$/m);
   assert.match(added, /^add element ip ha_agent snat_dispatch \{ 0x\w+ : goto snat_two, 0x\w+ : goto snat_two \}$/m);
   assert.doesNotMatch(added, /_one/);
 

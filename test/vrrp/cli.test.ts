@@ -36,6 +36,8 @@ const BAD: [string, string, string[]][] = [
     ['vrrp.extra_addresses[0].address: 10.0.0.100 is already a farm VIP; farm VIPs move with VRRP without being listed']],
   ['unicast_src that is a VIP', vrrp(', unicast_src: 10.0.0.100, unicast_peers: [10.0.0.2]'),
     ['vrrp.unicast_src: 10.0.0.100 moves with VRRP; use an address of this node that never moves']],
+  ['run_dir with a blank', vrrp('').replace('node: { id: lb1 }', 'node: { id: lb1, run_dir: "/run/ha agent" }'),
+    ['node.run_dir: with vrrp, run_dir must not contain blanks, quotes or backslashes (keepalived reads paths in it as script arguments)']],
   ['conntrackd without vrrp', `${HEAD}conntrackd: { interface: eth1, local_address: 10.0.1.2, peer_address: 10.0.1.3 }\n`,
     ['conntrackd: connection sync follows VRRP state; it needs a vrrp section']],
   ['conntrackd peer equal to local', `${vrrp('')}conntrackd: { interface: eth1, local_address: 10.0.1.2, peer_address: 10.0.1.2 }\n`,

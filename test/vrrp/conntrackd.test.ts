@@ -22,25 +22,29 @@ function config(): Config & { conntrackd: ConntrackdConfig } {
   const r = parseConfigText(`node: { id: lb1, run_dir: ${dir}/run }
 farms: [{ name: app, vip: 10.1.0.100, ports: [80], backends: [{ name: b1, ip: 10.2.0.11, port: 80 }] }]
 vrrp: { interface: front, virtual_router_id: 51, priority: 150 }
-conntrackd: { interface: back, local_address: 10.2.0.1, peer_address: 10.2.0.2 }
+conntrackd: { interface: back, local_address: 10.2.0.1, peer_address: 10.2.0.2, external_cache: true }
 `);
   if (!r.ok || !r.config.conntrackd) throw new Error(JSON.stringify(r));
   return { ...r.config, conntrackd: r.config.conntrackd };
 }
 
 describe('syncActions (primary-backup.sh)', () => {
-  const table: [VrrpState, VrrpState, string[]][] = [
-    ['BACKUP', 'MASTER', ['-c', '-f', '-R', '-B']],
-    ['UNKNOWN', 'MASTER', ['-c', '-f', '-R', '-B']],
-    ['UNKNOWN', 'BACKUP', ['-n']],
-    ['MASTER', 'BACKUP', ['-t', '-n']],
-    ['MASTER', 'FAULT', ['-t']],
-    ['BACKUP', 'FAULT', []],
-    ['MASTER', 'STOP', []],
+  const table: [VrrpState, VrrpState, boolean, string[]][] = [
+    ['BACKUP', 'MASTER', true, ['-c', '-f', '-R', '-B']],
+    ['UNKNOWN', 'MASTER', false, ['-c', '-f', '-R', '-B']],
+    ['UNKNOWN', 'BACKUP', true, ['-n']],
+    ['MASTER', 'BACKUP', true, ['-t', '-n']],
+    ['MASTER', 'BACKUP', false, ['-n']],
+    ['MASTER', 'FAULT', true, ['-t']],
+    ['MASTER', 'FAULT', false, []],
+    ['BACKUP', 'FAULT', true, []],
+    ['MASTER', 'STOP', true, []],
   ];
-  for (const [from, to, want] of table) it(`${from} -> ${to}: ${want.join(' ') || 'nothing'}`, () => assert.deepEqual(syncActions(from, to), want));
+  for (const [from, to, cache, want] of table) {
+    it(`${from} -> ${to}${cache ? ' (external cache)' : ''}: ${want.join(' ') || 'nothing'}`, () => assert.deepEqual(syncActions(from, to, cache), want));
+  }
   it('is defined for every state', () => {
-    for (const from of VRRP_STATES) for (const to of VRRP_STATES) assert.ok(Array.isArray(syncActions(from, to)));
+    for (const from of VRRP_STATES) for (const to of VRRP_STATES) assert.ok(Array.isArray(syncActions(from, to, true)));
   });
 });
 
@@ -50,8 +54,9 @@ describe('conntrackd manager (spawn mode)', () => {
     const paths = vrrpPaths(c);
     mkdirSync(join(dir, 'run'), { recursive: true });
     writeFileSync(paths.conntrackdLock, '');
-    // `-s` fails: no conntrackd answers, so the lock is stale.
-    const runner = new FakeRunner((call) => (call.args.includes('-s') ? { exitCode: 1 } : undefined));
+    // The first `-s` fails: no conntrackd answers, so the lock is stale. Later ones find the new one.
+    let probes = 0;
+    const runner = new FakeRunner((call) => (call.args.includes('-s') && probes++ === 0 ? { exitCode: 1 } : undefined));
     const { spawn, children } = fakeSpawner();
     const view = new VrrpView(true);
     const service = await startConntrackd(c, { runner, logger: silentLogger, view, spawn });
