@@ -5,7 +5,8 @@
 // SYNs each sends (a counting rule in the namespace's raw table), the same way for both.
 //
 // Env: BENCH_WINDOW_S (15), BENCH_WARMUP_S (5), BENCH_REPEAT (2), BENCH_SIZES ("1000,5000,10000"),
-// BENCH_AGENT_NODE_ARGS (extra node flags for the agent, space-separated, for experiments).
+// BENCH_AGENT_NODE_ARGS (node flags for the agent, space-separated; default: the NODE_OPTIONS of
+// systemd/ha-agent.service).
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import net from 'node:net';
@@ -27,7 +28,12 @@ const WINDOW_S = num('BENCH_WINDOW_S', 15);
 const WARMUP_S = num('BENCH_WARMUP_S', 5);
 const REPEAT = Math.min(5, Math.floor(num('BENCH_REPEAT', 2)));
 const SIZES = (process.env.BENCH_SIZES ?? '1000,5000,10000').split(',').map((s) => Number(s.trim()));
-const AGENT_NODE_ARGS = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
+/** The NODE_OPTIONS of systemd/ha-agent.service, so the agent runs as deployed. */
+function unitNodeOptions(): string {
+  const unit = readFileSync(repoPath('systemd/ha-agent.service'), 'utf8');
+  return /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1]?.replace(/^"|"$/g, '') ?? '';
+}
+const AGENT_NODE_ARGS = (process.env.BENCH_AGENT_NODE_ARGS ?? unitNodeOptions()).split(' ').filter(Boolean);
 /** Listeners per server process (file descriptors stay well under the 20k limit). */
 const PER_SERVER = 5000;
 /** Backends per farm in the agent's config (each farm gets its own loopback VIP). */

@@ -32,24 +32,43 @@ export function initialState(health: Health = 'unknown'): HealthState {
   return { health, consecutiveOk: 0, consecutiveFail: 0 };
 }
 
+/** A backend's state as the scheduler keeps it: one object per backend, updated in place. */
+export interface MutableHealthState {
+  health: Health;
+  consecutiveOk: number;
+  consecutiveFail: number;
+}
+
 /**
  * Folds one result into the state. From unknown, as from down, it takes `rise` successes to
  * go up; from unknown, as from up, `fall` failures to go down: a restart never declares a
  * backend on one lucky or unlucky probe.
  */
 export function observe(state: HealthState, result: CheckResult, thresholds: Thresholds): Observed {
-  const next: HealthState = result.ok
-    ? { health: state.health, consecutiveOk: state.consecutiveOk + 1, consecutiveFail: 0 }
-    : { health: state.health, consecutiveOk: 0, consecutiveFail: state.consecutiveFail + 1 };
-  if (result.ok && state.health !== 'up' && next.consecutiveOk >= thresholds.rise) {
-    const reason = plural(next.consecutiveOk, 'consecutive success', 'consecutive successes');
-    return { state: { ...next, health: 'up' }, transition: { from: state.health, to: 'up', reason } };
+  const next: MutableHealthState = { health: state.health, consecutiveOk: state.consecutiveOk, consecutiveFail: state.consecutiveFail };
+  const transition = advance(next, result, thresholds);
+  return transition ? { state: next, transition } : { state: next };
+}
+
+/**
+ * `observe` in place, for the scheduler: thousands of checks a second then allocate nothing
+ * that outlives the check (a new state per check would live until the next one, long enough
+ * to be promoted out of V8's young generation). Returns the transition, if any.
+ */
+export function advance(state: MutableHealthState, result: CheckResult, thresholds: Thresholds): Transition | undefined {
+  const from = state.health;
+  if (result.ok) {
+    state.consecutiveOk++;
+    state.consecutiveFail = 0;
+    if (from === 'up' || state.consecutiveOk < thresholds.rise) return undefined;
+    state.health = 'up';
+    return { from, to: 'up', reason: plural(state.consecutiveOk, 'consecutive success', 'consecutive successes') };
   }
-  if (!result.ok && state.health !== 'down' && next.consecutiveFail >= thresholds.fall) {
-    const reason = `${plural(next.consecutiveFail, 'consecutive failure', 'consecutive failures')}: ${result.message}`;
-    return { state: { ...next, health: 'down' }, transition: { from: state.health, to: 'down', reason } };
-  }
-  return { state: next };
+  state.consecutiveOk = 0;
+  state.consecutiveFail++;
+  if (from === 'down' || state.consecutiveFail < thresholds.fall) return undefined;
+  state.health = 'down';
+  return { from, to: 'down', reason: `${plural(state.consecutiveFail, 'consecutive failure', 'consecutive failures')}: ${result.message}` };
 }
 
 /**

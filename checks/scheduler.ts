@@ -3,7 +3,7 @@
 import type { CheckConfig } from '../config/schema.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { MinHeap } from './heap.js';
-import { initialState, observe, resetRun, type HealthState, type Transition } from './hysteresis.js';
+import { advance, initialState, type HealthState, type MutableHealthState, type Transition } from './hysteresis.js';
 import { probeInterval } from './interval.js';
 import type { CheckResult, CheckTarget, Health, Probe, ProbeAttempt } from './types.js';
 
@@ -24,6 +24,7 @@ export interface SchedulerOptions {
   readonly resolutionMs?: number;
   /** In [0, 1); spreads first probes over the first interval. */
   readonly random?: () => number;
+  /** `state` is the backend's live state, updated in place by the next check: copy it to keep it. */
   readonly onResult?: (target: CheckTarget, result: CheckResult, state: HealthState) => void;
   readonly onTransition?: (target: CheckTarget, transition: Transition, result: CheckResult) => void;
   /** A callback threw; the scheduler carries on. Default: a process warning. */
@@ -35,7 +36,8 @@ interface Entry {
   target: CheckTarget;
   check: CheckConfig;
   probe: Probe;
-  state: HealthState;
+  /** Updated in place by each result (no allocation per check). */
+  readonly state: MutableHealthState;
   paused: boolean;
   /** Bumped on update/pause/remove: a probe started under another generation is discarded. */
   gen: number;
@@ -92,7 +94,7 @@ export class Scheduler {
     if (existing) return this.update(existing, item);
     const entry: Entry = {
       key, target: item.target, check: item.check, probe: this.options.probeFor(item.check),
-      state: initialState(item.initial), paused: false, gen: 0, at: 0, heapIndex: -1, startedAt: 0, controller: undefined, attempt: undefined,
+      state: { ...initialState(item.initial) }, paused: false, gen: 0, at: 0, heapIndex: -1, startedAt: 0, controller: undefined, attempt: undefined,
     };
     this.entries.set(key, entry);
     this.scheduleSpread(entry);
@@ -127,7 +129,8 @@ export class Scheduler {
     if (!entry || !entry.paused || this.stopped) return false;
     entry.paused = false;
     // Results from before the pause say nothing about the backend now.
-    entry.state = resetRun(entry.state);
+    entry.state.consecutiveOk = 0;
+    entry.state.consecutiveFail = 0;
     this.scheduleSpread(entry);
     return true;
   }
@@ -226,15 +229,13 @@ export class Scheduler {
       return;
     }
     if (entry.gen === gen) {
-      const observed = observe(entry.state, result, entry.check);
-      entry.state = observed.state;
+      const transition = advance(entry.state, result, entry.check);
       const { onResult, onTransition } = this.options;
       try {
-        onResult?.(entry.target, result, observed.state);
+        onResult?.(entry.target, result, entry.state);
       } catch (err) {
         this.callbackThrew(err);
       }
-      const transition = observed.transition;
       if (transition) {
         try {
           onTransition?.(entry.target, transition, result);
