@@ -6,7 +6,8 @@
 //
 // Env: BENCH_WINDOW_S (15), BENCH_WARMUP_S (5), BENCH_REPEAT (2), BENCH_SIZES ("1000,5000,10000"),
 // BENCH_AGENT_NODE_ARGS (node flags for the agent, space-separated; default: the NODE_OPTIONS of
-// systemd/ha-agent.service).
+// systemd/ha-agent.service), BENCH_SERVERS (node | defer, see SERVERS; defer records
+// bench/results/capacity-defer-accept.json).
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import net from 'node:net';
@@ -41,6 +42,33 @@ const FARM_SIZE = 100;
 const HOST = 'lb';
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 const serverBin = repoPath('dist/bench/capacity-server.js');
+/**
+ * `node` (default): Node servers that accept and close. `defer`: bare listeners with
+ * TCP_DEFER_ACCEPT (Python; Node cannot set it), which never complete a handshake that carries
+ * no data. On loopback the kernel work a probe causes on the server side (for a completed
+ * handshake: a child socket, a wake-up, the accept, then the RST) is charged to the prober's
+ * system time. HAProxy never completes the handshake (TCP_QUICKACK off, RST on SYN-ACK) so it
+ * pays none of it; the agent cannot set TCP_QUICKACK from Node and pays it all with `node`
+ * servers. `defer` takes that server-side work out, as on a real network where it happens on
+ * the backend machines.
+ */
+const SERVERS = process.env.BENCH_SERVERS === 'defer' ? 'defer' : 'node';
+const DEFER_SERVER = `
+import socket, sys, time, resource
+resource.setrlimit(resource.RLIMIT_NOFILE, (20000, 20000))
+start, count, port = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+def addr(i): return "127.%d.%d.%d" % (1 + i // 64000, (i % 64000) // 250, 1 + i % 250)
+socks = []
+for i in range(start, start + count):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 30)
+    s.bind((addr(i), port))
+    s.listen(511)
+    socks.append(s)
+print("listening", len(socks), flush=True)
+while True:
+    time.sleep(3600)
+`;
 
 interface Usage {
   cpu_pct: number;
@@ -226,7 +254,10 @@ async function runSize(size: number): Promise<SizeRun> {
   try {
     const servers: NsProcess[] = [];
     for (let from = 0; from < size; from += PER_SERVER) {
-      servers.push(lab.spawn(HOST, process.execPath, [serverBin, '--from', String(from), '--count', String(Math.min(PER_SERVER, size - from))]));
+      const count = String(Math.min(PER_SERVER, size - from));
+      servers.push(SERVERS === 'defer'
+        ? lab.spawn(HOST, 'python3', ['-c', DEFER_SERVER, String(from), count, String(BACKEND_PORT)])
+        : lab.spawn(HOST, process.execPath, [serverBin, '--from', String(from), '--count', count]));
     }
     for (const s of servers) await s.waitForLine('listening', 60_000);
     await installProbeCounter(lab);
@@ -265,6 +296,7 @@ async function main(): Promise<void> {
     targets: 'agent CPU <= 1.5x HAProxy, RSS <= 150 MB',
     setup: {
       window_s: WINDOW_S, warmup_s: WARMUP_S, repeat: REPEAT, check: 'tcp every 1s, timeout 500ms',
+      servers: SERVERS === 'defer' ? 'python3 listeners with TCP_DEFER_ACCEPT (no handshake completes)' : 'node: accept and close',
       agent: `ha-agent run, ${FARM_SIZE} backends per farm, drift check hourly (out of the window)${AGENT_NODE_ARGS.length > 0 ? `, node ${AGENT_NODE_ARGS.join(' ')}` : ''}`,
       haproxy: `${execFileSync('haproxy', ['-v'], { encoding: 'utf8' }).split('\n')[0]}, nbthread 1, one backend, check inter 1s`,
       note: 'cpu_pct: utime+stime over the window, % of one core; probes_per_s: SYNs sent to the backends (raw-table counter); failures: failed checks + backends not up; best of the repeats = lowest combined CPU; all repeats in runs',
@@ -272,7 +304,7 @@ async function main(): Promise<void> {
     sizes,
     runs,
   };
-  recordResult('capacity', result);
+  recordResult(SERVERS === 'defer' ? 'capacity-defer-accept' : 'capacity', result);
   process.stdout.write(`${JSON.stringify({ targets: result.targets, sizes }, null, 2)}\n`);
 }
 

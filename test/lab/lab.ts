@@ -1,10 +1,13 @@
-// `npm run lab`: the agent's main job on a self-contained lab. Builds client, one LB and three
-// backends in network namespaces, runs `ha-agent run` inside the LB, sends real connections
-// through the VIP, takes a backend down and back, and shows the split next to the shares.
+// `npm run lab`: the agent's main job on a self-contained lab. Builds a client, an LB pair and
+// three backends in network namespaces, runs `ha-agent run` (with its keepalived) inside each
+// LB, sends real connections through the VIP, takes a backend down and back, then kills the
+// MASTER's agent and shows the BACKUP taking over with the same rules.
 
-import { createLab, singleLbTopology, backendIp, VIP, parseJsonLine, waitFor, type Lab, type NsProcess } from '../netns/topology.js';
+import { backendIp, VIP, parseJsonLine, waitFor, type Lab } from '../netns/topology.js';
 import type { ConnReport } from '../fixtures/bin/lib/types.js';
-import { agentDir, markedBackends, startAgent } from '../support/agent.js';
+import { agentctlBin, markedBackends } from '../support/agent.js';
+import { Pair, pairConfig, LBS, type LbName } from '../failover/pair.js';
+import { execa } from 'execa';
 
 const WEIGHTS = [1, 2, 3];
 const CONNECTIONS = 1200;
@@ -22,55 +25,60 @@ async function split(lab: Lab, title: string, shares: number[]): Promise<void> {
   });
 }
 
+async function agentctl(pair: Pair, lb: LbName, args: string[]): Promise<string> {
+  const r = await execa(process.execPath, [agentctlBin, '--socket', pair.dirs[lb].socket, ...args], { reject: false, timeout: 10_000 });
+  return String(r.stdout);
+}
+
 async function main(): Promise<void> {
-  say('ha-agent lab: client -- lb1 (ha-agent, iptables) -- b1, b2, b3  (network namespaces, torn down at exit)');
-  const lab = await createLab(singleLbTopology({ backends: 3, mode: 'dnat' }));
-  const dir = agentDir('ha-agent-lab-');
-  let agent: NsProcess | undefined;
+  say('ha-agent lab: client -- (lb1, lb2: ha-agent + keepalived, VRRP 100 ms) -- b1, b2, b3   (network namespaces, torn down at exit)');
+  const pair = await Pair.create({ backends: 3, mode: 'dnat', advertMs: 100 }, false);
   try {
-    await lab.addAddress('lb1', 'front', `${VIP}/32`);
-    const servers = await Promise.all([1, 2, 3].map(async (i) => {
-      const s = lab.spawnFixture(`b${i}`, 'name-server', ['--port', '8080', '--name', `b${i}`]);
-      await s.waitForLine('listening');
-      return s;
-    }));
-    dir.write(`${dir.header()}farms:
-  - name: web
-    vip: ${VIP}
-    ports: [80]
-    check: { type: tcp, interval: 250ms, timeout: 100ms, rise: 2, fall: 2 }
-    backends:
-${WEIGHTS.map((w, i) => `      - { name: b${i + 1}, ip: ${backendIp(i + 1)}, port: 8080, weight: ${w} }`).join('\n')}
-`);
-    agent = await startAgent(lab, 'lb1', dir.configPath);
-    await waitFor(async () => (await markedBackends(lab, 'lb1', 'web')).length === 3, { timeoutMs: 5000, what: 'the farm rules' });
-    const rules = await lab.exec('lb1', 'iptables', ['-t', 'mangle', '-S', 'HAM-web']);
-    say('\nThe MARK chain ha-agent applied in lb1 (iptables -t mangle -S HAM-web):');
+    for (const lb of LBS) {
+      // The pair's farm, with the backends weighted 1:2:3.
+      const config = pairConfig(pair.dirs[lb], lb, pair.opts).replace(/(name: b(\d), ip: [\d.]+, port: 8080)/g, (_, line: string, n: string) => `${line}, weight: ${WEIGHTS[Number(n) - 1]}`);
+      pair.dirs[lb].write(config);
+      await pair.start(lb);
+    }
+    await pair.waitState('lb1', 'MASTER');
+    await pair.waitState('lb2', 'BACKUP');
+    for (const lb of LBS) await waitFor(async () => (await markedBackends(pair.lab, lb, 'web')).length === 3, { timeoutMs: 5000, what: `${lb}'s rules` });
+    say('\nagentctl status on lb1:');
+    say((await agentctl(pair, 'lb1', ['status'])).trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
+    const rules = await pair.lab.exec('lb1', 'iptables', ['-t', 'mangle', '-S', 'HAM-web']);
+    say('\nThe MARK chain ha-agent applied (iptables -t mangle -S HAM-web), identical on lb1 and lb2:');
     rules.stdout.trim().split('\n').forEach((l) => say(`  ${l}`));
     const total = WEIGHTS.reduce((a, b) => a + b, 0);
-    await split(lab, 'All backends up', WEIGHTS.map((w) => w / total));
+    await split(pair.lab, 'All backends up, via lb1 (MASTER)', WEIGHTS.map((w) => w / total));
 
-    say('\nStopping b2\'s server; the agent takes it out of the chain after 2 failed checks...');
+    say('\nStopping b2\'s server; both agents take it out of their chains after 2 failed checks...');
+    // b2's namespace runs nothing but its server: stop exactly those processes.
+    const pids = (await execa('ip', ['netns', 'pids', pair.lab.nsName('b2')])).stdout.split('\n').filter(Boolean).map(Number);
+    for (const pid of pids) process.kill(pid, 'SIGTERM');
     const stoppedAt = Date.now();
-    await servers[1]!.stop(1000);
-    await waitFor(async () => !(await markedBackends(lab, 'lb1', 'web')).includes(1), { timeoutMs: 5000, intervalMs: 20, what: 'b2 to leave' });
-    say(`b2 left the MARK chain ${Date.now() - stoppedAt} ms after its server stopped.`);
+    for (const lb of LBS) await waitFor(async () => !(await markedBackends(pair.lab, lb, 'web')).includes(1), { timeoutMs: 5000, intervalMs: 20, what: `b2 to leave ${lb}` });
+    say(`b2 left both MARK chains ${Date.now() - stoppedAt} ms after its server stopped.`);
     const without = WEIGHTS[0]! + WEIGHTS[2]!;
-    await split(lab, 'b2 down', [WEIGHTS[0]! / without, 0, WEIGHTS[2]! / without]);
+    await split(pair.lab, 'b2 down', [WEIGHTS[0]! / without, 0, WEIGHTS[2]! / without]);
 
-    say('\nStarting b2 again; it returns after 2 passed checks...');
-    await lab.spawnFixture('b2', 'name-server', ['--port', '8080', '--name', 'b2']).waitForLine('listening');
-    await waitFor(async () => (await markedBackends(lab, 'lb1', 'web')).includes(1), { timeoutMs: 5000, intervalMs: 20, what: 'b2 to return' });
-    await split(lab, 'b2 back', WEIGHTS.map((w) => w / total));
-    say('\nAgent log (transitions):');
-    agent.lines.filter((l) => l.includes('"reason"')).forEach((l) => {
-      const e = JSON.parse(l) as { msg: string };
-      say(`  ${e.msg}`);
-    });
+    say('\nStarting b2 again; it returns after its checks pass...');
+    await pair.lab.spawnFixture('b2', 'name-server', ['--port', '8080', '--name', 'b2']).waitForLine('listening');
+    for (const lb of LBS) await waitFor(async () => (await markedBackends(pair.lab, lb, 'web')).includes(1), { timeoutMs: 5000, intervalMs: 20, what: `b2 to return to ${lb}` });
+
+    say('\nKilling lb1\'s agent (SIGKILL): its keepalived goes with it and lb2 takes the VIP...');
+    const killedAt = Date.now();
+    pair.agent('lb1').kill('SIGKILL');
+    await pair.waitState('lb2', 'MASTER', 5000);
+    say(`lb2 became MASTER ${Date.now() - killedAt} ms later; VIP now on: ${(await pair.vipHolders()).join(', ')}`);
+    await split(pair.lab, 'b2 back, via lb2 (new MASTER, no rule change needed)', WEIGHTS.map((w) => w / total));
+    say('\nlb2 agent log (transitions):');
+    for (const line of pair.agent('lb2').lines) {
+      const e = JSON.parse(line) as { msg: string; reason?: string; helper?: string; vrrp?: unknown };
+      // keepalived's own output is forwarded with a `helper` field; show the agent's decisions.
+      if (!e.helper && (e.reason || e.vrrp)) say(`  ${e.msg}`);
+    }
   } finally {
-    await agent?.stop(3000);
-    await lab.destroy();
-    dir.remove();
+    await pair.destroy();
     say('\nlab torn down.');
   }
 }
