@@ -71,6 +71,20 @@ describe('iptables rules carry real traffic', needsRoot(), () => {
       assertShares(report.counts, { b1: 1 / 6, b2: 2 / 6, b3: 3 / 6 });
     });
 
+    it('UDP farm with no usable backend: datagrams are refused at once (ICMP port unreachable), not black-holed', async () => {
+      const yaml = farmYaml({ mode: 'dnat', protocol: 'udp', weights: [1, 1, 1] });
+      await netfilter.sync(desired(yaml, ['web/b1', 'web/b2', 'web/b3']));
+      // Flows of the previous test may share a source port; the agent cuts the tracked flows of
+      // backends that go down (cut_on_down), this test drives only the applier, so do it here.
+      await lab.exec('lb1', 'conntrack', ['-D', '-p', 'udp'], { reject: false });
+      const started = Date.now();
+      const report = await connect(lab, ['--udp', '--target', `${VIP}:80`, '--count', '5', '--concurrency', '5', '--timeout-ms', '3000']);
+      assert.equal(report.failures, 5);
+      // A black hole would end in timeouts; the refusal is an error the client gets back.
+      assert.ok(Object.keys(report.errors).every((e) => /ECONNREFUSED/.test(e)), JSON.stringify(report.errors));
+      assert.ok(Date.now() - started < 3000, `refusal took ${Date.now() - started} ms`);
+    });
+
     it('300 re-applies alternating two backend sets under >= 200 new connections/s: 0 failures, each on a backend active then', async () => {
       const setA = ['b1', 'b2'];
       const setB = ['b2', 'b3'];
