@@ -6,8 +6,9 @@
 //
 // Env: BENCH_WINDOW_S (15), BENCH_WARMUP_S (5), BENCH_REPEAT (2), BENCH_SIZES ("1000,5000,10000"),
 // BENCH_AGENT_NODE_ARGS (node flags for the agent, space-separated; default: the NODE_OPTIONS of
-// systemd/ha-agent.service), BENCH_SERVERS (node | defer, see SERVERS; defer records
-// bench/results/capacity-defer-accept.json).
+// systemd/ha-agent.service), BENCH_SERVERS (node | defer, see SERVERS), BENCH_DRIVER
+// (iptables | nftables, see DRIVER); settings other than node + iptables record
+// bench/results/capacity-<servers>-<driver>.json.
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import net from 'node:net';
@@ -53,6 +54,16 @@ const serverBin = repoPath('dist/bench/capacity-server.js');
  * the backend machines.
  */
 const SERVERS = process.env.BENCH_SERVERS === 'defer' ? 'defer' : 'node';
+/**
+ * Every packet of every probe (the agent's and HAProxy's) crosses the agent's rules. With the
+ * iptables driver (the default) the farm dispatch is linear: 2 rules per farm per packet
+ * (PREROUTING mark dispatch, INPUT reject), so with 100 farms it costs both probers more than
+ * their checks on loopback, where receive processing is charged to the sender. The nftables
+ * driver dispatches through a verdict map, O(1) per packet.
+ */
+const DRIVER = process.env.BENCH_DRIVER === 'nftables' ? 'nftables' : 'iptables';
+/** The defaults record bench/results/capacity.json; other settings capacity-<servers>-<driver>.json. */
+const RESULT_NAME = SERVERS === 'node' && DRIVER === 'iptables' ? 'capacity' : `capacity-${SERVERS}-${DRIVER}`;
 const DEFER_SERVER = `
 import socket, sys, time, resource
 resource.setrlimit(resource.RLIMIT_NOFILE, (20000, 20000))
@@ -149,7 +160,7 @@ async function measure(lab: Lab, pid: number, servers: readonly NsProcess[]): Pr
 }
 
 function agentConfig(dir: AgentDir, size: number): string {
-  const lines = [dir.header(), 'dataplane: { verify_schedule: "0 0 * * * *" }', 'farms:'];
+  const lines = [dir.header(), `dataplane: { driver: ${DRIVER}, verify_schedule: "0 0 * * * *" }`, 'farms:'];
   for (let f = 0; f * FARM_SIZE < size; f++) {
     lines.push(`  - name: f${f}`, `    vip: 127.200.${Math.floor(f / 250)}.${1 + (f % 250)}`, '    ports: [80]',
       '    check: { type: tcp, interval: 1s, timeout: 500ms }', '    backends:');
@@ -297,14 +308,14 @@ async function main(): Promise<void> {
     setup: {
       window_s: WINDOW_S, warmup_s: WARMUP_S, repeat: REPEAT, check: 'tcp every 1s, timeout 500ms',
       servers: SERVERS === 'defer' ? 'python3 listeners with TCP_DEFER_ACCEPT (no handshake completes)' : 'node: accept and close',
-      agent: `ha-agent run, ${FARM_SIZE} backends per farm, drift check hourly (out of the window)${AGENT_NODE_ARGS.length > 0 ? `, node ${AGENT_NODE_ARGS.join(' ')}` : ''}`,
+      agent: `ha-agent run, ${DRIVER} driver, ${FARM_SIZE} backends per farm, drift check hourly (out of the window)${AGENT_NODE_ARGS.length > 0 ? `, node ${AGENT_NODE_ARGS.join(' ')}` : ''}`,
       haproxy: `${execFileSync('haproxy', ['-v'], { encoding: 'utf8' }).split('\n')[0]}, nbthread 1, one backend, check inter 1s`,
       note: 'cpu_pct: utime+stime over the window, % of one core; probes_per_s: SYNs sent to the backends (raw-table counter); failures: failed checks + backends not up; best of the repeats = lowest combined CPU; all repeats in runs',
     },
     sizes,
     runs,
   };
-  recordResult(SERVERS === 'defer' ? 'capacity-defer-accept' : 'capacity', result);
+  recordResult(RESULT_NAME, result);
   process.stdout.write(`${JSON.stringify({ targets: result.targets, sizes }, null, 2)}\n`);
 }
 

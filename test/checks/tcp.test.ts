@@ -3,13 +3,16 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { tcpProbe } from '../../checks/tcp.js';
-import type { CheckTarget } from '../../checks/types.js';
+import { createTcpDirect, promiseProbe, tcpDirect, tcpProbe as agentProbe } from '../../checks/tcp.js';
+import type { CheckTarget, Probe } from '../../checks/types.js';
 import { blackholePort, closedPort, sleep, tcpServer, timeWaitCount, type Listening } from './servers.js';
 
 const target = (port: number): CheckTarget => ({ farm: 'app', backend: 'app0', ip: '127.0.0.1', port });
 
-describe('tcpProbe', () => {
+// The agent's probe (bare libuv handles) and the net.Socket fallback behave the same.
+const modes: Array<[string, Probe]> = [[`tcpProbe (${tcpDirect.mode})`, agentProbe], ['tcpProbe (net fallback)', promiseProbe(createTcpDirect('net'))]];
+
+for (const [name, tcpProbe] of modes) describe(name, () => {
   let server: Listening<net.Server>;
   before(async () => {
     server = await tcpServer();
