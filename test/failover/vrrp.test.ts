@@ -8,6 +8,7 @@ import { needsRoot } from '../support/root.js';
 import { LIVENESS_BOUND_MS } from '../../agent/vrrp/liveness.js';
 import { FLOATING_BACK, Pair, type LbName } from './pair.js';
 import { statesOf, vipAnswers, waitServedBy } from './probe.js';
+import { alive } from '../support/process.js';
 
 const FAILOVER_BOUND_MS = 1000;
 
@@ -21,14 +22,6 @@ async function agentRules(pair: Pair, lb: LbName): Promise<string[]> {
   return out.sort();
 }
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('VIP failover with keepalived (netns pair, dnat)', needsRoot(), () => {
   let pair: Pair;

@@ -8,18 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../agent/log.js';
 import { stopStale } from '../../agent/vrrp/stale.js';
+import { alive } from '../support/process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ha-stale-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** A long-running process whose command line carries `marker`; reaped by this process. */
 function helper(marker: string): { pid: number; exited: Promise<void> } {

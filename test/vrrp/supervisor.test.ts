@@ -9,16 +9,9 @@ import { execa } from 'execa';
 import { silentLogger } from '../../agent/log.js';
 import { Supervisor, withParentDeathSignal } from '../../agent/vrrp/supervisor.js';
 import { waitFor } from '../netns/poll.js';
+import { alive } from '../support/process.js';
 
 const node = process.execPath;
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('Supervisor', () => {
   it('restarts a helper that dies, with a doubling delay', async () => {
