@@ -1,7 +1,7 @@
 // Reads the agent's chains back out of iptables-save output, for start-up adoption and drift
 // checks. Pure: text in, Ruleset out.
 
-import { CHAINS, JUMPS, chainKey, isOwnedChain, type Chain, type Jump, type Ruleset, type Table } from '../render/ruleset.js';
+import { CHAINS, chainKey, isOwnedChain, type Chain, type Jump, type Ruleset, type Table } from '../render/ruleset.js';
 
 const SET_CHAINS = new Set<string>([CHAINS.markFarms, CHAINS.dnat, CHAINS.snat, CHAINS.reject]);
 const KNOWN_TABLES = new Set<string>(['mangle', 'nat', 'filter']);
@@ -51,6 +51,3 @@ export function normalizeRule(rule: string): string {
 export function quantizeProbability(p: number): string {
   return (Math.round(p * 0x80000000) / 0x80000000).toFixed(11);
 }
-
-/** Whether every jump the agent needs appears in the parsed kernel state. */
-export const expectedJumps = JUMPS;

@@ -2,7 +2,7 @@
 // touching only chains that differ (so untouched farms keep their counters). Pure.
 
 import { normalizeRule } from './iptables-save.js';
-import { TABLES, chainKey, jumpKey, type Chain, type Ruleset, type Table } from '../render/ruleset.js';
+import { TABLES, chainKey, jumpKey, type Ruleset, type Table } from '../render/ruleset.js';
 
 export interface Transaction {
   readonly text: string;
@@ -91,11 +91,4 @@ function multisetDiff(before: readonly string[], after: readonly string[]): { ad
   }
   const removed = [...counts].flatMap(([rule, n]) => Array<string>(n).fill(rule));
   return { added, removed };
-}
-
-/** The same ruleset with some chains replaced (used to build a partial desired ruleset). */
-export function withChains(base: Ruleset, chains: readonly Chain[]): Ruleset {
-  const next = new Map(base.chains);
-  for (const chain of chains) next.set(chainKey(chain.table, chain.name), chain);
-  return { chains: next, jumps: base.jumps };
 }

@@ -26,9 +26,7 @@ const program = new Command('agentctl')
   .description('Operate a running ha-agent: status, backend admin states, reload, rules, events.')
   .version(VERSION, '-V, --version')
   .option('--socket <path>', 'the agent\'s control socket', DEFAULT_SOCKET)
-  .showHelpAfterError()
-  // Set before the subcommands are added so they inherit it: their usage errors must exit 2 too.
-  .exitOverride();
+  .showHelpAfterError();
 
 const socketOf = (cmd: Command): string => (cmd.optsWithGlobals() as { socket: string }).socket;
 const print = (text: string): void => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);

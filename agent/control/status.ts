@@ -6,6 +6,7 @@ import type { PortRange } from '../../config/net.js';
 import type { PlannedFarm } from '../plan/plan.js';
 import type { Health } from '../plan/plan.js';
 import type { VrrpState } from '../vrrp/state.js';
+import { formatMark } from '../plan/marks.js';
 import type { ClusterSync } from '../cluster/sync.js';
 
 export type ClusterState = 'connected' | 'disconnected' | 'disabled';
@@ -120,7 +121,7 @@ export interface StatusInput {
   readonly backend: (farm: string, backend: string) => { since?: number; lastCheck?: { ok: boolean; message: string; latencyMs: number; at: number } } | undefined;
 }
 
-export const formatMark = (mark: number): string => `0x${mark.toString(16)}`;
+export { formatMark };
 const iso = (ms: number): string => new Date(ms).toISOString();
 const portEntry = (r: PortRange): number | string => (r.from === r.to ? r.from : `${r.from}-${r.to}`);
 /** Microsecond precision is plenty and keeps the JSON readable. */

@@ -69,3 +69,17 @@ export function pairTopology(opts: { backends: number; mode?: LbMode; gateway?: 
     ],
   };
 }
+
+/**
+ * One host "lb" with interfaces named eth0 (front) and eth1 (back), as rendered keepalived and
+ * conntrackd configs expect: `keepalived -t` and conntrackd check the interfaces exist.
+ */
+export function ethHostTopology(): TopologySpec {
+  return {
+    bridges: ['front', 'back'],
+    hosts: [{ name: 'lb', links: [
+      { bridge: 'front', ifname: 'eth0', address: '192.168.101.1/24' },
+      { bridge: 'back', ifname: 'eth1', address: '192.168.1.2/24' },
+    ] }],
+  };
+}

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
-import { describeNetns } from './require-root.js';
+import { needsRoot } from '../support/root.js';
 import type { ConnReport, StreamReport } from '../fixtures/bin/lib/types.js';
 import {
   backendIp, cleanupStale, createLab, listNetns, parseJsonLine, singleLbTopology, withLab, type Lab, type NsProcess,
@@ -22,7 +22,7 @@ describe('topology builders', () => {
   });
 });
 
-describeNetns('netns topology (real kernel)', () => {
+describe('netns topology (real kernel)', needsRoot(), () => {
   let lab: Lab | undefined;
   const servers: NsProcess[] = [];
 

@@ -10,7 +10,7 @@ import { ignoredAddresses, renderConntrackd } from '../../agent/render/conntrack
 import { vrrpPaths } from '../../agent/vrrp/paths.js';
 import { assertGolden } from '../support/repo.js';
 import { needsRoot } from '../support/root.js';
-import { createLab, waitFor, type Lab } from '../netns/topology.js';
+import { createLab, ethHostTopology, waitFor, type Lab } from '../netns/topology.js';
 import { CONNTRACKD_CASES, parsed } from './keepalived-cases.js';
 
 function input(yaml: string) {
@@ -40,13 +40,7 @@ describe('conntrackd runs with the rendered configs', needsRoot(), () => {
   let lab: Lab;
   let dir: string;
   before(async () => {
-    lab = await createLab({
-      bridges: ['front', 'back'],
-      hosts: [{ name: 'lb', links: [
-        { bridge: 'front', ifname: 'eth0', address: '192.168.101.1/24' },
-        { bridge: 'back', ifname: 'eth1', address: '192.168.1.2/24' },
-      ] }],
-    });
+    lab = await createLab(ethHostTopology());
     dir = await mkdtemp(join(tmpdir(), 'ha-conntrackd-conf-'));
   });
   after(async () => {

@@ -7,7 +7,7 @@ import { renderKeepalived, seconds, farmVips } from '../../agent/render/keepaliv
 import { vrrpPaths } from '../../agent/vrrp/paths.js';
 import { assertGolden, repoPath } from '../support/repo.js';
 import { needsRoot } from '../support/root.js';
-import { createLab, type Lab } from '../netns/topology.js';
+import { createLab, ethHostTopology, type Lab } from '../netns/topology.js';
 import { KEEPALIVED_CASES, parsed } from './keepalived-cases.js';
 
 function render(yaml: string): string {
@@ -48,13 +48,7 @@ describe('keepalived -t accepts the golden files', needsRoot(), () => {
   let lab: Lab;
   before(async () => {
     // keepalived -t checks that the interfaces exist, so give it a host with eth0 and eth1.
-    lab = await createLab({
-      bridges: ['front', 'back'],
-      hosts: [{ name: 'lb', links: [
-        { bridge: 'front', ifname: 'eth0', address: '192.168.101.1/24' },
-        { bridge: 'back', ifname: 'eth1', address: '192.168.1.2/24' },
-      ] }],
-    });
+    lab = await createLab(ethHostTopology());
   });
   after(async () => {
     await lab?.destroy();
