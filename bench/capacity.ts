@@ -4,11 +4,11 @@
 // sampled from /proc over a fixed window after a warm-up. Probes achieved are counted by the
 // SYNs each sends (a counting rule in the namespace's raw table), the same way for both.
 //
-// Env: BENCH_WINDOW_S (15), BENCH_WARMUP_S (5), BENCH_REPEAT (2), BENCH_SIZES ("1000,5000,10000"),
+// Env: BENCH_WINDOW_S (20), BENCH_WARMUP_S (5), BENCH_REPEAT (3), BENCH_SIZES ("1000,5000,10000"),
 // BENCH_AGENT_NODE_ARGS (node flags for the agent, space-separated; default: the NODE_OPTIONS of
 // systemd/ha-agent.service), BENCH_SERVERS (node | defer, see SERVERS), BENCH_DRIVER
-// (iptables | nftables, see DRIVER); settings other than node + iptables record
-// bench/results/capacity-<servers>-<driver>.json.
+// (iptables | nftables, see DRIVER), HA_AGENT_TCP_PROBE (the agent's tcp check mode, see
+// checks/tcp.ts); settings other than the defaults record bench/results/capacity-<setting>.json.
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import net from 'node:net';
@@ -19,6 +19,7 @@ import { createLab, sleep, waitFor, type Lab, type NsProcess } from '../test/net
 import { agentDir, agentctlBin, haAgentBin, type AgentDir } from '../test/support/agent.js';
 import { repoPath } from '../test/support/repo.js';
 import { recordResult } from './results.js';
+import { tcpDirect } from '../checks/tcp.js';
 import { BACKEND_PORT, backendAddress } from './capacity-net.js';
 
 const num = (name: string, fallback: number): number => {
@@ -26,9 +27,9 @@ const num = (name: string, fallback: number): number => {
   if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number`);
   return v;
 };
-const WINDOW_S = num('BENCH_WINDOW_S', 15);
+const WINDOW_S = num('BENCH_WINDOW_S', 20);
 const WARMUP_S = num('BENCH_WARMUP_S', 5);
-const REPEAT = Math.min(5, Math.floor(num('BENCH_REPEAT', 2)));
+const REPEAT = Math.min(5, Math.floor(num('BENCH_REPEAT', 3)));
 const SIZES = (process.env.BENCH_SIZES ?? '1000,5000,10000').split(',').map((s) => Number(s.trim()));
 /** The NODE_OPTIONS of systemd/ha-agent.service, so the agent runs as deployed. */
 function unitNodeOptions(): string {
@@ -45,13 +46,13 @@ const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }
 const serverBin = repoPath('dist/bench/capacity-server.js');
 /**
  * `node` (default): Node servers that accept and close. `defer`: bare listeners with
- * TCP_DEFER_ACCEPT (Python; Node cannot set it), which never complete a handshake that carries
- * no data. On loopback the kernel work a probe causes on the server side (for a completed
- * handshake: a child socket, a wake-up, the accept, then the RST) is charged to the prober's
- * system time. HAProxy never completes the handshake (TCP_QUICKACK off, RST on SYN-ACK) so it
- * pays none of it; the agent cannot set TCP_QUICKACK from Node and pays it all with `node`
- * servers. `defer` takes that server-side work out, as on a real network where it happens on
- * the backend machines.
+ * TCP_DEFER_ACCEPT (Python), which never complete a handshake that carries no data. On loopback
+ * the kernel work a probe causes on the server side is charged to the prober's system time.
+ * HAProxy never completes the handshake (TCP_QUICKACK off, RST before the final ACK), nor does
+ * the agent's native check engine (native/tcp_check.c); the JavaScript fallbacks
+ * (HA_AGENT_TCP_PROBE=uv or net) do, and pay for the server's child socket, wake-up and accept
+ * with `node` servers. `defer` takes that server-side work out, as on a real network where it
+ * happens on the backend machines.
  */
 const SERVERS = process.env.BENCH_SERVERS === 'defer' ? 'defer' : 'node';
 /**
@@ -62,8 +63,10 @@ const SERVERS = process.env.BENCH_SERVERS === 'defer' ? 'defer' : 'node';
  * driver dispatches through a verdict map, O(1) per packet.
  */
 const DRIVER = process.env.BENCH_DRIVER === 'nftables' ? 'nftables' : 'iptables';
-/** The defaults record bench/results/capacity.json; other settings capacity-<servers>-<driver>.json. */
-const RESULT_NAME = SERVERS === 'node' && DRIVER === 'iptables' ? 'capacity' : `capacity-${SERVERS}-${DRIVER}`;
+/** The agent's tcp check mode when forced (HA_AGENT_TCP_PROBE, checks/tcp.ts); the agent inherits it. */
+const PROBE = process.env.HA_AGENT_TCP_PROBE;
+/** The defaults record bench/results/capacity.json; other settings capacity-<what differs>.json. */
+const RESULT_NAME = ['capacity', ...(SERVERS === 'node' ? [] : [SERVERS]), ...(DRIVER === 'iptables' ? [] : [DRIVER]), ...(PROBE ? [PROBE] : [])].join('-');
 const DEFER_SERVER = `
 import socket, sys, time, resource
 resource.setrlimit(resource.RLIMIT_NOFILE, (20000, 20000))
@@ -308,7 +311,7 @@ async function main(): Promise<void> {
     setup: {
       window_s: WINDOW_S, warmup_s: WARMUP_S, repeat: REPEAT, check: 'tcp every 1s, timeout 500ms',
       servers: SERVERS === 'defer' ? 'python3 listeners with TCP_DEFER_ACCEPT (no handshake completes)' : 'node: accept and close',
-      agent: `ha-agent run, ${DRIVER} driver, ${FARM_SIZE} backends per farm, drift check hourly (out of the window)${AGENT_NODE_ARGS.length > 0 ? `, node ${AGENT_NODE_ARGS.join(' ')}` : ''}`,
+      agent: `ha-agent run, tcp checks in ${PROBE ?? tcpDirect.mode} mode, ${DRIVER} driver, ${FARM_SIZE} backends per farm, drift check hourly (out of the window)${AGENT_NODE_ARGS.length > 0 ? `, node ${AGENT_NODE_ARGS.join(' ')}` : ''}`,
       haproxy: `${execFileSync('haproxy', ['-v'], { encoding: 'utf8' }).split('\n')[0]}, nbthread 1, one backend, check inter 1s`,
       note: 'cpu_pct: utime+stime over the window, % of one core; probes_per_s: SYNs sent to the backends (raw-table counter); failures: failed checks + backends not up; best of the repeats = lowest combined CPU; all repeats in runs',
     },

@@ -1,14 +1,20 @@
 // TCP connect probe: up when the three-way handshake completes within the timeout.
 //
-// Thousands of checks a second make the per-probe cost what matters (issue 3, check capacity),
-// so the probe runs on bare libuv TCP handles (Node's own `tcp_wrap` binding, the layer under
-// net.Socket) when the runtime offers them: one handle and one connect request per probe, shared
-// callbacks, and one timer for all the timeouts. A net.Socket takes over when the binding is
-// missing or changed shape, or for what the bare handle does not take (a bad port, a host name).
+// Thousands of checks a second make the per-probe cost what matters (issue 3, check capacity):
+// shared callbacks, one timer for all the timeouts, and the cheapest way to connect that this
+// machine offers. Modes, best first (each falls back to the next when what it needs is missing):
+// - half-open: the native engine (checks/tcp-native.ts): no handle objects per probe, results in
+//   batches, TCP_QUICKACK off so the RST goes out before the handshake completes; the backend
+//   answers the SYN but accepts nothing and logs nothing (HAProxy's plain `check`).
+// - uv: bare libuv TCP handles (Node's own `tcp_wrap` binding, the layer under net.Socket): one
+//   handle and one connect request per probe, full handshake, then RST.
+// - net: net.Socket, full handshake, then RST; also what every mode uses for what the others do
+//   not take (a bad port, a host name).
 
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { ABORTED, describeError } from './errors.js';
+import { loadTcpCheckAddon, NativeChecks } from './tcp-native.js';
 import type { CheckResult, CheckTarget, DirectProbe, Probe, ProbeAttempt, ProbeDone } from './types.js';
 
 /** Node's TCP handle and connect request as lib/net.js drives them (src/tcp_wrap.cc). */
@@ -42,7 +48,7 @@ function loadTcpWrap(): TcpWrapBinding | undefined {
   }
 }
 
-export type TcpMode = 'uv' | 'net';
+export type TcpMode = 'half-open' | 'uv' | 'net';
 
 class Attempt implements ProbeAttempt {
   /** Links in the list of attempts sharing this timeout, oldest first. */
@@ -51,6 +57,9 @@ class Attempt implements ProbeAttempt {
   list: TimeoutList | undefined = undefined;
   uv: UvTcp | undefined = undefined;
   socket: net.Socket | undefined = undefined;
+  /** The native engine's socket and slot while it holds this attempt. */
+  fd = -1;
+  slot = -1;
   settled = false;
   readonly deadline: number;
 
@@ -130,6 +139,7 @@ function abandon(attempt: Attempt): void {
   // Still in SYN_SENT (a timeout, a cancel) the reset sends nothing and leaves nothing behind.
   attempt.uv?.reset();
   attempt.socket?.destroy();
+  if (attempt.fd >= 0) nativeChecks?.abort(attempt);
   attempt.uv = attempt.socket = undefined;
 }
 
@@ -188,6 +198,29 @@ function onUvConnect(status: number, handle: UvTcp, req: UvConnectReq): void {
   }
 }
 
+function onNativeResult(attempt: Attempt, status: number): void {
+  if (attempt.settled) return;
+  settle(attempt, status === 0, status === 0 ? 'connected' : getSystemErrorName(status));
+}
+
+/** The one native engine of this process, made on first use: undefined when not built. */
+let nativeChecks: NativeChecks<Attempt> | undefined;
+let nativeError: string | undefined;
+function nativeEngine(): NativeChecks<Attempt> | undefined {
+  if (nativeChecks === undefined && nativeError === undefined) {
+    const load = loadTcpCheckAddon();
+    if (load.addon) nativeChecks = new NativeChecks<Attempt>(load.addon, onNativeResult);
+    else nativeError = load.error;
+  }
+  return nativeChecks;
+}
+
+function startNative(engine: NativeChecks<Attempt>, attempt: Attempt): void {
+  const err = engine.start(attempt, attempt.target.ip, attempt.target.port);
+  if (err !== 0) settleSoon(attempt, false, getSystemErrorName(err));
+  else track(attempt);
+}
+
 function startUv(binding: TcpWrapBinding, attempt: Attempt, family: 4 | 6): void {
   const { ip, port } = attempt.target;
   const handle = new binding.TCP(binding.constants.SOCKET);
@@ -231,15 +264,29 @@ function startSocket(attempt: Attempt): void {
 
 const validPort = (port: number): boolean => Number.isInteger(port) && port > 0 && port < 65_536;
 
-/** The callback form of the tcp probe; `mode` 'uv' falls back to 'net' when the binding is unusable. */
-export function createTcpDirect(mode: TcpMode = 'uv'): DirectProbe & { readonly mode: TcpMode } {
-  const binding = mode === 'uv' ? loadTcpWrap() : undefined;
+export interface TcpDirect extends DirectProbe {
+  /** The mode in use: the one asked for, or what it fell back to. */
+  readonly mode: TcpMode;
+  /** Why the mode asked for was not available, when it was not. */
+  readonly fallback?: string;
+}
+
+/** The callback form of the tcp probe, in `mode` or the best mode below it that this runtime offers. */
+export function createTcpDirect(mode: TcpMode = 'half-open'): TcpDirect {
+  const engine = mode === 'half-open' ? nativeEngine() : undefined;
+  const binding = mode === 'net' || engine ? undefined : loadTcpWrap();
+  const used: TcpMode = engine ? 'half-open' : binding ? 'uv' : 'net';
+  const fallback = used === mode ? undefined
+    : mode === 'half-open' && engine === undefined ? nativeError
+    : "Node's tcp_wrap binding is missing or changed shape";
   return {
-    mode: binding ? 'uv' : 'net',
+    mode: used,
+    ...(fallback === undefined ? {} : { fallback }),
     start<T>(target: CheckTarget, timeoutMs: number, token: T, done: ProbeDone<T>): ProbeAttempt {
       const attempt = new Attempt(target, timeoutMs, token, done as ProbeDone<unknown>, performance.now());
-      const family = binding && validPort(target.port) ? net.isIP(target.ip) : 0;
-      if (family === 4 || family === 6) startUv(binding!, attempt, family);
+      const family = validPort(target.port) ? net.isIP(target.ip) : 0;
+      if (family !== 0 && engine) startNative(engine, attempt);
+      else if ((family === 4 || family === 6) && binding) startUv(binding, attempt, family);
       else startSocket(attempt);
       return attempt;
     },
@@ -252,8 +299,24 @@ export function createTcpDirect(mode: TcpMode = 'uv'): DirectProbe & { readonly 
   };
 }
 
-/** The tcp probe the agent uses: bare libuv handles where available. */
-export const tcpDirect = createTcpDirect(process.env.HA_AGENT_TCP_PROBE === 'net' ? 'net' : 'uv');
+const MODES: readonly TcpMode[] = ['half-open', 'uv', 'net'];
+const asked = process.env.HA_AGENT_TCP_PROBE;
+const askedMode = MODES.find((m) => m === asked);
+
+/** The tcp probe the agent uses: the best mode available, or HA_AGENT_TCP_PROBE's (for diagnosis). */
+export const tcpDirect = createTcpDirect(askedMode ?? 'half-open');
+
+/** What an operator should hear about the tcp probe at start: a bad override or a fallback. */
+export function tcpProbeWarnings(): string[] {
+  const out: string[] = [];
+  if (asked !== undefined && askedMode === undefined) {
+    out.push(`HA_AGENT_TCP_PROBE=${JSON.stringify(asked)} is not one of ${MODES.join(', ')}; using ${tcpDirect.mode}`);
+  }
+  if (tcpDirect.fallback !== undefined) {
+    out.push(`tcp checks run in ${tcpDirect.mode} mode (JavaScript, full handshake): ${tcpDirect.fallback}`);
+  }
+  return out;
+}
 
 /** The promise form of a direct probe (one closure and listener per call; the scheduler uses `direct`). */
 export function promiseProbe(direct: DirectProbe): Probe {
@@ -275,6 +338,6 @@ export function promiseProbe(direct: DirectProbe): Probe {
 /**
  * Connects and immediately resets the connection. Closing with RST (SO_LINGER 0, as HAProxy
  * does) leaves no TIME_WAIT socket on the load balancer, so thousands of checks per second do
- * not exhaust its ephemeral ports.
+ * not exhaust its ephemeral ports; in half-open mode the backend never completes the handshake.
  */
 export const tcpProbe: Probe = promiseProbe(tcpDirect);

@@ -5,6 +5,7 @@ import { loadConfigFile, formatIssues, validateConfig, type ConfigResult } from 
 import type { Config } from '../../config/schema.js';
 import { Scheduler } from '../../checks/scheduler.js';
 import { probeFor } from '../../checks/probe.js';
+import { tcpDirect, tcpProbeWarnings } from '../../checks/tcp.js';
 import { slowstartWeight } from '../../checks/slowstart.js';
 import { createLogger, type Logger } from '../log.js';
 import { ExecaRunner } from '../apply/runner.js';
@@ -174,7 +175,8 @@ export async function startDaemon(configPath: string, initial: Config, logger: L
   };
   startChecks();
   const drift = watchDrift(config.dataplane.verify_schedule, netfilter, engine, logger);
-  logger.info({ version: VERSION, node: config.node.id, farms: config.farms.length, driver: netfilter.driver }, 'ha-agent running');
+  for (const warning of tcpProbeWarnings()) logger.warn(warning);
+  logger.info({ version: VERSION, node: config.node.id, farms: config.farms.length, driver: netfilter.driver, tcp_check: tcpDirect.mode }, 'ha-agent running');
 
   let reloading: Promise<unknown> = Promise.resolve();
   const daemon: Daemon = {

@@ -9,8 +9,12 @@ import { blackholePort, closedPort, sleep, tcpServer, timeWaitCount, type Listen
 
 const target = (port: number): CheckTarget => ({ farm: 'app', backend: 'app0', ip: '127.0.0.1', port });
 
-// The agent's probe (bare libuv handles) and the net.Socket fallback behave the same.
-const modes: Array<[string, Probe]> = [[`tcpProbe (${tcpDirect.mode})`, agentProbe], ['tcpProbe (net fallback)', promiseProbe(createTcpDirect('net'))]];
+// The agent's probe (the native engine when built) and both JavaScript fallbacks behave the same.
+const modes: Array<[string, Probe]> = [
+  [`tcpProbe (${tcpDirect.mode})`, agentProbe],
+  ...(tcpDirect.mode === 'uv' ? [] : [['tcpProbe (uv fallback)', promiseProbe(createTcpDirect('uv'))] as [string, Probe]]),
+  ['tcpProbe (net fallback)', promiseProbe(createTcpDirect('net'))],
+];
 
 for (const [name, tcpProbe] of modes) describe(name, () => {
   let server: Listening<net.Server>;

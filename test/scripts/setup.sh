@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian 12 machine for the tests and the lab: the Debian packages the agent and
-# its real-kernel tests use, the npm dependencies, and the build. Safe to run again.
+# its real-kernel tests use (gcc builds the tcp check's native helper), the npm dependencies, and the
+# build. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-PACKAGES=(iptables nftables iproute2 conntrack conntrackd keepalived redis-server procps psmisc monitoring-plugins-basic haproxy openssl)
+PACKAGES=(iptables nftables iproute2 conntrack conntrackd keepalived redis-server procps psmisc monitoring-plugins-basic haproxy openssl gcc libc6-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -26,4 +27,4 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
-npx tsc -p tsconfig.json
+npm run -s build
