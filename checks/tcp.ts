@@ -209,8 +209,13 @@ let nativeError: string | undefined;
 function nativeEngine(): NativeChecks<Attempt> | undefined {
   if (nativeChecks === undefined && nativeError === undefined) {
     const load = loadTcpCheckAddon();
-    if (load.addon) nativeChecks = new NativeChecks<Attempt>(load.addon, onNativeResult);
-    else nativeError = load.error;
+    try {
+      if (load.addon) nativeChecks = new NativeChecks<Attempt>(load.addon, onNativeResult);
+      else nativeError = load.error;
+    } catch (err) {
+      // An engine that will not start (no epoll fd to be had) leaves the JavaScript checks.
+      nativeError = (err as Error).message;
+    }
   }
   return nativeChecks;
 }

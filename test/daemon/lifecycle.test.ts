@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createLab, singleLbTopology, backendIp, VIP, parseJsonLine, sleep, waitFor, type Lab, type NsProcess } from '../netns/topology.js';
 import type { RateReport } from '../fixtures/bin/lib/types.js';
 import { needsRoot } from '../support/root.js';
+import { tcpDirect } from '../../checks/tcp.js';
 import { agentDir, agentLogs, chainRules, haAgentBin, markedBackends, startAgent, waitForChain, type AgentDir } from '../support/agent.js';
 
 const INTERVAL = 300;
@@ -45,6 +46,12 @@ ${[1, 2, 3].map((i) => `      - { name: b${i}, ip: ${backendIp(i)}, port: 8080 }
     await agent?.stop(3000);
     await lab?.destroy();
     dir?.remove();
+  });
+
+  it('says at start which tcp check mode it runs (the native half-open engine, built in CI)', () => {
+    const running = parseJsonLine<{ tcp_check?: string }>(agent.lines.find((l) => l.includes('ha-agent running')) ?? '');
+    assert.equal(running.tcp_check, tcpDirect.mode);
+    if (process.env.CI) assert.equal(running.tcp_check, 'half-open');
   });
 
   it('SIGKILL under continuous load fails no connection; the restart adopts without a flush and keeps a down backend out until rise checks pass', async () => {
