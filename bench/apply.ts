@@ -9,7 +9,7 @@ import { parseConfigText } from '../config/load.js';
 import { Engine } from '../agent/engine/engine.js';
 import { ExecaRunner } from '../agent/apply/runner.js';
 import { createNetfilter } from '../agent/daemon/main.js';
-import { FakeConnTracker } from '../agent/apply/conntrack.js';
+import { FakeConnTracker } from '../agent/apply/conntrack.fake.js';
 import { silentLogger } from '../agent/log.js';
 import { recordResult, summarize } from './results.js';
 import type { DesiredState } from '../agent/plan/plan.js';

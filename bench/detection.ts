@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   let agent: NsProcess | undefined;
   try {
     await lab.addAddress('lb1', 'front', `${VIP}/32`);
-    await lab.spawnFixture('b1', 'name-server', ['--port', '8080', '--name', 'b1']).waitForLine('listening');
+    await lab.serveName('b1');
     dir.write(`${dir.header()}farms:
   - name: web
     vip: ${VIP}
@@ -28,8 +28,7 @@ async function main(): Promise<void> {
       - { name: b1, ip: ${backendIp(1)}, port: 8080 }
       - { name: b2, ip: ${backendIp(2)}, port: 8080 }
 `);
-    let server = lab.spawnFixture('b2', 'name-server', ['--port', '8080', '--name', 'b2']);
-    await server.waitForLine('listening');
+    let server = await lab.serveName('b2');
     process.env.HA_AGENT_LOG_LEVEL = 'debug';
     agent = await startAgent(lab, 'lb1', dir.configPath);
     await waitForChain(lab, 'lb1', 'web', [0, 1], 5000);
@@ -55,8 +54,7 @@ async function main(): Promise<void> {
       if (!down || !applied) throw new Error(`trial ${trial}: missing log lines`);
       beyondSchedule.push(applied.time - killedAt - FALL * INTERVAL);
       transitionToKernel.push(applied.time - down.time);
-      server = lab.spawnFixture('b2', 'name-server', ['--port', '8080', '--name', 'b2']);
-      await server.waitForLine('listening');
+      server = await lab.serveName('b2');
       await waitForChain(lab, 'lb1', 'web', [0, 1], 5000);
     }
     const result = {

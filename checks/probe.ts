@@ -22,12 +22,20 @@ export function checkTarget(check: CheckConfig, target: CheckTarget): CheckTarge
 export function probeFor(check: CheckConfig, deps: ProbeDeps): Probe {
   const probe = baseProbe(check, deps);
   if (check.port === undefined) return probe;
-  const overridden: Probe = (target, timeoutMs, signal) => probe(checkTarget(check, target), timeoutMs, signal);
+  // One overridden target per backend target, kept: probes see the same object every time (the
+  // tcp probe caches its messages per target) instead of a copy per probe.
+  const targets = new WeakMap<CheckTarget, CheckTarget>();
+  const probed = (target: CheckTarget): CheckTarget => {
+    let t = targets.get(target);
+    if (t === undefined) targets.set(target, (t = checkTarget(check, target)));
+    return t;
+  };
+  const overridden: Probe = (target, timeoutMs, signal) => probe(probed(target), timeoutMs, signal);
   const direct = probe.direct;
   if (!direct) return overridden;
   return Object.assign(overridden, {
     direct: {
-      start: (target, timeoutMs, token, done) => direct.start(checkTarget(check, target), timeoutMs, token, done),
+      start: (target, timeoutMs, token, done) => direct.start(probed(target), timeoutMs, token, done),
       cancel: (attempt) => direct.cancel(attempt),
     } satisfies DirectProbe,
   });

@@ -3,6 +3,7 @@
 import type { CheckConfig } from '../config/schema.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { MinHeap } from './heap.js';
+import { markKey } from '../agent/plan/marks.js';
 import { advance, initialState, type HealthState, type MutableHealthState, type Transition } from './hysteresis.js';
 import { probeInterval } from './interval.js';
 import type { CheckResult, CheckTarget, Health, Probe, ProbeAttempt } from './types.js';
@@ -49,9 +50,9 @@ interface Entry {
   attempt: ProbeAttempt | undefined;
 }
 
-/** `farm/backend`: how targets are named to the scheduler. */
+/** How targets are named to the scheduler: the engine's `farm/backend` key. */
 export function targetKey(target: Pick<CheckTarget, 'farm' | 'backend'>): string {
-  return `${target.farm}/${target.backend}`;
+  return markKey(target.farm, target.backend);
 }
 
 export class Scheduler {

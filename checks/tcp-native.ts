@@ -4,6 +4,7 @@
 // Optional: checks/tcp.ts falls back to JavaScript checks when the engine is not built.
 
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 export interface TcpCheckAddon {
   /** Registers the batch callback and its result buffer (2 × BATCH int32: token, 0 or -errno). */
@@ -17,7 +18,7 @@ export interface TcpCheckAddon {
 }
 
 /** dist/checks/tcp-native.js → dist/native/tcp_check.node */
-export const TCP_CHECK_ADDON = new URL('../native/tcp_check.node', import.meta.url).pathname;
+export const TCP_CHECK_ADDON = fileURLToPath(new URL('../native/tcp_check.node', import.meta.url));
 
 export type AddonLoad = { addon: TcpCheckAddon; error?: undefined } | { addon?: undefined; error: string };
 
@@ -74,10 +75,6 @@ export class NativeChecks<C extends NativeCheck> {
     if (check.fd < 0) return;
     this.addon.abort(check.fd);
     this.release(check);
-  }
-
-  inflight(): number {
-    return this.addon.inflight();
   }
 
   private release(check: C): void {

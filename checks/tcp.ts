@@ -327,7 +327,7 @@ export function tcpProbeWarnings(): string[] {
 export function promiseProbe(direct: DirectProbe): Probe {
   const probe = (target: CheckTarget, timeoutMs: number, signal?: AbortSignal) => new Promise<CheckResult>((resolve) => {
     if (signal?.aborted) {
-      resolve({ ok: false, message: `TCP connect to ${target.ip}:${target.port}: ${ABORTED}`, latencyMs: 0 });
+      resolve({ ok: false, message: wording(target).prefix + ABORTED, latencyMs: 0 });
       return;
     }
     const onAbort = (): void => direct.cancel(attempt);

@@ -5,7 +5,7 @@ import { LineCounter, parseDocument, type YAMLError } from 'yaml';
 import type { ZodTypeAny } from 'zod';
 import { describeValue } from './fields.js';
 import { errorMap, zodIssues } from './issues.js';
-import { clusterSchema, configSchema, farmSchema, vrrpSchema, type Config } from './schema.js';
+import { clusterSchema, configSchema, conntrackdSchema, farmSchema, vrrpSchema, type Config } from './schema.js';
 import { semanticIssues, type ConfigIssue, type ConfigParts } from './semantics.js';
 
 export type ConfigResult =
@@ -41,8 +41,11 @@ function salvage(raw: Record<string, unknown>): ConfigParts {
   return {
     farms: Array.isArray(raw.farms) ? raw.farms.map((farm) => part(farmSchema, farm)) : [],
     dataplane: part(configSchema.shape.dataplane, raw.dataplane),
-    vrrp: raw.vrrp === undefined ? undefined : part(vrrpSchema, raw.vrrp),
+    // null, not undefined: a vrrp section the schema rejected is still there for conntrackd's rule.
+    vrrp: raw.vrrp === undefined ? undefined : part(vrrpSchema, raw.vrrp) ?? null,
+    conntrackd: raw.conntrackd === undefined ? undefined : part(conntrackdSchema, raw.conntrackd),
     cluster: raw.cluster === undefined ? undefined : part(clusterSchema, raw.cluster),
+    node: part(configSchema.shape.node, raw.node),
   };
 }
 
@@ -87,8 +90,19 @@ export async function loadConfigFile(path: string): Promise<ConfigResult> {
   return parseConfigText(text);
 }
 
+/** One `path: message` line per issue (check-config's output, the control API's details). */
+export function issueLines(issues: readonly ConfigIssue[]): string[] {
+  return issues.map((i) => `${i.path}: ${i.message}`);
+}
+
 export function formatIssues(issues: readonly ConfigIssue[]): string {
-  return issues.map((i) => `${i.path}: ${i.message}`).join('\n');
+  return issueLines(issues).join('\n');
+}
+
+/** The file's config with the cluster's shared farms in place of its own (null: none shared). */
+export function withSharedFarms(result: ConfigResult, farms: readonly unknown[] | null): ConfigResult {
+  if (!result.ok || farms === null) return result;
+  return validateConfig({ ...result.raw, farms });
 }
 
 function deepFreeze<T>(value: T): T {

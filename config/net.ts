@@ -97,6 +97,14 @@ export function hostPortError(text: string, example = '127.0.0.1:9798'): string 
   return inPortRange(Number(match[2]));
 }
 
+/** "127.0.0.1:9798" or "[::1]:9798" -> host and port; the text passed hostPortError first. */
+export function parseListen(listen: string): { host: string; port: number } {
+  // The last colon: an IPv6 host has colons of its own, inside the brackets.
+  const colon = listen.lastIndexOf(':');
+  const host = listen.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: Number(listen.slice(colon + 1)) };
+}
+
 /** Hides the password of a URL before it is echoed in a message or a log. */
 export function redactUrl(text: string): string {
   return text.replace(/^([a-z]+:\/\/[^:@/]*:)[^@/]*@/i, '$1***@');

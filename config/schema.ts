@@ -10,8 +10,6 @@ import {
   hostPortError, isIPv4, isIPv4Cidr, isInterfaceName, normalisePorts, parsePort, parsePortEntry, redisUrlError, type PortRange,
 } from './net.js';
 
-export { duration, ipv4 } from './fields.js';
-
 const cidr = text('an address with a prefix like 192.168.1.1/24',
   (s) => (isIPv4Cidr(s) ? undefined : `${quote(s)} is not an IPv4 address with a prefix (like 192.168.1.1/24)`));
 

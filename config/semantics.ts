@@ -17,7 +17,8 @@ export interface ConfigIssue {
 export interface ConfigParts {
   readonly farms: readonly (FarmConfig | undefined)[];
   readonly dataplane?: Config['dataplane'];
-  readonly vrrp?: VrrpConfig;
+  /** null: the section is there but the schema rejected it. */
+  readonly vrrp?: VrrpConfig | null;
   readonly conntrackd?: ConntrackdConfig;
   readonly cluster?: ClusterConfig;
   readonly node?: Config['node'];
@@ -147,7 +148,7 @@ function vipIssues(vrrp: VrrpConfig, farms: ConfigParts['farms'], add: Add): voi
 }
 
 function conntrackdIssues(conntrackd: ConntrackdConfig, config: ConfigParts, add: Add): void {
-  if (!config.vrrp) add('conntrackd', 'connection sync follows VRRP state; it needs a vrrp section');
+  if (config.vrrp === undefined) add('conntrackd', 'connection sync follows VRRP state; it needs a vrrp section');
   if (conntrackd.peer_address === conntrackd.local_address) add('conntrackd.peer_address', `${conntrackd.peer_address} is this node's own local_address; give the peer's`);
 }
 

@@ -121,6 +121,8 @@ static void on_ready(uv_poll_t *poll, int status, int events) {
   }
 }
 
+static void free_engine(uv_handle_t *handle) { free(handle->data); }
+
 static void on_closed(uv_handle_t *handle) {
   Engine *e = (Engine *)handle->data;
   napi_remove_async_cleanup_hook(e->cleanup);
@@ -169,13 +171,19 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
     return int_value(env, -err);
   }
   int err = uv_poll_init(loop, &e->poll, e->epfd);
-  if (err == 0) err = uv_poll_start(&e->poll, UV_READABLE, on_ready);
   if (err != 0) {
     close(e->epfd);
     free(e);
     return int_value(env, err);
   }
   e->poll.data = e;
+  err = uv_poll_start(&e->poll, UV_READABLE, on_ready);
+  if (err != 0) {
+    /* The loop knows the handle now: it is freed once closed, not before. */
+    close(e->epfd);
+    uv_close((uv_handle_t *)&e->poll, free_engine);
+    return int_value(env, err);
+  }
   napi_value name;
   napi_create_string_utf8(env, "ha-agent:tcp-check", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, NULL, name, &e->async);

@@ -1,10 +1,10 @@
 // Reads the agent's chains back out of iptables-save output, for start-up adoption and drift
 // checks. Pure: text in, Ruleset out.
 
-import { CHAINS, chainKey, isOwnedChain, type Chain, type Jump, type Ruleset, type Table } from '../render/ruleset.js';
+import { DISPATCH_CHAINS, TABLES, chainKey, isOwnedChain, type Chain, type Jump, type Ruleset, type Table } from '../render/ruleset.js';
 
-const SET_CHAINS = new Set<string>([CHAINS.markFarms, CHAINS.dnat, CHAINS.snat, CHAINS.reject]);
-const KNOWN_TABLES = new Set<string>(['mangle', 'nat', 'filter']);
+const SET_CHAINS = new Set(DISPATCH_CHAINS.map((c) => c.name));
+const KNOWN_TABLES = new Set<string>(TABLES);
 
 export function parseIptablesSave(text: string): Ruleset {
   const chains = new Map<string, { table: Table; name: string; rules: string[] }>();

@@ -1,6 +1,7 @@
 // Netfilter over iptables-restore --noflush: every change is one transaction of only the
 // agent's chains; the applied ruleset is kept in memory so no apply lists the kernel.
 
+import { touchedFarms } from '../render/common.js';
 import { renderFarm, assembleRuleset, formatRestore, type FarmRender } from '../render/iptables.js';
 import { emptyRuleset, chainKey, jumpKey, JUMPS, type Chain, type Ruleset, type Table } from '../render/ruleset.js';
 import type { DesiredState } from '../plan/plan.js';
@@ -86,9 +87,7 @@ export class IptablesRestore implements Netfilter {
   /** Re-renders only the named farms (and farms added or removed); returns the chains touched. */
   private renderChanged(desired: DesiredState, changed: ReadonlySet<string>): Set<string> {
     const byName = new Map(desired.farms.map((f) => [f.name, f]));
-    const names = new Set(changed);
-    for (const name of this.renders.keys()) if (!byName.has(name)) names.add(name);
-    if (byName.size !== this.renders.size) for (const name of byName.keys()) if (!this.renders.has(name)) names.add(name);
+    const names = touchedFarms(changed, this.renders.keys(), byName.keys());
     const scope = new Set<string>();
     const dispatchEdits: { table: Table; chain: string; remove: string[]; add: string[] }[] = [];
     for (const name of names) {
@@ -172,7 +171,7 @@ export class IptablesRestore implements Netfilter {
 }
 
 /** Differences between what was applied and what the kernel holds, one line each. */
-export function compareRulesets(applied: Ruleset, observed: Ruleset): DriftReport {
+function compareRulesets(applied: Ruleset, observed: Ruleset): DriftReport {
   const differences: string[] = [];
   for (const [key, chain] of applied.chains) {
     const seen = observed.chains.get(key);

@@ -1,7 +1,8 @@
 // Reads the agent's table back from `nft -j -s list table ip ha_agent` (start-up adoption, drift
 // checks) and compares it with what was applied. Pure: JSON text in, state and differences out.
 
-import { NFT_TABLE, hex, parseDigestTag, type BaseHook, type NftState } from '../render/nft-model.js';
+import { formatMark } from '../plan/marks.js';
+import { NFT_TABLE, parseDigestTag, type BaseHook, type NftState } from '../render/nft-model.js';
 
 export interface NftObserved extends NftState {
   readonly present: boolean;
@@ -22,7 +23,7 @@ const obj = (v: unknown): Json | undefined => (v !== null && typeof v === 'objec
 
 function keyText(key: unknown, markKeys: boolean): string | undefined {
   const inner = obj(key)?.elem ? obj(obj(key)!.elem)?.val : key;
-  if (typeof inner === 'number') return markKeys ? hex(inner) : String(inner);
+  if (typeof inner === 'number') return markKeys ? formatMark(inner) : String(inner);
   if (typeof inner === 'string') return inner;
   const range = obj(inner)?.range;
   if (Array.isArray(range) && range.length === 2) return `${String(range[0])}-${String(range[1])}`;
@@ -98,28 +99,42 @@ export function parseNftJson(text: string): NftObserved {
   return { present, chains: observed, sets, elements, dirtyMaps, snapshot };
 }
 
-/** Differences between what the agent applied and what the kernel holds, one line each. */
-export function compareNft(applied: NftState, observed: NftObserved, baseline?: ReadonlyMap<string, string>): string[] {
-  const out: string[] = [];
+/** One difference: the object it concerns (for repair) and a line for people (for drift reports). */
+export interface NftDifference {
+  readonly kind: 'chain' | 'set' | 'map';
+  readonly name: string;
+  /** "<kind> <name>: <what differs>". */
+  readonly message: string;
+}
+
+/** Differences between what the agent applied and what the kernel holds, one entry each. */
+export function compareNft(applied: NftState, observed: NftObserved, baseline?: ReadonlyMap<string, string>): NftDifference[] {
+  const out: NftDifference[] = [];
+  const differs = (kind: NftDifference['kind'], name: string, what: string) => out.push({ kind, name, message: `${kind} ${name}: ${what}` });
   for (const [name, chain] of applied.chains) {
     const seen = observed.chains.get(name);
-    if (!seen) out.push(`chain ${name}: missing from the kernel`);
-    else if (seen.digest !== chain.digest) out.push(`chain ${name}: ${seen.rules} rules in the kernel differ from what was applied`);
-    else if ((seen.base?.priority ?? null) !== (chain.base?.priority ?? null) || seen.base?.hook !== chain.base?.hook) out.push(`chain ${name}: hook differs`);
+    if (!seen) differs('chain', name, 'missing from the kernel');
+    else if (seen.digest !== chain.digest) differs('chain', name, `${seen.rules} rules in the kernel differ from what was applied`);
+    else if ((seen.base?.priority ?? null) !== (chain.base?.priority ?? null) || seen.base?.hook !== chain.base?.hook) differs('chain', name, 'hook differs');
   }
-  for (const name of observed.chains.keys()) if (!applied.chains.has(name)) out.push(`chain ${name}: in the kernel but not applied`);
-  for (const name of applied.sets.keys()) if (!observed.sets.has(name)) out.push(`set ${name}: missing from the kernel`);
-  for (const name of observed.sets.keys()) if (!applied.sets.has(name)) out.push(`set ${name}: in the kernel but not applied`);
+  for (const name of observed.chains.keys()) if (!applied.chains.has(name)) differs('chain', name, 'in the kernel but not applied');
+  for (const name of applied.sets.keys()) if (!observed.sets.has(name)) differs('set', name, 'missing from the kernel');
+  for (const name of observed.sets.keys()) if (!applied.sets.has(name)) differs('set', name, 'in the kernel but not applied');
   for (const [map, wanted] of applied.elements) {
     if (!observed.sets.has(map)) continue;
     const have = observed.elements.get(map) ?? new Map<string, string>();
     const missing = [...wanted].filter(([k, v]) => have.get(k) !== v).length;
     const extra = [...have].filter(([k, v]) => wanted.get(k) !== v).length;
-    if (observed.dirtyMaps?.has(map)) out.push(`map ${map}: holds elements the agent cannot read`);
-    else if (missing + extra > 0) out.push(`map ${map}: ${missing} elements missing, ${extra} unexpected`);
+    if (observed.dirtyMaps?.has(map)) differs('map', map, 'holds elements the agent cannot read');
+    else if (missing + extra > 0) differs('map', map, `${missing} elements missing, ${extra} unexpected`);
   }
   if (out.length === 0 && baseline) {
-    for (const [key, text] of baseline) if (observed.snapshot.get(key) !== text) out.push(`${key}: changed in the kernel since it was applied`);
+    for (const [key, text] of baseline) {
+      if (observed.snapshot.get(key) === text) continue;
+      // Snapshot keys are "<kind> <name>", as parseNftJson writes them.
+      const [kind, name] = key.split(' ') as [NftDifference['kind'], string];
+      differs(kind, name, 'changed in the kernel since it was applied');
+    }
   }
   return out;
 }

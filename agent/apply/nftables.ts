@@ -2,11 +2,12 @@
 // change through a long-lived `nft -i` (else `nft -f -`); what was applied is kept in memory per
 // farm, so applying never lists the kernel (only adopt/verify/repair do) nor walks every farm.
 
-import type { DesiredState, PlannedFarm } from '../plan/plan.js';
+import type { DesiredState } from '../plan/plan.js';
+import { touchedFarms } from '../render/common.js';
 import { diffNft, type NftTransaction } from '../render/nft-diff.js';
 import { TABLE_REF, formatFull, type NftModel, type NftState } from '../render/nft-model.js';
 import { assembleNft, diffFarms, renderNftFarm, type NftFarmRender } from '../render/nftables.js';
-import { ABSENT, compareNft, parseNftJson, type NftObserved } from './nft-observe.js';
+import { ABSENT, compareNft, parseNftJson, type NftDifference, type NftObserved } from './nft-observe.js';
 import { ApplyError, type DriftReport, type Netfilter, type SyncResult } from './netfilter.js';
 import { NftSession } from './nft-session.js';
 import { ExecaRunner, describeFailure, type Runner } from './runner.js';
@@ -64,20 +65,13 @@ export class NftCli implements Netfilter {
     if (this.needsAdopt) await this.adopt();
     if (this.kernel || !changed || this.appliedMask !== desired.markMask) return this.syncAll(desired, changed);
     const started = performance.now();
-    // Farms added or removed count as changed even when `changed` does not name them.
-    const touched = new Map<string, PlannedFarm | undefined>([...changed].map((name) => [name, undefined]));
-    for (const farm of desired.farms) {
-      if (touched.has(farm.name) || !this.applied.has(farm.name)) touched.set(farm.name, farm);
-    }
-    let size = this.applied.size;
-    for (const [name, farm] of touched) size += (farm ? 1 : 0) - (this.applied.has(name) ? 1 : 0);
-    // A farm gone from `desired` without being named: rare, so a full pass finds it.
-    if (size !== desired.farms.length) return this.syncAll(desired, changed);
+    const byName = new Map(desired.farms.map((farm) => [farm.name, farm]));
     const before: NftFarmRender[] = [];
     const after = new Map<string, NftFarmRender | undefined>();
-    for (const [name, farm] of touched) {
+    for (const name of touchedFarms(changed, this.applied.keys(), byName.keys())) {
       const old = this.applied.get(name);
       if (old) before.push(old);
+      const farm = byName.get(name);
       after.set(name, farm && renderNftFarm(farm, desired.markMask));
     }
     const tx = diffFarms(desired.markMask, before, [...after.values()].filter((r): r is NftFarmRender => r !== undefined));
@@ -92,7 +86,7 @@ export class NftCli implements Netfilter {
 
   async verify(): Promise<DriftReport> {
     const observed = await this.observe();
-    const differences = compareNft(this.appliedState(), observed, this.baseline);
+    const differences = compareNft(this.appliedState(), observed, this.baseline).map((d) => d.message);
     // The first check after an apply that finds the kernel as applied records what it looks like,
     // so later checks also see rules changed in place.
     if (differences.length === 0 && !this.baseline) this.baseline = observed.snapshot;
@@ -103,7 +97,7 @@ export class NftCli implements Netfilter {
     const observed = await this.observe();
     const drift = compareNft(this.appliedState(), observed, this.baseline);
     // Chains and maps named in the drift are rewritten even when their tags still look right.
-    const named = (kind: string) => new Set(drift.filter((d) => d.startsWith(`${kind} `)).map((d) => d.slice(kind.length + 1).split(':')[0]!));
+    const named = (kind: NftDifference['kind']) => new Set(drift.filter((d) => d.kind === kind).map((d) => d.name));
     const badChains = named('chain');
     this.setKernel({
       chains: new Map([...observed.chains].map(([name, c]) => [name, badChains.has(name) ? { ...c, digest: 'drift' } : c])),

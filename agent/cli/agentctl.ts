@@ -6,7 +6,7 @@ import type { AdminState } from '../../config/schema.js';
 import { call, type CallOptions } from '../control/client.js';
 import { ControlError } from '../control/errors.js';
 import { formatEvent, formatPercent, formatStatus, formatMs } from '../control/format.js';
-import type { CommandName, EventsResult, RequestBody, Response, ResultOf } from '../control/protocol.js';
+import { DEFAULT_EVENTS, MAX_EVENTS, type CommandName, type EventsResult, type RequestBody, type Response, type ResultOf } from '../control/protocol.js';
 import { VERSION } from '../version.js';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, runProgram } from './exit.js';
 
@@ -125,13 +125,13 @@ program.command('rules')
   });
 
 const count = (value: string): number => {
-  if (!/^\d+$/.test(value) || Number(value) > 1000) throw new CliError(`agentctl: -n must be a whole number 0-1000, got "${value}"`, EXIT_USAGE);
+  if (!/^\d+$/.test(value) || Number(value) > MAX_EVENTS) throw new CliError(`agentctl: -n must be a whole number 0-${MAX_EVENTS}, got "${value}"`, EXIT_USAGE);
   return Number(value);
 };
 
 program.command('events')
   .description('recent health transitions (with their reasons), admin changes and apply errors')
-  .addOption(new Option('-n, --lines <n>', 'how many recent events').argParser(count).default(20))
+  .addOption(new Option('-n, --lines <n>', 'how many recent events').argParser(count).default(DEFAULT_EVENTS))
   .option('-f, --follow', 'keep printing new events as they happen')
   .option('--json', 'one JSON object per line')
   .action(async (opts: { lines: number; follow?: boolean; json?: boolean }, cmd: Command) => {

@@ -3,14 +3,15 @@
 
 import { z } from 'zod';
 import { ADMIN_STATES, BACKEND_NAME, FARM_NAME, NODE_ID } from '../../config/schema.js';
+import { splitMarkKey } from '../plan/marks.js';
 import { VRRP_STATES } from '../vrrp/state.js';
 
 /** Values above this size are refused before parsing (a hostile or broken writer). */
 export const MAX_VALUE_BYTES = 256 * 1024;
 
 const backendKey = z.string().refine((k) => {
-  const [farm, backend, extra] = k.split('/');
-  return extra === undefined && FARM_NAME.test(farm ?? '') && BACKEND_NAME.test(backend ?? '');
+  const parts = splitMarkKey(k);
+  return parts !== undefined && FARM_NAME.test(parts[0]) && BACKEND_NAME.test(parts[1]);
 }, 'expected farm/backend');
 
 export const actionSchema = z.object({
@@ -19,7 +20,6 @@ export const actionSchema = z.object({
   node: z.string().regex(NODE_ID),
   at: z.number().int().nonnegative(),
 }).strict();
-export type Action = z.infer<typeof actionSchema>;
 
 export const heartbeatSchema = z.object({
   node: z.string().regex(NODE_ID),

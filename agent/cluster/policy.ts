@@ -15,7 +15,6 @@ export interface PeerView {
 
 export interface PolicyInput {
   readonly policy: HealthPolicy;
-  readonly self: string;
   readonly selfVrrp: VrrpState;
   /** This node's own observations. */
   readonly local: ReadonlyMap<string, Health>;

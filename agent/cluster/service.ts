@@ -5,7 +5,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Daemon } from '../daemon/main.js';
 import type { ClusterConfig } from '../../config/schema.js';
-import { markKey } from '../plan/marks.js';
+import type { ClusterState } from '../control/status.js';
+import { markKey, splitMarkKey } from '../plan/marks.js';
 import type { Health } from '../plan/plan.js';
 import { writeFileAtomic } from '../state/atomic-write.js';
 import { VERSION } from '../version.js';
@@ -29,11 +30,19 @@ export async function writeAppliedShared(stateDir: string, shared: SharedConfig)
   await writeFileAtomic(join(stateDir, SHARED_FILE), `${JSON.stringify(shared)}\n`, 0o640);
 }
 
-/** Splits "farm/backend" (validated upstream). */
-const split = (key: string): [string, string] => key.split('/') as [string, string];
+export interface ClusterOptions {
+  readonly store?: PeerStore;
+  /**
+   * The shared config revision the daemon runs: the one it read from the state dir at startup
+   * when those farms validated. Without it none is assumed, so the cluster's current revision is
+   * applied (or refused, visibly) on connect instead of reported as applied unchecked.
+   */
+  readonly appliedRevision?: number;
+}
 
-export async function startCluster(daemon: Daemon, cluster: ClusterConfig, store: PeerStore = new RedisPeerStore(cluster)): Promise<ClusterSync> {
+export async function startCluster(daemon: Daemon, cluster: ClusterConfig, options: ClusterOptions = {}): Promise<ClusterSync> {
   const { engine, logger } = daemon;
+  const store = options.store ?? new RedisPeerStore(cluster);
   const sync = new ClusterSync(store, cluster, {
     node: daemon.config().node.id,
     version: VERSION,
@@ -43,11 +52,13 @@ export async function startCluster(daemon: Daemon, cluster: ClusterConfig, store
     backends: () => engine.config.farms.flatMap((f) => f.backends.map((b) => markKey(f.name, b.name))),
     appliedHealth: (key) => engine.runtime.get(key)?.health,
     applyHealth: (key, health: Health, reason) => {
-      const [farm, backend] = split(key);
+      const [farm, backend] = splitMarkKey(key) ?? [];
+      if (farm === undefined || backend === undefined) return;
       engine.setHealth(farm, backend, health, reason === 'own checks' ? daemon.localReasons.get(key) ?? reason : reason);
     },
     applyAdmin: async (key, admin) => {
-      const [farm, backend] = split(key);
+      const [farm, backend] = splitMarkKey(key) ?? [];
+      if (farm === undefined || backend === undefined) return;
       if (engine.farmConfig(farm)?.backends.some((b) => b.name === backend)) await engine.setAdmin(farm, backend, admin);
     },
     lastApply: () => engine.dataplane.lastApplyAt,
@@ -57,10 +68,9 @@ export async function startCluster(daemon: Daemon, cluster: ClusterConfig, store
       return error;
     },
   }, logger);
-  const applied = await readAppliedShared(daemon.config().node.state_dir);
-  if (applied) sync.startFromRevision(applied.rev);
+  if (options.appliedRevision !== undefined) sync.startFromRevision(options.appliedRevision);
   daemon.cluster = {
-    get state() { return sync.state; },
+    get state(): ClusterState { return sync.connectedNow() ? 'connected' : 'disconnected'; },
     peers: () => sync.peerList().map((p) => ({
       node: p.node, vrrp: p.vrrp, last_seen: new Date(Date.now() - p.ageMs).toISOString(), age_ms: p.ageMs,
       config_revision: p.configRevision, config_error: p.configError,

@@ -2,6 +2,7 @@
 // sync logic can be tested with a fake. State always lives in keys; pub/sub only says "look".
 
 import { Redis, type RedisOptions } from 'ioredis';
+import { parseListen } from '../../config/net.js';
 import type { ClusterConfig } from '../../config/schema.js';
 import { clusterKeys, type ClusterKeys } from './keys.js';
 
@@ -18,8 +19,10 @@ export interface PeerStore {
   nextRevision(): Promise<number>;
   setHeartbeat(node: string, value: string, ttlMs: number): Promise<void>;
   heartbeats(): Promise<string[]>;
-  hset(key: string, field: string, value: string): Promise<void>;
-  hsetMany(key: string, values: Record<string, string>, ttlMs?: number): Promise<void>;
+  /** HSET and PUBLISH in one MULTI: one round trip, and peers never get the note without the write. */
+  hsetAndPublish(key: string, field: string, value: string, note: string): Promise<void>;
+  /** Replaces the whole hash. */
+  hsetMany(key: string, values: Record<string, string>): Promise<void>;
   hgetall(key: string): Promise<Record<string, string>>;
   get(key: string): Promise<string | null>;
   set(key: string, value: string): Promise<void>;
@@ -39,7 +42,8 @@ export function redisOptions(cluster: ClusterConfig): { url?: string; options: R
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
   };
   if (cluster.sentinels) {
-    options.sentinels = cluster.sentinels.map((s) => (typeof s === 'string' ? { host: s.split(':')[0]!, port: Number(s.split(':')[1]) } : s));
+    // parseListen, not split(':'): "[::1]:26379" is a valid sentinel.
+    options.sentinels = cluster.sentinels.map((s) => (typeof s === 'string' ? parseListen(s) : s));
     options.name = cluster.sentinel_name;
     return { options };
   }
@@ -119,14 +123,16 @@ export class RedisPeerStore implements PeerStore {
     return values.filter((v): v is string => typeof v === 'string');
   }
 
-  async hset(key: string, field: string, value: string): Promise<void> {
-    await this.client.hset(key, field, value);
+  async hsetAndPublish(key: string, field: string, value: string, note: string): Promise<void> {
+    // EXEC resolves with per-command errors, which must not pass silently.
+    const results = await this.client.multi().hset(key, field, value).publish(this.keys.channel, note).exec();
+    const failed = results?.find(([err]) => err);
+    if (failed) throw failed[0];
   }
 
-  async hsetMany(key: string, values: Record<string, string>, ttlMs?: number): Promise<void> {
+  async hsetMany(key: string, values: Record<string, string>): Promise<void> {
     const tx = this.client.multi().del(key);
     if (Object.keys(values).length > 0) tx.hset(key, values);
-    if (ttlMs) tx.pexpire(key, ttlMs);
     await tx.exec();
   }
 

@@ -10,8 +10,6 @@ import { actionSchema, healthValue, heartbeatSchema, isBackendKey, noteSchema, p
 import { effectiveHealth, splitBrain, type PeerView } from './policy.js';
 import type { PeerStore } from './store.js';
 
-export type ClusterState = 'connected' | 'disconnected';
-
 export interface ClusterHost {
   readonly node: string;
   readonly version: string;
@@ -47,15 +45,13 @@ export class ClusterSync {
   private configRevision = 0;
   private configError: string | null = null;
   private stopped = false;
-  rejected = 0;
+  /** The peers refresh in flight, and whether another must follow it (see refreshPeers). */
+  private peersRefresh: Promise<void> | undefined;
+  private peersStale = false;
   splitBrains = new Map<number, string[]>();
   lastError: string | null = null;
 
   constructor(private readonly store: PeerStore, private readonly cluster: ClusterConfig, private readonly host: ClusterHost, private readonly logger: Logger) {}
-
-  get state(): ClusterState {
-    return this.store.connected ? 'connected' : 'disconnected';
-  }
 
   connectedNow(): boolean {
     return this.store.connected;
@@ -68,7 +64,9 @@ export class ClusterSync {
       this.logger.warn({ reason }, 'cluster disconnected: checking and applying locally until Redis returns');
       this.recomputeAll();
     });
-    this.store.onNote((raw) => void this.handleNote(raw));
+    // A Redis error or a failed apply while following a note must not become an unhandled
+    // rejection (which exits the agent): the next note or resync tries again.
+    this.store.onNote((raw) => void this.handleNote(raw).catch((err: Error) => this.logger.warn({ err: err.message }, 'cluster note handling failed')));
     this.heartbeatTimer = setInterval(() => void this.beat(), this.cluster.heartbeat);
     try {
       await this.store.connect();
@@ -106,8 +104,7 @@ export class ClusterSync {
   observe(key: string): void {
     const health = this.host.localHealth().get(key) ?? 'unknown';
     if (this.store.connected) {
-      void this.store.hset(this.store.keys.health(this.host.node), key, health)
-        .then(() => this.store.publish(JSON.stringify({ type: 'health', node: this.host.node })))
+      void this.store.hsetAndPublish(this.store.keys.health(this.host.node), key, health, JSON.stringify({ type: 'health', node: this.host.node }))
         .catch(() => undefined);
     }
     this.recompute(key);
@@ -153,9 +150,9 @@ export class ClusterSync {
 
   private async writeAction(key: string, admin: AdminState): Promise<number> {
     const rev = await this.store.nextRevision();
-    await this.store.hset(this.store.keys.actions, key, JSON.stringify({ admin, rev, node: this.host.node, at: Date.now() }));
+    await this.store.hsetAndPublish(this.store.keys.actions, key, JSON.stringify({ admin, rev, node: this.host.node, at: Date.now() }),
+      JSON.stringify({ type: 'action', node: this.host.node, rev }));
     this.appliedActions.set(key, rev);
-    await this.store.publish(JSON.stringify({ type: 'action', node: this.host.node, rev }));
     return rev;
   }
 
@@ -173,8 +170,7 @@ export class ClusterSync {
   private async resync(): Promise<void> {
     for (const [key, admin] of this.pendingLocal) await this.writeAction(key, admin);
     this.pendingLocal.clear();
-    const own = Object.fromEntries([...this.host.localHealth()].map(([k, h]) => [k, h]));
-    await this.store.hsetMany(this.store.keys.health(this.host.node), own);
+    await this.store.hsetMany(this.store.keys.health(this.host.node), Object.fromEntries(this.host.localHealth()));
     await this.beat();
     await this.followActions();
     await this.followConfig();
@@ -223,7 +219,30 @@ export class ClusterSync {
     }
   }
 
-  private async refreshPeers(): Promise<void> {
+  /**
+   * Coalesced: every health or heartbeat note asks for a refresh, and a burst of them runs one
+   * refresh now and at most one more after it, never two at once racing on `peers`. Every caller
+   * resolves after a refresh that started after its call, so it sees a current view.
+   */
+  private refreshPeers(): Promise<void> {
+    this.peersStale = true;
+    this.peersRefresh ??= this.runRefreshes();
+    return this.peersRefresh;
+  }
+
+  private async runRefreshes(): Promise<void> {
+    try {
+      while (this.peersStale) {
+        this.peersStale = false;
+        await this.readPeers();
+      }
+    } finally {
+      // Cleared in the same turn as the last check of peersStale, so no request falls between.
+      this.peersRefresh = undefined;
+    }
+  }
+
+  private async readPeers(): Promise<void> {
     const seen = new Set<string>();
     const all: Heartbeat[] = [];
     for (const raw of await this.store.heartbeats()) {
@@ -259,7 +278,7 @@ export class ClusterSync {
   }
 
   private recompute(key: string, peers = this.store.connected ? this.peerViews() : []): void {
-    const input = { policy: this.cluster.health_policy, self: this.host.node, selfVrrp: this.host.vrrp(), local: this.host.localHealth(), peers };
+    const input = { policy: this.cluster.health_policy, selfVrrp: this.host.vrrp(), local: this.host.localHealth(), peers };
     const health = effectiveHealth(input, key);
     if (health === this.host.appliedHealth(key)) return;
     const own = this.host.localHealth().get(key) ?? 'unknown';
@@ -273,7 +292,6 @@ export class ClusterSync {
   }
 
   private reject(what: string, reason: string): void {
-    this.rejected++;
     this.logger.warn({ what, reason }, `ignored invalid ${what} from Redis: ${reason}`);
   }
 }

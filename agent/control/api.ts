@@ -4,8 +4,8 @@ import type { AdminState } from '../../config/schema.js';
 import type { Daemon } from '../daemon/main.js';
 import { ControlError } from './errors.js';
 import { isHistoryEvent, toEventRecord, type EventRecord } from './events.js';
-import { MAX_EVENTS, type BackendResult, type ConfigDiffResult, type ConfigPushResult, type ReloadResult, type Request, type RulesResult } from './protocol.js';
-import { loadConfigFile, validateConfig } from '../../config/load.js';
+import { DEFAULT_EVENTS, MAX_EVENTS, type BackendResult, type ConfigDiffResult, type ConfigPushResult, type ReloadResult, type Request, type RulesResult } from './protocol.js';
+import { issueLines, loadConfigFile, withSharedFarms } from '../../config/load.js';
 import { markKey } from '../plan/marks.js';
 import { daemonStatus } from './snapshot.js';
 import type { Status } from './status.js';
@@ -23,8 +23,6 @@ export interface ControlApi {
   /** Calls `listener` for each new event until the returned function is called. */
   subscribe(listener: (event: EventRecord) => void): () => void;
 }
-
-export const DEFAULT_EVENTS = 20;
 
 /** Runs one validated request; rejects with ControlError for anything the caller should see. */
 export async function dispatch(api: ControlApi, request: Request): Promise<unknown> {
@@ -69,7 +67,9 @@ export function daemonApi(daemon: Daemon): ControlApi {
         if (sync) await sync.setAdmin(markKey(farm, backend), admin, local);
         else await engine.setAdmin(farm, backend, admin);
       } catch (err) {
-        if (sync && !sync.connectedNow()) throw new ControlError('cluster_unavailable', (err as Error).message, undefined, { cause: err });
+        // With --local the action is queued and the admin state set even while Redis is down:
+        // only a failed apply is left to report, not "nothing changed".
+        if (sync && !local && !sync.connectedNow()) throw new ControlError('cluster_unavailable', (err as Error).message, undefined, { cause: err });
         throw new ControlError('apply_failed', `${farm}/${backend} is now ${admin}, but applying the rules failed: ${(err as Error).message}; the agent retries`, undefined, { cause: err });
       }
       const planned = engine.desired().farms.find((f) => f.name === farm)?.backends.find((b) => b.name === backend);
@@ -104,9 +104,9 @@ export function daemonApi(daemon: Daemon): ControlApi {
       if (!sync) throw new ControlError('cluster_unavailable', 'this node has no cluster section: there is nothing to push to');
       // Validate against this node's own config first: refuse here rather than in every node.
       const local = await loadConfigFile(daemon.configPath);
-      if (!local.ok) throw new ControlError('config_invalid', `${daemon.configPath} itself is invalid`, local.issues.map((i) => `${i.path}: ${i.message}`));
-      const merged = validateConfig({ ...local.raw, farms });
-      if (!merged.ok) throw new ControlError('config_invalid', `the pushed farms are invalid; nothing was pushed`, merged.issues.map((i) => `${i.path}: ${i.message}`));
+      if (!local.ok) throw new ControlError('config_invalid', `${daemon.configPath} itself is invalid`, issueLines(local.issues));
+      const merged = withSharedFarms(local, farms);
+      if (!merged.ok) throw new ControlError('config_invalid', `the pushed farms are invalid; nothing was pushed`, issueLines(merged.issues));
       try {
         return { revision: await sync.pushConfig([...farms]) };
       } catch (err) {
@@ -117,11 +117,14 @@ export function daemonApi(daemon: Daemon): ControlApi {
       const sync = daemon.cluster?.sync;
       if (!sync) throw new ControlError('cluster_unavailable', 'this node has no cluster section');
       const local = await loadConfigFile(daemon.configPath);
-      if (!local.ok) throw new ControlError('config_invalid', `${daemon.configPath} is invalid`, local.issues.map((i) => `${i.path}: ${i.message}`));
+      if (!local.ok) throw new ControlError('config_invalid', `${daemon.configPath} is invalid`, issueLines(local.issues));
       const shared = await sync.sharedConfig();
-      const cluster = shared ? validateConfig({ ...local.raw, farms: shared.farms }) : null;
+      const cluster = withSharedFarms(local, shared?.farms ?? null);
+      // Farms that do not validate here cannot be compared; an empty "theirs" would list every
+      // local farm as only_local.
+      if (!cluster.ok) throw new ControlError('config_invalid', `the cluster's shared farms (revision ${shared?.rev}) are invalid against ${daemon.configPath}`, issueLines(cluster.issues));
       const mine = new Map(local.config.farms.map((f) => [f.name, JSON.stringify(f)]));
-      const theirs = new Map(cluster?.ok ? cluster.config.farms.map((f) => [f.name, JSON.stringify(f)]) : []);
+      const theirs = new Map(shared ? cluster.config.farms.map((f) => [f.name, JSON.stringify(f)]) : []);
       return {
         running_revision: sync.revision,
         cluster_revision: shared?.rev ?? null,

@@ -14,7 +14,7 @@ export const SERVER_ERRORS = {
   unknown_farm: 'the running config has no farm of that name',
   unknown_backend: 'the farm has no backend of that name',
   apply_failed: 'the change is recorded but the rules could not be applied; the kernel keeps the previous rules and the agent retries',
-  config_invalid: 'the config file is invalid; the running config is kept (details lists every error as path: message)',
+  config_invalid: 'the config file, or farms pushed or shared through the cluster, are invalid here; the running config is kept (details lists every error as path: message)',
   verify_failed: 'the rules could not be read back from the kernel',
   cluster_unavailable: 'the action is cluster-wide but Redis is unreachable (or the node is not clustered); nothing changed (agentctl --local acts on this node only)',
   internal: 'an unexpected error in the agent (logged); the agent keeps running',

@@ -23,5 +23,4 @@ export function toEventRecord(event: HistoryEvent): EventRecord {
   }
 }
 
-export const isHistoryEvent = (event: { type: string }): event is HistoryEvent =>
-  event.type === 'transition' || event.type === 'admin' || event.type === 'apply-error';
+export { isHistoryEvent } from '../engine/engine.js';

@@ -20,6 +20,8 @@ export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 export const COMMANDS = ['status', 'backend', 'reload', 'rules', 'events', 'config_push', 'config_diff'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 export const MAX_EVENTS = 1000;
+/** Events returned when a request gives no `n`. */
+export const DEFAULT_EVENTS = 20;
 
 export type RequestId = string | number;
 

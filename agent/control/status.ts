@@ -6,7 +6,7 @@ import type { PortRange } from '../../config/net.js';
 import type { PlannedFarm } from '../plan/plan.js';
 import type { Health } from '../plan/plan.js';
 import type { VrrpState } from '../vrrp/state.js';
-import { formatMark } from '../plan/marks.js';
+import { formatMark, markKey } from '../plan/marks.js';
 import type { ClusterSync } from '../cluster/sync.js';
 
 export type ClusterState = 'connected' | 'disconnected' | 'disabled';
@@ -121,7 +121,6 @@ export interface StatusInput {
   readonly backend: (farm: string, backend: string) => { since?: number; lastCheck?: { ok: boolean; message: string; latencyMs: number; at: number } } | undefined;
 }
 
-export { formatMark };
 const iso = (ms: number): string => new Date(ms).toISOString();
 const portEntry = (r: PortRange): number | string => (r.from === r.to ? r.from : `${r.from}-${r.to}`);
 /** Microsecond precision is plenty and keeps the JSON readable. */
@@ -158,7 +157,7 @@ export function buildStatus(input: StatusInput): Status {
           share: b.inChain ? round(b.share, 6) : 0,
           health_since: rt?.since === undefined ? null : iso(rt.since),
           last_check: check ? { ok: check.ok, message: check.message, latency_ms: round(check.latencyMs, 3), at: iso(check.at) } : null,
-          ...(input.cluster?.views ? { views: input.cluster.views(`${farm.name}/${b.name}`) } : {}),
+          ...(input.cluster?.views ? { views: input.cluster.views(markKey(farm.name, b.name)) } : {}),
         };
       }),
     })),

@@ -1,7 +1,7 @@
 // `ha-agent run`: wires config, checks, engine, netfilter, control socket and signals together.
 
 import { mkdir } from 'node:fs/promises';
-import { loadConfigFile, formatIssues, validateConfig, type ConfigResult } from '../../config/load.js';
+import { loadConfigFile, formatIssues, issueLines, withSharedFarms } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { Scheduler } from '../../checks/scheduler.js';
 import { probeFor } from '../../checks/probe.js';
@@ -25,12 +25,6 @@ import type { ClusterView } from '../control/status.js';
 import type { Health } from '../plan/plan.js';
 import { readAppliedShared } from '../cluster/service.js';
 
-/** The file's config with the cluster's shared farms in place of its own. */
-function withSharedFarms(result: ConfigResult, farms: readonly unknown[] | null): ConfigResult {
-  if (!result.ok || farms === null) return result;
-  return validateConfig({ ...result.raw, farms });
-}
-
 export interface Daemon {
   readonly engine: Engine;
   readonly scheduler: Scheduler;
@@ -50,6 +44,8 @@ export interface Daemon {
   readonly localReasons: Map<string, string>;
   /** Applies farms shared through the cluster over this node's own config; the error text when refused. */
   applySharedFarms(farms: readonly unknown[], revision: number): Promise<string | null>;
+  /** The shared config revision running now (0: the file's own farms). */
+  sharedRevision(): number;
   config(): Config;
   /** Re-reads the config file; on error returns the issues and keeps the running config. */
   reload(): Promise<{ ok: true; changed: string[] } | { ok: false; errors: string[] }>;
@@ -75,12 +71,14 @@ export async function startDaemon(configPath: string, initial: Config, logger: L
   let config = initial;
   // Farms pushed through the cluster replace the file's farms, also across restarts.
   let sharedFarms: readonly unknown[] | null = null;
+  let sharedRevision = 0;
   const applied = initial.cluster ? await readAppliedShared(initial.node.state_dir) : null;
   if (applied) {
     const merged = withSharedFarms(await loadConfigFile(configPath), applied.farms);
     if (merged.ok) {
       config = merged.config;
       sharedFarms = applied.farms;
+      sharedRevision = applied.rev;
       logger.info({ revision: applied.rev }, `using the cluster's shared farms (revision ${applied.rev})`);
     }
   }
@@ -90,7 +88,8 @@ export async function startDaemon(configPath: string, initial: Config, logger: L
   await mkdir(config.node.run_dir, { recursive: true, mode: 0o755 });
   const runner = new ExecaRunner();
   const netfilter = await createNetfilter(config, runner);
-  let lastMarks = '';
+  let lastMarks: ReadonlyMap<string, number> | undefined;
+  let lastMarksText = '';
   const engine = new Engine({
     netfilter,
     conntrack: new ConntrackCli(runner),
@@ -98,12 +97,13 @@ export async function startDaemon(configPath: string, initial: Config, logger: L
     now: Date.now,
     persist: async (backends, marks) => {
       await writeSavedState(config.node.state_dir, backends);
-      // Marks change only with the farm set; skip the write when they are the same.
+      // The engine replaces its marks map only on start and reload: the same map needs no look,
+      // a new one is written when its content differs.
+      if (marks === lastMarks) return;
       const text = JSON.stringify([...marks]);
-      if (text !== lastMarks) {
-        await writeMarks(config.node.state_dir, marks);
-        lastMarks = text;
-      }
+      if (text !== lastMarksText) await writeMarks(config.node.state_dir, marks);
+      lastMarks = marks;
+      lastMarksText = text;
     },
     weightFactor: (farm, rt, now) => (rt.upSince === undefined ? 1 : slowstartWeight(rt.upSince, farm.check.slowstart, now).factor),
   });
@@ -185,12 +185,14 @@ export async function startDaemon(configPath: string, initial: Config, logger: L
     services: [],
     localHealth, localReasons,
     config: () => config,
+    sharedRevision: () => sharedRevision,
     applySharedFarms: (farms, revision) => {
       const run = reloading.then(async () => {
         const result = withSharedFarms(await loadConfigFile(configPath), farms);
-        if (!result.ok) return `revision ${revision}: ${result.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;
+        if (!result.ok) return `revision ${revision}: ${issueLines(result.issues).join('; ')}`;
         config = result.config;
         sharedFarms = farms;
+        sharedRevision = revision;
         const changed = await engine.reload(config);
         startChecks();
         logger.info({ changed, revision }, `cluster config revision ${revision} applied (${changed.length} farms changed)`);
@@ -204,7 +206,7 @@ export async function startDaemon(configPath: string, initial: Config, logger: L
         const result = withSharedFarms(await loadConfigFile(configPath), sharedFarms);
         if (!result.ok) {
           logger.error({ errors: result.issues }, `reload refused, keeping the running config:\n${formatIssues(result.issues)}`);
-          return { ok: false as const, errors: result.issues.map((i) => `${i.path}: ${i.message}`) };
+          return { ok: false as const, errors: issueLines(result.issues) };
         }
         const localChanges = (['node', 'control'] as const).filter((k) => JSON.stringify(result.config[k]) !== JSON.stringify(config[k]));
         if (localChanges.length > 0) logger.warn({ sections: localChanges }, 'changes to these sections take effect after a restart');
@@ -269,7 +271,7 @@ export async function runDaemon(configPath: string, config: Config): Promise<voi
   if (cluster) {
     // Redis trouble is not fatal: the agent runs standalone and resynchronises when it returns.
     const { startCluster } = await import('../cluster/service.js');
-    await startCluster(daemon, cluster);
+    await startCluster(daemon, cluster, { appliedRevision: daemon.sharedRevision() });
   }
   process.on('SIGHUP', () => void daemon.reload().catch((err: Error) => logger.error({ err: err.message }, 'reload failed')));
   await new Promise<void>((resolve) => {

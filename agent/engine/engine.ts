@@ -1,7 +1,7 @@
 // The reconcile loop: health transitions, admin changes and reloads mark farms dirty; dirty farms
 // are re-planned together and applied in one transaction, coalesced over a few milliseconds.
 
-import type { AdminState, Config, FarmConfig } from '../../config/schema.js';
+import type { AdminState, BackendConfig, Config, FarmConfig } from '../../config/schema.js';
 import type { Logger } from '../log.js';
 import { assignMarks, markKey } from '../plan/marks.js';
 import { planFarm, type BackendView, type DesiredState, type Health, type PlannedFarm } from '../plan/plan.js';
@@ -61,6 +61,8 @@ export type EngineEvent =
 
 /** The events `agentctl events` shows; applies and single check results are metrics, not history. */
 export type HistoryEvent = Extract<EngineEvent, { type: 'transition' | 'admin' | 'apply-error' }>;
+export const isHistoryEvent = (event: { type: string }): event is HistoryEvent =>
+  event.type === 'transition' || event.type === 'admin' || event.type === 'apply-error';
 const HISTORY_SIZE = 1000;
 
 export class Engine {
@@ -77,11 +79,21 @@ export class Engine {
   private readonly history: HistoryEvent[] = [];
   readonly dataplane: DataplaneStatus = { inSync: false, lastError: null, lastApplyAt: null, lastApplyMs: null, applies: 0, applyErrors: 0 };
 
+  /** The config's farms and backends by name (`farm/backend`): per-event lookups stay O(1). */
+  private farmsByName = new Map<string, FarmConfig>();
+  private backendsByKey = new Map<string, BackendConfig>();
+
   constructor(private readonly deps: EngineDeps) {}
+
+  private useConfig(config: Config): void {
+    this.config = config;
+    this.farmsByName = new Map(config.farms.map((f) => [f.name, f]));
+    this.backendsByKey = new Map(config.farms.flatMap((f) => f.backends.map((b) => [markKey(f.name, b.name), b] as const)));
+  }
 
   /** Adopts the kernel's rules, then converges to the config with the saved state applied. */
   async start(config: Config, saved: ReadonlyMap<string, SavedBackend>, previousMarks: ReadonlyMap<string, number>): Promise<void> {
-    this.config = config;
+    this.useConfig(config);
     this.marks = assignMarks(config, { min: config.dataplane.mark_min, max: config.dataplane.mark_max }, previousMarks);
     for (const farm of config.farms) {
       for (const b of farm.backends) {
@@ -103,11 +115,12 @@ export class Engine {
   }
 
   farmConfig(name: string): FarmConfig | undefined {
-    return this.config.farms.find((f) => f.name === name);
+    return this.farmsByName.get(name);
   }
 
   adminOf(farm: FarmConfig, backend: string): AdminState {
-    return this.runtime.get(markKey(farm.name, backend))?.adminOverride ?? farm.backends.find((b) => b.name === backend)?.admin ?? 'enabled';
+    const key = markKey(farm.name, backend);
+    return this.runtime.get(key)?.adminOverride ?? this.backendsByKey.get(key)?.admin ?? 'enabled';
   }
 
   recordCheck(farm: string, backend: string, check: LastCheck): void {
@@ -164,17 +177,25 @@ export class Engine {
   async reload(config: Config): Promise<string[]> {
     const before = new Map(this.config.farms.map((f) => [f.name, JSON.stringify(f)]));
     const changed = config.farms.filter((f) => before.get(f.name) !== JSON.stringify(f)).map((f) => f.name);
-    const removed = [...before.keys()].filter((name) => !config.farms.some((f) => f.name === name));
-    const oldFarms = new Map(this.config.farms.map((f) => [f.name, f]));
-    this.config = config;
-    this.marks = assignMarks(config, { min: config.dataplane.mark_min, max: config.dataplane.mark_max }, this.marks);
+    const oldBackends = this.backendsByKey;
+    const oldMarks = this.marks;
+    this.useConfig(config);
+    const removed = [...before.keys()].filter((name) => !this.farmsByName.has(name));
+    this.marks = assignMarks(config, { min: config.dataplane.mark_min, max: config.dataplane.mark_max }, oldMarks);
+    // A farm whose definition is unchanged still moves when its marks do (a pinned mark taken by
+    // another farm, a new mark range): its rules in the kernel carry the old marks.
+    const changedSet = new Set(changed);
+    const moved = config.farms.filter((f) => !changedSet.has(f.name) && f.backends.some((b) => {
+      const key = markKey(f.name, b.name);
+      return oldMarks.get(key) !== this.marks.get(key);
+    })).map((f) => f.name);
     const live = new Set<string>();
     for (const farm of config.farms) {
       for (const b of farm.backends) {
         const key = markKey(farm.name, b.name);
         live.add(key);
         const rt = this.runtime.get(key);
-        const old = oldFarms.get(farm.name)?.backends.find((x) => x.name === b.name);
+        const old = oldBackends.get(key);
         if (!rt) this.runtime.set(key, { health: farm.check.type === 'none' ? 'up' : 'unknown', since: this.deps.now() });
         else if (old && old.admin !== b.admin) delete rt.adminOverride; // an edited config is newer than an old agentctl override
         if (farm.check.type === 'none') this.runtime.get(key)!.health = 'up';
@@ -182,7 +203,7 @@ export class Engine {
     }
     for (const key of this.runtime.keys()) if (!live.has(key)) this.runtime.delete(key);
     for (const name of removed) this.planned.delete(name);
-    await this.requestSync([...changed, ...removed]);
+    await this.requestSync([...changed, ...removed, ...moved]);
     return [...changed, ...removed];
   }
 
@@ -214,20 +235,38 @@ export class Engine {
     return planned;
   }
 
+  /**
+   * Runs `fn` with the dataplane to itself: after the transaction in flight, and before the next
+   * one (the drift check reads the kernel and may rewrite it; an apply must not interleave).
+   */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.running) await this.running;
+    const task = fn();
+    this.occupy(task.then(() => undefined, () => undefined));
+    return task;
+  }
+
   private flush(): void {
     this.timer = undefined;
+    // Whatever holds the dataplane flushes again when it is done.
+    if (this.running) return;
     const farms = [...this.dirty];
     const waiters = this.waiters;
     const cuts = [...this.pendingCuts];
     this.dirty.clear();
     this.pendingCuts.clear();
     this.waiters = [];
-    this.running = this.apply(farms, cuts).then(
+    this.occupy(this.apply(farms, cuts).then(
       () => waiters.forEach((w) => w.resolve()),
       (err: Error) => waiters.forEach((w) => w.reject(err)),
-    ).finally(() => {
+    ));
+  }
+
+  /** `task` (which never rejects) holds the dataplane; changes that waited are flushed after it. */
+  private occupy(task: Promise<void>): void {
+    this.running = task.finally(() => {
       this.running = undefined;
-      if (this.dirty.size > 0 || this.waiters.length > 0) this.timer = setTimeout(() => this.flush(), this.deps.coalesceMs ?? 5);
+      if (!this.timer && (this.dirty.size > 0 || this.waiters.length > 0)) this.timer = setTimeout(() => this.flush(), this.deps.coalesceMs ?? 5);
     });
   }
 
@@ -324,7 +363,7 @@ export class Engine {
   }
 
   private emit(event: EngineEvent): void {
-    if (event.type === 'transition' || event.type === 'admin' || event.type === 'apply-error') {
+    if (isHistoryEvent(event)) {
       this.history.push(event);
       if (this.history.length > HISTORY_SIZE) this.history.shift();
     }

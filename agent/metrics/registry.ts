@@ -8,6 +8,7 @@ import type { EngineEvent } from '../engine/engine.js';
 import type { Status } from '../control/status.js';
 import { VRRP_STATES } from '../vrrp/state.js';
 import type { Health } from '../plan/plan.js';
+import { markKey } from '../plan/marks.js';
 
 /** -1 marks "not known yet", so a dashboard can tell it from down. */
 export function upValue(health: Health): number {
@@ -50,6 +51,10 @@ export class AgentMetrics {
     name: 'ha_agent_apply_duration_seconds', help: 'Duration of a rule transaction', buckets: APPLY_BUCKETS, registers: [this.registry],
   });
 
+  /** Backends (farm/backend) that may have counter or histogram series: pruning reads the
+   * metrics back only when one of them is no longer in the status, not on every scrape. */
+  private readonly withSeries = new Set<string>();
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
@@ -58,11 +63,13 @@ export class AgentMetrics {
     switch (event.type) {
       case 'check': {
         const labels = { farm: event.farm, backend: event.backend };
+        this.withSeries.add(markKey(event.farm, event.backend));
         this.checkDuration.observe(labels, event.result.latencyMs / 1000);
         if (!event.result.ok) this.checkFailures.inc(labels);
         return;
       }
       case 'transition':
+        this.withSeries.add(markKey(event.farm, event.backend));
         this.transitions.inc({ farm: event.farm, backend: event.backend, to: event.to });
         return;
       case 'applied':
@@ -86,7 +93,7 @@ export class AgentMetrics {
     for (const farm of status.farms) {
       for (const b of farm.backends) {
         const labels = { farm: farm.name, backend: b.name };
-        live.add(`${farm.name}/${b.name}`);
+        live.add(markKey(farm.name, b.name));
         this.up.set(labels, upValue(b.health));
         for (const state of ADMIN_STATES) this.admin.set({ ...labels, state }, b.admin === state ? 1 : 0);
         this.share.set(labels, b.share);
@@ -95,7 +102,9 @@ export class AgentMetrics {
         this.checkFailures.inc(labels, 0); // every backend has the series, even before a failure
       }
     }
-    await this.forgetRemoved(live);
+    for (const key of live) this.withSeries.add(key);
+    const removed = [...this.withSeries].filter((key) => !live.has(key));
+    if (removed.length > 0) await this.forgetRemoved(new Set(removed));
     for (const state of VRRP_STATES) this.vrrp.set({ state }, status.vrrp.state === state ? 1 : 0);
     this.inSync.set(status.dataplane.in_sync ? 1 : 0);
     this.clusterConnected.set(status.cluster.state === 'connected' ? 1 : 0);
@@ -111,12 +120,14 @@ export class AgentMetrics {
   }
 
   /** Backends gone after a reload lose their series instead of reporting stale values forever. */
-  private async forgetRemoved(live: ReadonlySet<string>): Promise<void> {
+  private async forgetRemoved(removed: ReadonlySet<string>): Promise<void> {
+    // Dropped first: an event arriving while the metrics are read marks its backend again.
+    for (const key of removed) this.withSeries.delete(key);
     for (const metric of [this.checkFailures, this.transitions, this.checkDuration]) {
       const data = await metric.get();
       for (const value of data.values) {
         const { farm, backend, le: _bucket, ...rest } = value.labels as Record<string, string>;
-        if (farm !== undefined && backend !== undefined && !live.has(`${farm}/${backend}`)) metric.remove({ farm, backend, ...rest });
+        if (farm !== undefined && backend !== undefined && removed.has(markKey(farm, backend))) metric.remove({ farm, backend, ...rest });
       }
     }
   }

@@ -3,19 +3,13 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Daemon } from '../daemon/main.js';
+import { parseListen } from '../../config/net.js';
 import { daemonStatus } from '../control/snapshot.js';
 import { AgentMetrics } from './registry.js';
 
 export interface MetricsServer {
   readonly port: number;
   stop(): Promise<void>;
-}
-
-/** "127.0.0.1:9798" or "[::1]:9798" -> host and port (validated by the config schema). */
-export function parseListen(listen: string): { host: string; port: number } {
-  const colon = listen.lastIndexOf(':');
-  const host = listen.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-  return { host, port: Number(listen.slice(colon + 1)) };
 }
 
 export async function startMetrics(daemon: Daemon, listen: string, metrics = new AgentMetrics()): Promise<MetricsServer> {

@@ -10,6 +10,16 @@ export interface MarkRange {
 
 export const markKey = (farm: string, backend: string): string => `${farm}/${backend}`;
 
+/** The farm and backend of a `farm/backend` key, or undefined when it is not one. */
+export function splitMarkKey(key: string): [farm: string, backend: string] | undefined {
+  const parts = key.split('/');
+  return parts.length === 2 && parts[0] && parts[1] ? [parts[0], parts[1]] : undefined;
+}
+
+/** A mark, mask or other 32-bit value as iptables, nft and conntrack print it: `>>> 0` so a
+ * complemented mask (~mask, negative in JS) prints as its unsigned 32 bits. */
+export const formatMark = (mark: number): string => `0x${(mark >>> 0).toString(16)}`;
+
 /** FNV-1a, 32 bit: tiny, deterministic on every node, and spreads similar names well. */
 export function fnv1a(text: string): number {
   let hash = 0x811c9dc5;
@@ -59,7 +69,7 @@ export function assignMarks(
   for (const key of fresh) {
     let slot = fnv1a(key) % size;
     for (let probes = 0; taken.has(range.min + slot); probes++) {
-      if (probes >= size) throw new Error(`no free mark in 0x${range.min.toString(16)}-0x${range.max.toString(16)} for ${key}`);
+      if (probes >= size) throw new Error(`no free mark in ${formatMark(range.min)}-${formatMark(range.max)} for ${key}`);
       slot = (slot + 1) % size;
     }
     result.set(key, range.min + slot);
@@ -67,5 +77,3 @@ export function assignMarks(
   }
   return result;
 }
-
-export const formatMark = (mark: number): string => `0x${mark.toString(16)}`;

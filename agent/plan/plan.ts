@@ -4,7 +4,7 @@
 import type { AdminState, Config, FarmConfig } from '../../config/schema.js';
 import type { PortRange } from '../../config/net.js';
 import { fnv1a, markKey } from './marks.js';
-import { bucketOwners, slotCounts } from './shares.js';
+import { bucketOwners, slotCounts, smoothSequence } from './shares.js';
 
 export type Health = 'up' | 'down' | 'unknown';
 
@@ -15,7 +15,9 @@ export interface BackendView {
   readonly weightFactor?: number;
 }
 
-export type ViewLookup = (farm: string, backend: string) => BackendView | undefined;
+/** What is known of a backend; fields left out (or no view at all) keep the defaults: health
+ * unknown, admin as configured. */
+export type ViewLookup = (farm: string, backend: string) => Partial<BackendView> | undefined;
 
 export interface PlannedBackend {
   readonly name: string;
@@ -49,6 +51,9 @@ export interface PlannedFarm {
   readonly chain: readonly PlannedBackend[];
   /** hash-srcip: owner (index into chain) of each hash bucket. */
   readonly buckets: readonly number[];
+  /** roundrobin: owner (index into chain) of each slot of the cycle, in smooth weighted order;
+   * planned once here so both renderers read the same order. */
+  readonly sequence: readonly number[];
 }
 
 export interface DesiredState {
@@ -70,11 +75,13 @@ export function planFarm(farm: FarmConfig, marks: ReadonlyMap<string, number>, l
   // Only the lowest priority number that still has a usable backend receives traffic.
   const bestPriority = Math.min(...candidates.map((i) => farm.backends[i]!.priority));
   const chainIndexes = candidates.filter((i) => farm.backends[i]!.priority === bestPriority);
+  const inChain = new Set(chainIndexes);
   const effective = farm.backends.map((b, i) => b.weight * Math.min(1, Math.max(0.001, views[i]!.weightFactor ?? 1)));
 
   const shares = new Array<number>(farm.backends.length).fill(0);
   const chainWeights = chainIndexes.map((i) => effective[i]!);
   let buckets: number[] = [];
+  let sequence: number[] = [];
   switch (farm.algorithm) {
     case 'weight': {
       const total = chainWeights.reduce((a, b) => a + b, 0);
@@ -85,6 +92,7 @@ export function planFarm(farm: FarmConfig, marks: ReadonlyMap<string, number>, l
       const slots = slotCounts(chainWeights);
       const total = slots.reduce((a, b) => a + b, 0);
       chainIndexes.forEach((i, k) => (shares[i] = slots[k]! / total));
+      sequence = smoothSequence(slots);
       break;
     }
     case 'hash-srcip': {
@@ -104,14 +112,14 @@ export function planFarm(farm: FarmConfig, marks: ReadonlyMap<string, number>, l
     return {
       name: b.name, index: i, ip: b.ip, port: b.port, weight: b.weight, effectiveWeight: effective[i]!,
       priority: b.priority, mark, health: views[i]!.health, admin: views[i]!.admin,
-      inChain: chainIndexes.includes(i), share: shares[i]!,
+      inChain: inChain.has(i), share: shares[i]!,
     };
   });
   return {
     name: farm.name, vip: farm.vip, ports: farm.ports, protocol: farm.protocol, mode: farm.mode,
     snatSource: farm.snat_source, algorithm: farm.algorithm,
     persistenceTtlMs: farm.persistence?.ttl, hashSeed: fnv1a(`ha-agent/${farm.name}`),
-    backends, chain: chainIndexes.map((i) => backends[i]!), buckets,
+    backends, chain: chainIndexes.map((i) => backends[i]!), buckets, sequence,
   };
 }
 

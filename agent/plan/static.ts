@@ -21,8 +21,6 @@ export function parseDownList(config: Config, down: readonly string[]): { keys: 
 
 export function staticPlan(config: Config, down: ReadonlySet<string>, previousMarks?: ReadonlyMap<string, number>): DesiredState {
   const marks = assignMarks(config, { min: config.dataplane.mark_min, max: config.dataplane.mark_max }, previousMarks);
-  return plan(config, marks, (farm, backend) => ({
-    health: down.has(markKey(farm, backend)) ? 'down' : 'up',
-    admin: config.farms.find((f) => f.name === farm)?.backends.find((b) => b.name === backend)?.admin ?? 'enabled',
-  }));
+  // Admin is left to plan(), which takes each backend's configured state.
+  return plan(config, marks, (farm, backend) => ({ health: down.has(markKey(farm, backend)) ? 'down' : 'up' }));
 }

@@ -2,16 +2,16 @@
 // prints them (so drift checks compare text). Pure.
 
 import { formatPortRange, type PortRange } from '../../config/net.js';
+import { formatMark } from '../plan/marks.js';
 import type { DesiredState, PlannedBackend, PlannedFarm } from '../plan/plan.js';
-import { lastMatchProbabilities, slotCounts, smoothSequence } from '../plan/shares.js';
-import { CHAINS, JUMPS, chainKey, type Chain, type Ruleset, type Table } from './ruleset.js';
+import { lastMatchProbabilities } from '../plan/shares.js';
+import { backendLabel, persistenceSeconds, snatAddress } from './common.js';
+import { CHAINS, DISPATCH_CHAINS, JUMPS, TABLES, chainKey, type Chain, type Ruleset, type Table } from './ruleset.js';
 
 /** multiport takes at most 15 ports per rule, a range counting as two. */
 const MULTIPORT_MAX = 15;
 /** hash-srcip buckets are written in the top bit, outside any mark range the agent allocates. */
 export const HASH_BUCKET_OFFSET = 0x80000000;
-
-const hex = (n: number): string => `0x${n.toString(16)}`;
 
 export function portChunks(ports: readonly PortRange[]): PortRange[][] {
   const chunks: PortRange[][] = [];
@@ -38,8 +38,8 @@ function farmMatches(farm: PlannedFarm): string[] {
   return portChunks(farm.ports).map((chunk) => `-d ${farm.vip}/32 -p ${farm.protocol} ${multiport(chunk)}`);
 }
 
-const comment = (farm: PlannedFarm, backend: PlannedBackend): string => `-m comment --comment FARM_${farm.name}_${backend.index}_`;
-const setMark = (mark: number, mask: number): string => `-j MARK --set-xmark ${hex(mark)}/${hex(mask)}`;
+const comment = (farm: PlannedFarm, backend: PlannedBackend): string => `-m comment --comment ${backendLabel(farm, backend)}`;
+const setMark = (mark: number, mask: number): string => `-j MARK --set-xmark ${formatMark(mark)}/${formatMark(mask)}`;
 
 /** The mangle MARK chain of one farm: the seed's statistic rules, or nth / HMARK, then persistence. */
 function markRules(farm: PlannedFarm, mask: number): string[] {
@@ -60,7 +60,7 @@ function markRules(farm: PlannedFarm, mask: number): string[] {
       break;
     }
     case 'roundrobin': {
-      const sequence = smoothSequence(slotCounts(chain.map((b) => b.effectiveWeight)));
+      const { sequence } = farm;
       sequence.forEach((owner, slot) => {
         // Rule `--packet p` of `--every n` matches the (n - p)th packet of each cycle; every rule
         // sees every new connection, so exactly one of them matches.
@@ -74,7 +74,7 @@ function markRules(farm: PlannedFarm, mask: number): string[] {
       rules.push(`${match} -j HMARK --hmark-src-prefix 32 --hmark-rnd 0x${farm.hashSeed.toString(16).padStart(8, '0')} --hmark-mod ${farm.buckets.length} --hmark-offset ${HASH_BUCKET_OFFSET}`);
       farm.buckets.forEach((owner, bucket) => {
         const b = chain[owner]!;
-        rules.push(`-m mark --mark ${hex(HASH_BUCKET_OFFSET + bucket)} ${comment(farm, b)} -j MARK --set-xmark ${hex(b.mark)}/0xffffffff`);
+        rules.push(`-m mark --mark ${formatMark(HASH_BUCKET_OFFSET + bucket)} ${comment(farm, b)} -j MARK --set-xmark ${formatMark(b.mark)}/0xffffffff`);
       });
       break;
     }
@@ -84,11 +84,11 @@ function markRules(farm: PlannedFarm, mask: number): string[] {
     }
   }
   if (farm.persistenceTtlMs !== undefined) {
-    const seconds = Math.max(1, Math.ceil(farm.persistenceTtlMs / 1000));
+    const seconds = persistenceSeconds(farm);
     const list = (b: PlannedBackend) => `--name HA_${b.mark.toString(16)} --mask 255.255.255.255 --rsource`;
     // A client seen recently keeps its backend: these rules come last, and the last match wins.
     for (const b of chain) rules.push(`-m recent --update --seconds ${seconds} --reap ${list(b)} ${comment(farm, b)} ${setMark(b.mark, mask)}`);
-    for (const b of chain) rules.push(`-m mark --mark ${hex(b.mark)}/${hex(mask)} -m recent --set ${list(b)} ${comment(farm, b)}`);
+    for (const b of chain) rules.push(`-m mark --mark ${formatMark(b.mark)}/${formatMark(mask)} -m recent --set ${list(b)} ${comment(farm, b)}`);
   }
   return rules;
 }
@@ -97,13 +97,13 @@ function markRules(farm: PlannedFarm, mask: number): string[] {
  * rewrite must still find its DNAT rule. */
 function dnatRules(farm: PlannedFarm, mask: number): string[] {
   return farm.backends.map((b) =>
-    `-p ${farm.protocol} -m mark --mark ${hex(b.mark)}/${hex(mask)} ${comment(farm, b)} -j DNAT --to-destination ${b.ip}${b.port === undefined ? '' : `:${b.port}`}`);
+    `-p ${farm.protocol} -m mark --mark ${formatMark(b.mark)}/${formatMark(mask)} ${comment(farm, b)} -j DNAT --to-destination ${b.ip}${b.port === undefined ? '' : `:${b.port}`}`);
 }
 
 function snatRules(farm: PlannedFarm, mask: number): string[] {
-  const target = farm.snatSource === 'masquerade' ? '-j MASQUERADE'
-    : `-j SNAT --to-source ${farm.snatSource === 'vip' ? farm.vip : farm.snatSource}`;
-  return farm.backends.map((b) => `-p ${farm.protocol} -m mark --mark ${hex(b.mark)}/${hex(mask)} ${comment(farm, b)} ${target}`);
+  const address = snatAddress(farm);
+  const target = address === undefined ? '-j MASQUERADE' : `-j SNAT --to-source ${address}`;
+  return farm.backends.map((b) => `-p ${farm.protocol} -m mark --mark ${formatMark(b.mark)}/${formatMark(mask)} ${comment(farm, b)} ${target}`);
 }
 
 /** With no usable backend, refuse new connections at once instead of black-holing them. */
@@ -143,8 +143,8 @@ export function renderFarm(farm: PlannedFarm, mask: number): FarmRender {
 
 /** The fixed head of the mangle layout: restore the connection's mark, mark new connections per
  * farm, save the choice so it sticks to the connection (the seed's CONNMARK restore/save). */
-export function preChain(mask: number): Chain {
-  const m = hex(mask);
+function preChain(mask: number): Chain {
+  const m = formatMark(mask);
   return {
     table: 'mangle', name: CHAINS.pre, kind: 'ordered', rules: [
       `-j CONNMARK --restore-mark --nfmask ${m} --ctmask ${m}`,
@@ -159,17 +159,12 @@ export function assembleRuleset(mask: number, farms: readonly FarmRender[]): Rul
   const chains = new Map<string, Chain>();
   const add = (chain: Chain) => chains.set(chainKey(chain.table, chain.name), chain);
   add(preChain(mask));
-  const dispatchChains: Record<string, { table: Table; rules: string[] }> = {
-    [CHAINS.markFarms]: { table: 'mangle', rules: [] },
-    [CHAINS.dnat]: { table: 'nat', rules: [] },
-    [CHAINS.snat]: { table: 'nat', rules: [] },
-    [CHAINS.reject]: { table: 'filter', rules: [] },
-  };
+  const dispatchChains = new Map(DISPATCH_CHAINS.map(({ table, name }) => [name, { table, rules: [] as string[] }]));
   for (const farm of farms) {
     farm.chains.forEach(add);
-    for (const d of farm.dispatch) dispatchChains[d.chain]!.rules.push(d.rule);
+    for (const d of farm.dispatch) dispatchChains.get(d.chain)!.rules.push(d.rule);
   }
-  for (const [name, { table, rules }] of Object.entries(dispatchChains)) add({ table, name, kind: 'set', rules });
+  for (const [name, { table, rules }] of dispatchChains) add({ table, name, kind: 'set', rules });
   return { chains, jumps: JUMPS };
 }
 
@@ -180,7 +175,7 @@ export function renderRuleset(desired: DesiredState): Ruleset {
 /** The whole ruleset as iptables-restore input for a kernel that has none of it yet. */
 export function formatRestore(ruleset: Ruleset): string {
   const lines: string[] = [];
-  for (const table of ['mangle', 'nat', 'filter'] as const) {
+  for (const table of TABLES) {
     const chains = [...ruleset.chains.values()].filter((c) => c.table === table);
     lines.push(`*${table}`);
     for (const chain of chains) lines.push(`:${chain.name} - [0:0]`);

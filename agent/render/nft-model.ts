@@ -74,8 +74,6 @@ export interface NftModel extends NftState {
   readonly sets: ReadonlyMap<string, NftSet>;
 }
 
-export const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
-
 export function hookText(base: BaseHook): string {
   return `type ${base.type} hook ${base.hook} priority ${base.priorityName}; policy accept;`;
 }
@@ -89,7 +87,7 @@ export function nftChain(name: string, rules: readonly NftRule[], base?: BaseHoo
 
 const DIGEST_TAG = /(?:^| )ha-agent:(\d+):([0-9a-f]{16})$/;
 
-export function digestTag(chain: NftChain): string {
+function digestTag(chain: NftChain): string {
   return `ha-agent:${chain.rules.length}:${chain.digest}`;
 }
 

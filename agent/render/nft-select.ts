@@ -1,21 +1,22 @@
 // How a farm chain chooses a backend for a new connection (weight, roundrobin, hash-srcip,
 // persistence) and the masked mark writes it uses. Pure.
 
+import { formatMark } from '../plan/marks.js';
 import type { PlannedBackend, PlannedFarm } from '../plan/plan.js';
-import { slotCounts, smoothSequence } from '../plan/shares.js';
-import { NFT_NAMES, hex, type NftRule } from './nft-model.js';
+import { slotCounts } from '../plan/shares.js';
+import { backendLabel, persistenceSeconds } from './common.js';
+import { NFT_NAMES, type NftRule } from './nft-model.js';
 
 /** Weight shares are rounded onto at most this many numgen slots (shares.ts MAX_SLOTS). */
 const WEIGHT_SCALE = 1000;
 
-export const maskedMark = (what: 'meta mark' | 'ct mark', mask: number): string => (mask >>> 0 === 0xffffffff ? what : `${what} and ${hex(mask)}`);
+export const maskedMark = (what: 'meta mark' | 'ct mark', mask: number): string => (mask >>> 0 === 0xffffffff ? what : `${what} and ${formatMark(mask)}`);
 
 /** nft 1.0.6 only takes constants on the right of `and`/`or`, so a masked write names its mark. */
 export function setMark(what: 'meta mark' | 'ct mark', mark: number, mask: number): string {
-  return mask >>> 0 === 0xffffffff ? `${what} set ${hex(mark)}` : `${what} set ${what} and ${hex(~mask)} or ${hex(mark & mask)}`;
+  return mask >>> 0 === 0xffffffff ? `${what} set ${formatMark(mark)}` : `${what} set ${what} and ${formatMark(~mask)} or ${formatMark(mark & mask)}`;
 }
 
-export const label = (farm: PlannedFarm, b: PlannedBackend): string => `FARM_${farm.name}_${b.index}_`;
 export const goto = (chain: string): string => `goto ${chain}`;
 
 /** [from, to, owner] runs of equal owners, so a vmap lists ranges instead of every slot. */
@@ -34,8 +35,6 @@ function vmap(source: string, owners: readonly number[], farm: PlannedFarm): str
   return `${source} vmap { ${entries.join(', ')} }`;
 }
 
-const ttlSeconds = (farm: PlannedFarm): number => Math.max(1, Math.ceil((farm.persistenceTtlMs ?? 0) / 1000));
-
 /**
  * What choosing a backend for a new connection does: its mark into conntrack (under the mask),
  * a count, the client remembered. The packet's own mark is then set by the farm's restore chain.
@@ -44,7 +43,7 @@ const ttlSeconds = (farm: PlannedFarm): number => Math.max(1, Math.ceil((farm.pe
  */
 export function chooseStatements(farm: PlannedFarm, b: PlannedBackend, mask: number): string {
   const parts = [setMark('ct mark', b.mark, mask), 'counter'];
-  if (farm.persistenceTtlMs !== undefined && b.inChain) parts.push(`update @${NFT_NAMES.persist(farm.name, b.mark)} { ip saddr timeout ${ttlSeconds(farm)}s }`);
+  if (farm.persistenceTtlMs !== undefined && b.inChain) parts.push(`update @${NFT_NAMES.persist(farm.name, b.mark)} { ip saddr timeout ${persistenceSeconds(farm)}s }`);
   return parts.join(' ');
 }
 
@@ -70,7 +69,7 @@ function weightRules(farm: PlannedFarm, mask: number): NftRule[] {
     left -= slots[i]!;
     return {
       text: `${unchosen(mask)} ${draw}${chooseStatements(farm, b, mask)}`,
-      comment: label(farm, b),
+      comment: backendLabel(farm, b),
       ...(i === 0 ? { note: `weight: slots ${slots.join(':')} of ${total} give ${exactness}; each rule takes its slots of those left (numgen random is uniform to within 2^-32)` } : {}),
     };
   });
@@ -79,7 +78,7 @@ function weightRules(farm: PlannedFarm, mask: number): NftRule[] {
 export function selectRules(farm: PlannedFarm, mask: number): NftRule[] {
   // Counts new connections of the farm (the rule that also carries the digest); clears a mark a
   // related connection may have inherited, so `unchosen` holds until a rule chooses.
-  const clear = mask >>> 0 === 0xffffffff ? 'ct mark set 0x0' : `ct mark set ct mark and ${hex(~mask)}`;
+  const clear = mask >>> 0 === 0xffffffff ? 'ct mark set 0x0' : `ct mark set ct mark and ${formatMark(~mask)}`;
   const rules: NftRule[] = [{ text: `counter ${clear}`, comment: `FARM_${farm.name}` }];
   if (farm.chain.length === 0) return rules;
   const viaChains = farm.algorithm !== 'weight' && farm.chain.length > 1;
@@ -87,12 +86,12 @@ export function selectRules(farm: PlannedFarm, mask: number): NftRule[] {
     farm.chain.forEach((b, i) => rules.push({
       text: viaChains ? `ip saddr @${NFT_NAMES.persist(farm.name, b.mark)} ${goto(NFT_NAMES.mark(farm.name, b.mark))}`
         : `${unchosen(mask)} ip saddr @${NFT_NAMES.persist(farm.name, b.mark)} ${chooseStatements(farm, b, mask)}`,
-      comment: label(farm, b),
-      ...(i === 0 ? { note: `persistence: a client seen in the last ${ttlSeconds(farm)}s keeps its backend (one set per backend in the chain)` } : {}),
+      comment: backendLabel(farm, b),
+      ...(i === 0 ? { note: `persistence: a client seen in the last ${persistenceSeconds(farm)}s keeps its backend (one set per backend in the chain)` } : {}),
     }));
   }
   if (farm.chain.length === 1) {
-    rules.push({ text: `${unchosen(mask)} ${chooseStatements(farm, farm.chain[0]!, mask)}`, comment: label(farm, farm.chain[0]!), note: 'one backend in the chain: every new connection' });
+    rules.push({ text: `${unchosen(mask)} ${chooseStatements(farm, farm.chain[0]!, mask)}`, comment: backendLabel(farm, farm.chain[0]!), note: 'one backend in the chain: every new connection' });
     return rules;
   }
   switch (farm.algorithm) {
@@ -101,13 +100,13 @@ export function selectRules(farm: PlannedFarm, mask: number): NftRule[] {
       break;
     case 'roundrobin': {
       // One numgen per connection (each evaluation counts), so a vmap to per-backend chains.
-      const sequence = smoothSequence(slotCounts(farm.chain.map((b) => b.effectiveWeight)));
+      const { sequence } = farm;
       rules.push({ text: vmap(`numgen inc mod ${sequence.length}`, sequence, farm), note: `roundrobin: a cycle of ${sequence.length} new connections in smooth weighted order` });
       break;
     }
     case 'hash-srcip':
       rules.push({
-        text: vmap(`jhash ip saddr mod ${farm.buckets.length} seed ${hex(farm.hashSeed)}`, farm.buckets, farm),
+        text: vmap(`jhash ip saddr mod ${farm.buckets.length} seed ${formatMark(farm.hashSeed)}`, farm.buckets, farm),
         note: `hash-srcip: ${farm.buckets.length} buckets; a failed backend's buckets move, the others stay`,
       });
       break;

@@ -3,9 +3,11 @@
 // in few objects: three chains per farm, since `nft` lists every chain and set on each update. Pure.
 
 import { formatPortRange } from '../../config/net.js';
+import { formatMark } from '../plan/marks.js';
 import type { DesiredState, PlannedBackend, PlannedFarm } from '../plan/plan.js';
-import { NFT_NAMES, formatFull, hex, nftChain, type BaseHook, type NftChain, type NftModel, type NftSet } from './nft-model.js';
-import { chooseStatements, goto, label, maskedMark, selectRules, setMark } from './nft-select.js';
+import { backendLabel, snatAddress, touchedFarms } from './common.js';
+import { NFT_NAMES, formatFull, nftChain, type BaseHook, type NftChain, type NftModel, type NftSet } from './nft-model.js';
+import { chooseStatements, goto, maskedMark, selectRules, setMark } from './nft-select.js';
 import { diffNft, type NftTransaction } from './nft-diff.js';
 
 export { NFT_NAMES };
@@ -30,7 +32,7 @@ export interface NftFarmRender {
   readonly elements: readonly { readonly map: string; readonly key: string; readonly value: string }[];
 }
 
-const markIs = (b: PlannedBackend, mask: number): string => `${maskedMark('meta mark', mask)} == ${hex(b.mark)}`;
+const markIs = (b: PlannedBackend, mask: number): string => `${maskedMark('meta mark', mask)} == ${formatMark(b.mark)}`;
 
 export function renderNftFarm(farm: PlannedFarm, mask: number): NftFarmRender {
   const chains: NftChain[] = [nftChain(NFT_NAMES.farm(farm.name), selectRules(farm, mask))];
@@ -38,21 +40,22 @@ export function renderNftFarm(farm: PlannedFarm, mask: number): NftFarmRender {
   // farm: nft 1.0.6 can only `or` a constant, so one rule per configured backend (a chain per
   // backend would multiply what nft lists on each update). Old marks keep working.
   chains.push(nftChain(NFT_NAMES.restore(farm.name), farm.backends.map((b) => ({
-    text: `${maskedMark('ct mark', mask)} == ${hex(b.mark)} ${setMark('meta mark', b.mark, mask)} return`,
-    comment: label(farm, b),
+    text: `${maskedMark('ct mark', mask)} == ${formatMark(b.mark)} ${setMark('meta mark', b.mark, mask)} return`,
+    comment: backendLabel(farm, b),
   }))));
   if (farm.algorithm !== 'weight') {
     // Targets of the roundrobin/hash vmap; for every configured backend, so health changes leave them be.
-    chains.push(...farm.backends.map((b) => nftChain(NFT_NAMES.mark(farm.name, b.mark), [{ text: chooseStatements(farm, b, mask), comment: label(farm, b) }])));
+    chains.push(...farm.backends.map((b) => nftChain(NFT_NAMES.mark(farm.name, b.mark), [{ text: chooseStatements(farm, b, mask), comment: backendLabel(farm, b) }])));
   }
   // DNAT for every configured backend: a packet marked just before a rewrite still finds its rule.
   chains.push(nftChain(NFT_NAMES.farmDnat(farm.name), farm.backends.map((b) => ({
     text: `meta l4proto ${farm.protocol} ${markIs(b, mask)} counter dnat to ${b.ip}${b.port === undefined ? '' : `:${b.port}`}`,
-    comment: label(farm, b),
+    comment: backendLabel(farm, b),
   }))));
   if (farm.mode === 'snat') {
-    const target = farm.snatSource === 'masquerade' ? 'masquerade' : `snat to ${farm.snatSource === 'vip' ? farm.vip : farm.snatSource}`;
-    chains.push(nftChain(NFT_NAMES.farmSnat(farm.name), farm.backends.map((b) => ({ text: `${markIs(b, mask)} counter ${target}`, comment: label(farm, b) }))));
+    const address = snatAddress(farm);
+    const target = address === undefined ? 'masquerade' : `snat to ${address}`;
+    chains.push(nftChain(NFT_NAMES.farmSnat(farm.name), farm.backends.map((b) => ({ text: `${markIs(b, mask)} counter ${target}`, comment: backendLabel(farm, b) }))));
   }
   const down = farm.chain.length === 0;
   if (down) {
@@ -72,8 +75,8 @@ export function renderNftFarm(farm: PlannedFarm, mask: number): NftFarmRender {
     if (down) elements.push({ map: NFT_NAMES.down, key, value: goto(NFT_NAMES.farmDown(farm.name)) });
   }
   for (const b of farm.backends) {
-    elements.push({ map: NFT_NAMES.marks, key: hex(b.mark), value: goto(NFT_NAMES.restore(farm.name)) });
-    if (farm.mode === 'snat') elements.push({ map: NFT_NAMES.snat, key: hex(b.mark), value: goto(NFT_NAMES.farmSnat(farm.name)) });
+    elements.push({ map: NFT_NAMES.marks, key: formatMark(b.mark), value: goto(NFT_NAMES.restore(farm.name)) });
+    if (farm.mode === 'snat') elements.push({ map: NFT_NAMES.snat, key: formatMark(b.mark), value: goto(NFT_NAMES.farmSnat(farm.name)) });
   }
   return { chains, sets, elements };
 }
@@ -140,10 +143,8 @@ export function diffFarms(mask: number, before: readonly NftFarmRender[], after:
 export function renderNftUpdate(previous: DesiredState | undefined, next: DesiredState, changed?: ReadonlySet<string>): string {
   if (!previous) return renderNft(next);
   if (previous.markMask !== next.markMask || !changed) return diffNft(nftModel(previous), nftModel(next))?.text ?? '';
-  // Farms added or removed count as changed even when `changed` does not name them.
-  const names = (state: DesiredState) => new Set(state.farms.map((farm) => farm.name));
-  const [had, has] = [names(previous), names(next)];
-  const touched = (name: string) => changed.has(name) || !had.has(name) || !has.has(name);
-  const pick = (state: DesiredState) => state.farms.filter((farm) => touched(farm.name)).map((farm) => renderNftFarm(farm, state.markMask));
+  const names = (state: DesiredState) => state.farms.map((farm) => farm.name);
+  const touched = touchedFarms(changed, names(previous), names(next));
+  const pick = (state: DesiredState) => state.farms.filter((farm) => touched.has(farm.name)).map((farm) => renderNftFarm(farm, state.markMask));
   return diffFarms(next.markMask, pick(previous), pick(next))?.text ?? '';
 }

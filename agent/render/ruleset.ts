@@ -48,6 +48,14 @@ export const CHAINS = {
 /** Whether a chain name is one the agent owns (and so may flush or delete). */
 export const isOwnedChain = (name: string): boolean => /^(HAGENT-[A-Z]+|HA[MDSR]-[A-Za-z0-9_-]{1,24})$/.test(name);
 
+/** The shared dispatch chains (kind `set`): one independent rule per farm, in this order. */
+export const DISPATCH_CHAINS: readonly { readonly table: Table; readonly name: string }[] = [
+  { table: 'mangle', name: CHAINS.markFarms },
+  { table: 'nat', name: CHAINS.dnat },
+  { table: 'nat', name: CHAINS.snat },
+  { table: 'filter', name: CHAINS.reject },
+];
+
 export const JUMPS: readonly Jump[] = [
   { table: 'mangle', from: 'PREROUTING', to: CHAINS.pre },
   { table: 'nat', from: 'PREROUTING', to: CHAINS.dnat },

@@ -2,6 +2,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from './atomic-write.js';
+import { isBackendKey } from './store.js';
 import { join } from 'node:path';
 
 const FILE = 'marks.json';
@@ -13,7 +14,7 @@ export async function readMarks(stateDir: string): Promise<Map<string, number>> 
     const marks = new Map<string, number>();
     if (data && typeof data === 'object') {
       for (const [key, value] of Object.entries(data as Record<string, unknown>)) {
-        if (/^[A-Za-z0-9_-]{1,24}\/[A-Za-z0-9_-]{1,32}$/.test(key) && Number.isInteger(value) && (value as number) > 0 && (value as number) <= 0xffffffff) {
+        if (isBackendKey(key) && Number.isInteger(value) && (value as number) > 0 && (value as number) <= 0xffffffff) {
           marks.set(key, value as number);
         }
       }

@@ -3,7 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ADMIN_STATES, type AdminState } from '../../config/schema.js';
+import { ADMIN_STATES, BACKEND_NAME, FARM_NAME, type AdminState } from '../../config/schema.js';
 import type { Health } from '../plan/plan.js';
 import { writeFileAtomic } from './atomic-write.js';
 
@@ -17,8 +17,13 @@ export interface SavedBackend {
 export type SavedState = ReadonlyMap<string, SavedBackend>;
 
 const FILE = 'state.json';
-const KEY = /^[A-Za-z0-9_-]{1,24}\/[A-Za-z0-9_-]{1,32}$/;
 const HEALTH = new Set(['up', 'down', 'unknown']);
+
+/** A `farm/backend` key made of valid names (the state files are input: never trusted). */
+export function isBackendKey(key: string): boolean {
+  const slash = key.indexOf('/');
+  return slash > 0 && FARM_NAME.test(key.slice(0, slash)) && BACKEND_NAME.test(key.slice(slash + 1));
+}
 
 /** Parses the saved state, keeping every valid entry and dropping the rest (the file is input too). */
 export function parseSavedState(text: string): Map<string, SavedBackend> {
@@ -33,7 +38,7 @@ export function parseSavedState(text: string): Map<string, SavedBackend> {
   if (!backends || typeof backends !== 'object') return out;
   for (const [key, raw] of Object.entries(backends as Record<string, unknown>)) {
     const entry = raw as Record<string, unknown>;
-    if (!KEY.test(key) || !entry || typeof entry !== 'object' || !HEALTH.has(entry.health as string)) continue;
+    if (!isBackendKey(key) || !entry || typeof entry !== 'object' || !HEALTH.has(entry.health as string)) continue;
     const admin = (ADMIN_STATES as readonly string[]).includes(entry.admin as string) ? (entry.admin as AdminState) : undefined;
     const since = Number.isFinite(entry.since) ? (entry.since as number) : 0;
     out.set(key, { health: entry.health as Health, ...(admin ? { admin } : {}), since });

@@ -4,21 +4,13 @@
 
 import { rm } from 'node:fs/promises';
 import type { Config, ConntrackdConfig } from '../../config/schema.js';
-import type { Logger } from '../log.js';
-import { describeFailure, type Runner } from '../apply/runner.js';
-import { writeFileAtomic } from '../state/atomic-write.js';
+import { describeFailure } from '../apply/runner.js';
+import { writeFileAtomic, writeIfChanged } from '../state/atomic-write.js';
 import { renderConntrackd } from '../render/conntrackd.js';
-import { writeIfChanged } from './keepalived.js';
 import { vrrpPaths } from './paths.js';
-import type { VrrpState, VrrpView } from './state.js';
-import { Supervisor, type SpawnFn } from './supervisor.js';
-
-export interface ConntrackdDeps {
-  readonly runner: Runner;
-  readonly logger: Logger;
-  readonly view: VrrpView;
-  readonly spawn?: SpawnFn;
-}
+import type { VrrpState } from './state.js';
+import { Supervisor } from './supervisor.js';
+import { systemctl, type UnitDeps } from './unit.js';
 
 export interface ConntrackdService {
   reconfigure(config: Config): Promise<void>;
@@ -60,7 +52,7 @@ type Configured = Config & { readonly conntrackd: ConntrackdConfig };
 const READY_TRIES = 100;
 const READY_STEP_MS = 50;
 
-export async function startConntrackd(config: Configured, deps: ConntrackdDeps): Promise<ConntrackdService> {
+export async function startConntrackd(config: Configured, deps: UnitDeps): Promise<ConntrackdService> {
   const { runner, logger, view } = deps;
   const c = config.conntrackd;
   const paths = vrrpPaths(config);
@@ -118,7 +110,7 @@ export async function startConntrackd(config: Configured, deps: ConntrackdDeps):
       break;
     case 'systemd':
       // conntrackd has no reload: a changed config needs a restart.
-      if (await writeIfChanged(conf, text)) await restartUnit(runner, logger);
+      if (await writeIfChanged(conf, text)) await systemctl(deps, 'restart', 'conntrackd', 'config changed');
       break;
     case 'external':
       break;
@@ -139,7 +131,7 @@ export async function startConntrackd(config: Configured, deps: ConntrackdDeps):
       }
       const nextText = renderConntrackd({ ...next, conntrackd: next.conntrackd }, paths);
       if (c.mode === 'external' || !(await writeIfChanged(conf, nextText))) return;
-      if (c.mode === 'systemd') await restartUnit(runner, logger);
+      if (c.mode === 'systemd') await systemctl(deps, 'restart', 'conntrackd', 'config changed');
       else {
         // conntrackd has no reload; a restart loses only the cache the peer resends (-n on BACKUP).
         await supervisor?.stop();
@@ -152,9 +144,4 @@ export async function startConntrackd(config: Configured, deps: ConntrackdDeps):
       await supervisor?.stop();
     },
   };
-}
-
-async function restartUnit(runner: Runner, logger: Logger): Promise<void> {
-  const result = await runner.run('systemctl', ['restart', 'conntrackd'], { timeoutMs: 30_000 });
-  if (result.exitCode !== 0) logger.error({ err: describeFailure(result) }, 'systemctl restart conntrackd failed');
 }

@@ -1,28 +1,18 @@
 // keepalived in the three vrrp.keepalived modes: spawn (the agent runs it), systemd (the agent
 // writes its config and reloads the unit), external (the agent only follows its state).
 
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import type { Config, VrrpConfig } from '../../config/schema.js';
-import type { Logger } from '../log.js';
-import { describeFailure, type Runner } from '../apply/runner.js';
-import { writeFileAtomic } from '../state/atomic-write.js';
+import { writeFileAtomic, writeIfChanged } from '../state/atomic-write.js';
 import { INSTANCE_NAME, renderKeepalived } from '../render/keepalived.js';
 import { ensureFifo, readFifoLines, type FifoReader } from './fifo.js';
 import { startHeartbeat, type Heartbeat } from './heartbeat.js';
 import { parseNotifyLine } from './notify.js';
 import { vrrpPaths, type VrrpPaths } from './paths.js';
-import type { VrrpState, VrrpView } from './state.js';
-import { Supervisor, type SpawnFn } from './supervisor.js';
+import type { VrrpState } from './state.js';
+import { Supervisor } from './supervisor.js';
 import { stopStale } from './stale.js';
-
-export type VrrpMode = VrrpConfig['keepalived']['mode'];
-
-export interface KeepalivedDeps {
-  readonly runner: Runner;
-  readonly logger: Logger;
-  readonly view: VrrpView;
-  readonly spawn?: SpawnFn;
-}
+import { systemctl, type UnitDeps } from './unit.js';
 
 export interface KeepalivedService {
   /** Re-renders after a config reload; rewrites and reloads keepalived only if the text changed. */
@@ -38,15 +28,7 @@ export function keepalivedArgs(paths: VrrpPaths): string[] {
   return ['-n', '-l', '-D', '-f', paths.keepalivedConf, '-p', paths.keepalivedPid, '-r', paths.vrrpPid, '-c', paths.checkersPid];
 }
 
-/** Writes `text` to `path` unless it already holds exactly that; says whether it wrote. */
-export async function writeIfChanged(path: string, text: string): Promise<boolean> {
-  const current = await readFile(path, 'utf8').catch(() => undefined);
-  if (current === text) return false;
-  await writeFileAtomic(path, text, 0o644);
-  return true;
-}
-
-export async function startKeepalived(config: VrrpConfigured, deps: KeepalivedDeps): Promise<KeepalivedService> {
+export async function startKeepalived(config: VrrpConfigured, deps: UnitDeps): Promise<KeepalivedService> {
   const { runner, logger, view } = deps;
   const mode = config.vrrp.keepalived.mode;
   const paths = vrrpPaths(config);
@@ -68,11 +50,7 @@ export async function startKeepalived(config: VrrpConfigured, deps: KeepalivedDe
   }, { discardBuffered: mode !== 'external' });
 
   let supervisor: Supervisor | undefined;
-  const reloadUnit = async (why: string): Promise<void> => {
-    const result = await runner.run('systemctl', ['reload', 'keepalived'], { timeoutMs: 30_000 });
-    if (result.exitCode !== 0) logger.error({ err: describeFailure(result) }, `systemctl reload keepalived failed (${why})`);
-    else logger.info({ path: paths.keepalivedConf }, `keepalived reloaded (${why})`);
-  };
+  const reloadUnit = (why: string): Promise<void> => systemctl(deps, 'reload', 'keepalived', why);
 
   switch (mode) {
     case 'spawn': {

@@ -4,19 +4,12 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { parseConfigText } from '../../config/load.js';
-import { parseDownList, staticPlan } from '../../agent/plan/static.js';
+import { desiredState as desired } from '../support/config.js';
 import { IptablesRestore } from '../../agent/apply/iptables.js';
 import type { DesiredState } from '../../agent/plan/plan.js';
 import { NsRunner } from '../support/ns-runner.js';
 import { needsRoot } from '../support/root.js';
 import { GOLDEN_CASES, seedYaml } from '../render/cases.js';
-
-function desired(yaml: string, down: readonly string[] = []): DesiredState {
-  const r = parseConfigText(yaml);
-  if (!r.ok) throw new Error(JSON.stringify(r.issues));
-  return staticPlan(r.config, parseDownList(r.config, down).keys);
-}
 
 const twoFarms = `node: { id: lb1 }
 farms:

@@ -4,16 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { IptablesRestore } from '../../agent/apply/iptables.js';
+import { formatRestore, renderRuleset } from '../../agent/render/iptables.js';
 import { FakeRunner } from '../../agent/apply/runner.fake.js';
-import { parseConfigText } from '../../config/load.js';
-import { parseDownList, staticPlan } from '../../agent/plan/static.js';
+import { desiredState } from '../support/config.js';
 import { seedYaml } from '../render/cases.js';
 
-function state(down: string[] = []) {
-  const r = parseConfigText(seedYaml('dnat'));
-  if (!r.ok) throw new Error('fixture');
-  return staticPlan(r.config, parseDownList(r.config, down).keys);
-}
+const state = (down: string[] = []) => desiredState(seedYaml('dnat'), down);
 
 test('one iptables-restore per change, nothing when unchanged, no listing on the apply path', async () => {
   const runner = new FakeRunner();
@@ -41,4 +37,17 @@ test('a failed restore re-reads the kernel, retries once, then reports the error
   assert.deepEqual(runner.calls.map((c) => c.command), ['iptables-save', 'iptables-restore', 'iptables-save', 'iptables-restore']);
   const ok = await netfilter.sync(state());
   assert.ok(ok.changed);
+});
+
+test('a farm added and another removed in one sync are both applied, though `changed` names neither', async () => {
+  const farm = (name: string, vip: string) => `  - name: ${name}\n    vip: ${vip}\n    ports: [80]\n    backends: [{ name: a, ip: 10.2.0.11, port: 80 }]\n`;
+  const farms = (...names: string[]) => desiredState(`node: { id: lb1 }\nfarms:\n${names.map((n, i) => farm(n, `10.1.0.${i + 1}`)).join('')}`);
+  const runner = new FakeRunner();
+  const netfilter = new IptablesRestore(runner);
+  await netfilter.adopt();
+  await netfilter.sync(farms('one', 'two'));
+  const next = farms('one', 'three');
+  await netfilter.sync(next, new Set());
+  const sorted = (text: string) => text.split('\n').sort();
+  assert.deepEqual(sorted(netfilter.appliedText()), sorted(formatRestore(renderRuleset(next))));
 });

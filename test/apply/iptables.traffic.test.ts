@@ -3,8 +3,7 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfigText } from '../../config/load.js';
-import { parseDownList, staticPlan } from '../../agent/plan/static.js';
+import { desiredState as desired } from '../support/config.js';
 import { IptablesRestore } from '../../agent/apply/iptables.js';
 import { createLab, singleLbTopology, backendIp, VIP, parseJsonLine, type Lab, type NsProcess } from '../netns/topology.js';
 import { assertShares } from '../netns/stats.js';
@@ -26,16 +25,8 @@ ${backends}
 `;
 }
 
-function desired(yaml: string, down: string[] = []) {
-  const r = parseConfigText(yaml);
-  if (!r.ok) throw new Error(JSON.stringify(r.issues));
-  return staticPlan(r.config, parseDownList(r.config, down).keys);
-}
-
 async function startServers(lab: Lab, n: number, extra: string[] = []): Promise<NsProcess[]> {
-  const servers = Array.from({ length: n }, (_, i) => lab.spawnFixture(`b${i + 1}`, 'name-server', ['--port', '8080', '--name', `b${i + 1}`, ...extra]));
-  await Promise.all(servers.map((s) => s.waitForLine('listening')));
-  return servers;
+  return Promise.all(Array.from({ length: n }, (_, i) => lab.serveName(`b${i + 1}`, `b${i + 1}`, 8080, extra)));
 }
 
 async function connect(lab: Lab, args: string[]): Promise<ConnReport> {

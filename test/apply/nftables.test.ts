@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { parseConfigText } from '../../config/load.js';
-import { parseDownList, staticPlan } from '../../agent/plan/static.js';
+import { desiredState as desired } from '../support/config.js';
 import type { DesiredState } from '../../agent/plan/plan.js';
 import { NftCli } from '../../agent/apply/nftables.js';
+import { renderNft } from '../../agent/render/nftables.js';
 import { NftSession } from '../../agent/apply/nft-session.js';
 import { FakeRunner } from '../../agent/apply/runner.fake.js';
 import { ApplyError } from '../../agent/apply/netfilter.js';
@@ -35,11 +35,6 @@ farms:
     backends: [{ name: c, ip: 10.2.0.13, port: 53, mark: 0x303 }]
 `;
 
-function desired(yaml: string, down: readonly string[] = []): DesiredState {
-  const r = parseConfigText(yaml);
-  if (!r.ok) throw new Error(JSON.stringify(r.issues));
-  return staticPlan(r.config, parseDownList(r.config, down).keys);
-}
 const noFarms = (): DesiredState => ({ markMask: 0x3fff, farms: [] });
 const absent = { exitCode: 1, stderr: 'Error: No such file or directory\nlist table ip ha_agent\n' };
 const isApply = (args: readonly string[]) => args.join(' ') === '-f -';
@@ -59,6 +54,18 @@ test('one nft -f - per change, nothing when unchanged, only the changed farm aft
   assert.match(runner.calls.at(-1)!.input!, /^add table ip ha_agent\nflush chain ip ha_agent farm_one\nadd rule ip ha_agent farm_one counter /);
   assert.doesNotMatch(runner.calls.at(-1)!.input!, /_two/);
   assert.match(nft.appliedText(), /^delete table ip ha_agent$/m);
+});
+
+test('a farm added and another removed in one sync change only those two, though `changed` names neither', async () => {
+  const runner = new FakeRunner((call) => (call.args.includes('list') ? absent : undefined));
+  const nft = new NftCli(runner);
+  await nft.adopt();
+  await nft.sync(desired(twoFarms));
+  const next = desired(twoFarms.replace(/name: two/, 'name: three'));
+  const result = await nft.sync(next, new Set());
+  assert.ok(result.rewritten.includes('farm_three') && result.deleted.includes('farm_two'), JSON.stringify(result));
+  assert.ok(!result.rewritten.includes('farm_one'));
+  assert.equal(nft.appliedText(), renderNft(next));
 });
 
 test('a refused apply leaves the applied state as it was and re-reads the kernel next time', async () => {

@@ -4,8 +4,7 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfigText } from '../../config/load.js';
-import { parseDownList, staticPlan } from '../../agent/plan/static.js';
+import { desiredState as desired } from '../support/config.js';
 import { NftCli } from '../../agent/apply/nftables.js';
 import { createLab, singleLbTopology, backendIp, VIP, parseJsonLine, type Lab } from '../netns/topology.js';
 import { assertShares } from '../netns/stats.js';
@@ -26,12 +25,6 @@ ${backends}
 `;
 }
 
-function desired(yaml: string, down: string[] = []) {
-  const r = parseConfigText(yaml);
-  if (!r.ok) throw new Error(JSON.stringify(r.issues));
-  return staticPlan(r.config, parseDownList(r.config, down).keys);
-}
-
 describe('nftables rules carry real traffic', needsRoot(), () => {
   let lab: Lab;
   let netfilter: NftCli;
@@ -43,8 +36,7 @@ describe('nftables rules carry real traffic', needsRoot(), () => {
   before(async () => {
     lab = await createLab(singleLbTopology({ backends: 3, mode: 'dnat' }));
     await lab.addAddress('lb1', 'front', `${VIP}/32`);
-    const servers = Array.from({ length: 3 }, (_, i) => lab.spawnFixture(`b${i + 1}`, 'name-server', ['--port', '8080', '--name', `b${i + 1}`]));
-    await Promise.all(servers.map((s) => s.waitForLine('listening')));
+    await Promise.all([1, 2, 3].map((i) => lab.serveName(`b${i}`)));
     netfilter = new NftCli(new NsRunner(lab.nsName('lb1')), { session: ['ip', 'netns', 'exec', lab.nsName('lb1'), 'nft'] });
     await netfilter.adopt();
   });

@@ -23,7 +23,7 @@ const cases: { name: string; policy: HealthPolicy; selfVrrp: VrrpState; own: Hea
 
 for (const c of cases) {
   test(`policy ${c.name}`, () => {
-    assert.equal(effectiveHealth({ policy: c.policy, self: 'me', selfVrrp: c.selfVrrp, local: new Map([['f/b', c.own]]), peers: c.peers }, 'f/b'), c.want);
+    assert.equal(effectiveHealth({ policy: c.policy, selfVrrp: c.selfVrrp, local: new Map([['f/b', c.own]]), peers: c.peers }, 'f/b'), c.want);
   });
 }
 

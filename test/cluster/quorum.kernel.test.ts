@@ -23,7 +23,7 @@ describe('quorum health policy', needsRoot(), () => {
 
   before(async () => {
     c = await createClusterLab({ lbs: 3, backends: 2, farmsYaml: farms, cluster: `{ redis: "${redisUrl()}", health_policy: quorum, heartbeat: 250ms, heartbeat_ttl: 1500ms }` });
-    for (const i of [1, 2]) await c.lab.spawnFixture(`b${i}`, 'name-server', ['--port', '8080', '--name', `b${i}`]).waitForLine('listening');
+    for (const i of [1, 2]) await c.lab.serveName(`b${i}`);
     for (const i of [0, 1, 2]) await c.startAgent(i);
     await waitConnected(c, 2);
     for (const lb of ['lb1', 'lb2', 'lb3']) await waitForChain(c.lab, lb, 'web', [0, 1], 5000);

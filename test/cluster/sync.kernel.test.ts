@@ -23,9 +23,7 @@ describe('cluster sync through Redis', needsRoot(), () => {
   let c: ClusterLab;
   const servers = new Map<number, NsProcess>();
   const serve = async (i: number) => {
-    const p = c.lab.spawnFixture(`b${i}`, 'name-server', ['--port', '8080', '--name', `b${i}`]);
-    await p.waitForLine('listening');
-    servers.set(i, p);
+    servers.set(i, await c.lab.serveName(`b${i}`));
   };
 
   before(async () => {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  formatPortRange, hostPortError, ipv4ToInt, isIPv4, isIPv4Cidr, isInterfaceName, normalisePorts, parsePort, parsePortEntry,
+  formatPortRange, hostPortError, ipv4ToInt, isIPv4, isIPv4Cidr, isInterfaceName, normalisePorts, parseListen, parsePort, parsePortEntry,
   portsInBoth, rangesOverlap, redactUrl, redisUrlError, type PortRange,
 } from '../../config/net.js';
 
@@ -68,6 +68,11 @@ table('formatPortRange', (x: PortRange) => [formatPortRange(x), formatPortRange(
 table('hostPortError', hostPortError, [
   ['127.0.0.1:9798', undefined], ['localhost:9798', undefined], ['[::1]:9798', undefined],
   ['127.0.0.1', '"127.0.0.1" is not host:port like 127.0.0.1:9798'], ['127.0.0.1:99999', 'port 99999 is outside 1-65535'],
+]);
+
+table('parseListen', parseListen, [
+  ['127.0.0.1:9798', { host: '127.0.0.1', port: 9798 }], ['localhost:9798', { host: 'localhost', port: 9798 }],
+  ['[::1]:26379', { host: '::1', port: 26379 }], ['[fd00::1:2]:26379', { host: 'fd00::1:2', port: 26379 }],
 ]);
 
 table('redactUrl', redactUrl, [

@@ -45,8 +45,7 @@ export class AgentLab {
     const lab = await createLab(singleLbTopology({ backends: weights.length, mode: 'dnat' }));
     try {
       await lab.addAddress('lb1', 'front', `${VIP}/32`);
-      const servers = weights.map((_, i) => lab.spawnFixture(`b${i + 1}`, 'name-server', ['--port', '8080', '--name', `b${i + 1}`]));
-      await Promise.all(servers.map((s) => s.waitForLine('listening')));
+      await Promise.all(weights.map((_, i) => lab.serveName(`b${i + 1}`)));
       const dir = await mkdtemp(join(tmpdir(), 'ha-agent-lab-'));
       await chmod(dir, 0o755); // others may reach the socket's directory: the socket's own mode must keep them out
       const self = new AgentLab(lab, dir, weights);

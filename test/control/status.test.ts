@@ -2,7 +2,8 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildStatus, formatMark } from '../../agent/control/status.js';
+import { buildStatus } from '../../agent/control/status.js';
+import { formatMark } from '../../agent/plan/marks.js';
 import { fakeCluster, NOW, sampleInput, sampleStatus } from './fakes.js';
 
 const backend = (s: ReturnType<typeof sampleStatus>, farm: string, name: string) =>

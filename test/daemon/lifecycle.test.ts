@@ -19,9 +19,7 @@ describe('daemon lifecycle', needsRoot(), () => {
   let agent: NsProcess;
   const servers = new Map<number, NsProcess>();
   const serve = async (i: number) => {
-    const p = lab.spawnFixture(`b${i}`, 'name-server', ['--port', '8080', '--name', `b${i}`]);
-    await p.waitForLine('listening');
-    servers.set(i, p);
+    servers.set(i, await lab.serveName(`b${i}`));
   };
   const farm = (name: string, port: number) => `  - name: ${name}
     vip: ${VIP}

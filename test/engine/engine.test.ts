@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfigText } from '../../config/load.js';
+import { parsedConfig } from '../support/config.js';
 import type { Config } from '../../config/schema.js';
 import { Engine } from '../../agent/engine/engine.js';
 import { FakeNetfilter } from '../../agent/apply/netfilter.fake.js';
@@ -11,8 +11,7 @@ import type { ConnTracker } from '../../agent/apply/conntrack.js';
 import { silentLogger } from '../../agent/log.js';
 import type { SavedBackend } from '../../agent/state/store.js';
 
-function config(extra = ''): Config {
-  const r = parseConfigText(`node: { id: lb1 }
+const FARMS = `node: { id: lb1 }
 farms:
   - name: a
     vip: 10.1.0.100
@@ -23,9 +22,10 @@ farms:
     ports: [80]
     cut_on_down: false
     backends: [{ name: z, ip: 10.2.0.13, port: 80 }]
-${extra}`);
-  if (!r.ok) throw new Error(JSON.stringify(r.issues));
-  return r.config;
+`;
+
+function config(extra = ''): Config {
+  return parsedConfig(`${FARMS}${extra}`);
 }
 
 function setup(saved = new Map<string, SavedBackend>()) {
@@ -109,4 +109,53 @@ test('reload re-plans only the farms whose definition changed, and a config edit
   assert.deepEqual(changed, ['c']);
   assert.deepEqual(netfilter.syncs.at(-1)!.changed, ['c']);
   assert.equal(engine.adminOf(engine.farmConfig('b')!, 'z'), 'drain', 'unchanged config keeps the override');
+});
+
+test('reload re-applies an unchanged farm whose marks moved, so no two farms share a mark in the kernel', async () => {
+  const { engine, netfilter, start } = setup();
+  await start();
+  const taken = engine.marks.get('a/x')!;
+  // Farm b now pins z to the mark a/x was given by hash: a/x must move, and farm a with it.
+  const next = parsedConfig(FARMS.replace('{ name: z, ip: 10.2.0.13, port: 80 }', `{ name: z, ip: 10.2.0.13, port: 80, mark: 0x${taken.toString(16)} }`));
+  assert.deepEqual(await engine.reload(next), ['b']);
+  assert.notEqual(engine.marks.get('a/x'), taken);
+  assert.deepEqual(netfilter.syncs.at(-1)!.changed, ['a', 'b']);
+  const marks = netfilter.syncs.at(-1)!.desired.farms.flatMap((f) => f.backends.map((b) => b.mark));
+  assert.equal(new Set(marks).size, marks.length, `marks in the kernel: ${marks.map((m) => m.toString(16))}`);
+});
+
+test('exclusive: a drift check waits for the apply in flight, and holds the next apply until it is done', async () => {
+  const { engine, netfilter, conntrack, order, start } = setup();
+  await start();
+  const tick = () => new Promise((r) => setTimeout(r, 30));
+  let releaseCut!: () => void;
+  const cutGate = new Promise<void>((resolve) => (releaseCut = resolve));
+  conntrack.cut = async () => {
+    order.push('cut');
+    await cutGate;
+    return 1;
+  };
+  let releaseCheck!: () => void;
+  const checkGate = new Promise<void>((resolve) => (releaseCheck = resolve));
+  const first = order.length;
+  engine.setHealth('a', 'x', 'down', 'test');
+  await tick(); // the apply is in flight, held in its conntrack cut
+  const held = engine.exclusive(async () => {
+    order.push('exclusive start');
+    await checkGate;
+    order.push('exclusive end');
+  });
+  await tick();
+  assert.deepEqual(order.slice(first), ['sync', 'cut'], 'the exclusive task waits for the apply in flight');
+  releaseCut();
+  await tick();
+  engine.setHealth('a', 'y', 'down', 'test');
+  const applied = engine.requestSync([]);
+  await tick();
+  assert.deepEqual(order.slice(first), ['sync', 'cut', 'exclusive start'], 'no apply while the exclusive task runs');
+  releaseCheck();
+  await held;
+  await applied;
+  assert.deepEqual(order.slice(first), ['sync', 'cut', 'exclusive start', 'exclusive end', 'sync', 'cut']);
+  assert.deepEqual(netfilter.chainOf('a'), []);
 });

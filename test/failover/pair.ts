@@ -65,8 +65,7 @@ export class Pair {
     const dirs = { lb1: agentDir('ha-failover-lb1-'), lb2: agentDir('ha-failover-lb2-') };
     const pair = new Pair(lab, dirs, opts);
     try {
-      const servers = Array.from({ length: opts.backends }, (_, i) => lab.spawnFixture(`b${i + 1}`, 'name-server', ['--port', '8080', '--name', `b${i + 1}`]));
-      await Promise.all(servers.map((s) => s.waitForLine('listening')));
+      await Promise.all(Array.from({ length: opts.backends }, (_, i) => lab.serveName(`b${i + 1}`)));
       // dnat: the backends answer through whichever LB holds the floating gateway.
       if (opts.mode === 'dnat') {
         for (let i = 1; i <= opts.backends; i++) await lab.setRoute(`b${i}`, { to: 'default', via: FLOATING_BACK });

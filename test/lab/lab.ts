@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     await split(pair.lab, 'b2 down', [WEIGHTS[0]! / without, 0, WEIGHTS[2]! / without]);
 
     say('\nStarting b2 again; it returns after its checks pass...');
-    await pair.lab.spawnFixture('b2', 'name-server', ['--port', '8080', '--name', 'b2']).waitForLine('listening');
+    await pair.lab.serveName('b2');
     for (const lb of LBS) await waitFor(async () => (await markedBackends(pair.lab, lb, 'web')).includes(1), { timeoutMs: 5000, intervalMs: 20, what: `b2 to return to ${lb}` });
 
     say('\nKilling lb1\'s agent (SIGKILL): its keepalived goes with it and lb2 takes the VIP...');

@@ -79,4 +79,19 @@ describe('AgentMetrics', () => {
     assert.equal(valueOf(m, 'ha_agent_cluster_connected'), 1);
     assert.equal(valueOf(m, 'ha_agent_cluster_peers'), 1);
   });
+
+  it('forgets a removed backend whose last check lands after the scrape that dropped it', async () => {
+    const metrics = new AgentMetrics({ processMetrics: false });
+    await metrics.scrape(sampleStatus());
+    const input = sampleInput();
+    const without = buildStatus({ ...input, farms: input.farms.map((f) => ({ ...f, backends: f.backends.filter((b) => b.name !== 'b1') })) });
+    await metrics.scrape(without);
+    metrics.observe({ type: 'check', farm: 'web', backend: 'b1', result: { ok: false, message: 'x', latencyMs: 1, at: NOW } });
+    metrics.observe({ type: 'transition', farm: 'web', backend: 'b1', from: 'up', to: 'down', reason: 'x', at: NOW });
+    const m = parsePrometheusText(await metrics.scrape(without));
+    assert.throws(() => valueOf(m, 'ha_agent_check_failures_total', { farm: 'web', backend: 'b1' }), /no series/);
+    assert.throws(() => valueOf(m, 'ha_agent_check_duration_seconds_count', { farm: 'web', backend: 'b1' }), /no series/);
+    assert.throws(() => valueOf(m, 'ha_agent_backend_transitions_total', { farm: 'web', backend: 'b1', to: 'down' }), /no series/);
+    assert.equal(valueOf(m, 'ha_agent_check_failures_total', { farm: 'web', backend: 'b2' }), 0);
+  });
 });

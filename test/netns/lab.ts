@@ -116,6 +116,13 @@ export class Lab implements Teardownable {
     return this.spawn(host, process.execPath, [fixturePath(name), ...args]);
   }
 
+  /** Starts the name-server fixture (it answers with its name) in `host` once it listens. */
+  async serveName(host: string, name = host, port = 8080, extra: readonly string[] = []): Promise<NsProcess> {
+    const server = this.spawnFixture(host, 'name-server', ['--port', String(port), '--name', name, ...extra]);
+    await server.waitForLine('listening');
+    return server;
+  }
+
   /** Adds or replaces a route; `route.dev` names a bridge, as in the spec. */
   async setRoute(host: string, route: RouteSpec): Promise<void> {
     const spec = this.host(host);

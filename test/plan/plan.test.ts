@@ -2,12 +2,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfigText } from '../../config/load.js';
+import { parsedConfig } from '../support/config.js';
 import { assignMarks } from '../../agent/plan/marks.js';
 import { planFarm, type BackendView } from '../../agent/plan/plan.js';
 
-const config = (() => {
-  const r = parseConfigText(`node: { id: lb1 }
+const config = parsedConfig(`node: { id: lb1 }
 farms:
   - name: app
     vip: 10.1.0.100
@@ -17,9 +16,6 @@ farms:
       - { name: b, ip: 10.2.0.12, port: 443, weight: 3 }
       - { name: c, ip: 10.2.0.13, port: 443, weight: 2, priority: 2 }
 `);
-  if (!r.ok) throw new Error('bad fixture');
-  return r.config;
-})();
 const marks = assignMarks(config, { min: 0x200, max: 0x3fff });
 const farm = config.farms[0]!;
 

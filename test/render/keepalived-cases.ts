@@ -1,8 +1,5 @@
 // Configs whose keepalived.conf and conntrackd.conf are kept as golden files.
 
-import { parseConfigText } from '../../config/load.js';
-import type { Config } from '../../config/schema.js';
-
 const HEAD = 'node: { id: lb1, run_dir: /run/ha-agent }\n';
 
 const FARMS = `farms:
@@ -75,8 +72,4 @@ conntrackd: { interface: eth1, local_address: 192.168.1.2, peer_address: 192.168
 `,
 };
 
-export function parsed(yaml: string): Config {
-  const r = parseConfigText(yaml);
-  if (!r.ok) throw new Error(r.issues.map((i) => `${i.path}: ${i.message}`).join('\n'));
-  return r.config;
-}
+export { parsedConfig as parsed } from '../support/config.js';

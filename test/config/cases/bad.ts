@@ -13,6 +13,7 @@ export interface BadCase {
 const two = (b1: Record<string, string>) => `[${backend()}, ${backend({ name: 'a1', ip: '10.0.0.2', ...b1 })}]`;
 const check = (c: string) => config([farm({ check: c })]);
 const cluster = (c: string) => config([farm()], `cluster: ${c}\n`);
+const ct = '{ interface: eth1, local_address: 10.0.9.1, peer_address: 10.0.9.2 }';
 
 export const BAD_CASES: readonly BadCase[] = [
   // --- IPv4 addresses
@@ -223,4 +224,16 @@ export const BAD_CASES: readonly BadCase[] = [
       'farms[0].vip: "nowhere" is not an IPv4 address',
       'farms[2].name: duplicate farm name "web" (also farms[1])',
     ] },
+  { name: 'a schema error does not hide conntrackd without vrrp', yaml: config([farm({ vip: 'nowhere' })], `conntrackd: ${ct}\n`), want: null,
+    errors: [
+      'farms[0].vip: "nowhere" is not an IPv4 address',
+      'conntrackd: connection sync follows VRRP state; it needs a vrrp section',
+    ] },
+  { name: 'a schema error does not hide a run_dir keepalived cannot read', yaml: config([farm({ vip: 'nowhere' })], vrrp()).replace('id: lb1', 'id: lb1, run_dir: "/run/ha agent"'), want: null,
+    errors: [
+      'farms[0].vip: "nowhere" is not an IPv4 address',
+      'node.run_dir: with vrrp, run_dir must not contain blanks, quotes or backslashes (keepalived reads paths in it as script arguments)',
+    ] },
+  { name: 'a rejected vrrp section is not reported missing for conntrackd', yaml: config([farm()], `${vrrp({ priority: '255' })}conntrackd: ${ct}\n`), want: null,
+    errors: ['vrrp.priority: 255 is outside 1-254'] },
 ];

@@ -1,0 +1,92 @@
+// ClusterSync against an in-memory store: note handling that fails is logged, and bursts of
+// peer notes are coalesced into at most two reads that never overlap.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { clusterSchema } from '../../config/schema.js';
+import { createLogger } from '../../agent/log.js';
+import { ClusterSync, type ClusterHost } from '../../agent/cluster/sync.js';
+import type { Health } from '../../agent/plan/plan.js';
+import { FakeStore, until } from './fake-store.js';
+
+/** A heartbeat timer far away: the tests drive every read themselves. */
+const cluster = clusterSchema.parse({ redis: 'redis://127.0.0.1:6379/0', heartbeat: '1h', heartbeat_ttl: '2h' });
+
+function setup(overrides: Partial<ClusterHost> = {}) {
+  const store = new FakeStore();
+  const lines: { msg: string; err?: string }[] = [];
+  const logger = createLogger('info', new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(JSON.parse(chunk.toString()) as { msg: string });
+      done();
+    },
+  }));
+  const local = new Map<string, Health>([['f/b', 'up']]);
+  const host: ClusterHost = {
+    node: 'lb1', version: 'test', virtualRouterId: null,
+    vrrp: () => 'BACKUP',
+    localHealth: () => local,
+    backends: () => ['f/b'],
+    appliedHealth: () => undefined,
+    applyHealth: () => undefined,
+    applyAdmin: async () => undefined,
+    lastApply: () => null,
+    applySharedConfig: async () => null,
+    ...overrides,
+  };
+  const sync = new ClusterSync(store, cluster, host, logger);
+  return { store, lines, sync };
+}
+
+const heartbeat = (node: string) => JSON.stringify({
+  node, version: 'test', vrrp: 'BACKUP', virtual_router_id: null, config_revision: 0, config_error: null, last_apply: null, at: Date.now(),
+});
+
+test('a note whose handling fails is logged, not left as an unhandled rejection', async () => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  const { store, lines, sync } = setup({ applySharedConfig: async () => { throw new Error('reload exploded'); } });
+  try {
+    await sync.start();
+    await until(() => lines.some((l) => /resynchronised/.test(l.msg)));
+    store.strings.set(store.keys.config, JSON.stringify({ rev: 1, node: 'lb2', at: 1, farms: [] }));
+    store.note(JSON.stringify({ type: 'config', node: 'lb2', rev: 1 }));
+    await until(() => lines.some((l) => l.msg === 'cluster note handling failed'));
+    assert.equal(lines.find((l) => l.msg === 'cluster note handling failed')?.err, 'reload exploded');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    await sync.stop();
+  }
+});
+
+test('a burst of peer notes runs at most two peer refreshes, one at a time, and ends current', async () => {
+  const { store, lines, sync } = setup();
+  store.strings.set(store.keys.node('lb2'), heartbeat('lb2'));
+  store.hash(store.keys.health('lb2')).set('f/b', 'up');
+  try {
+    await sync.start();
+    await until(() => lines.some((l) => /resynchronised/.test(l.msg)) && store.inFlight === 0);
+    assert.deepEqual(sync.views('f/b'), { lb1: 'up', lb2: 'up' });
+    store.calls.clear();
+    store.maxInFlight = 0;
+
+    const note = JSON.stringify({ type: 'health', node: 'lb2' });
+    for (let i = 0; i < 10; i++) store.note(note);
+    // The first refresh has read lb2's health; then lb2 changes its view and says so, repeatedly.
+    await until(() => store.count('hgetall') >= 1);
+    store.hash(store.keys.health('lb2')).set('f/b', 'down');
+    for (let i = 0; i < 10; i++) store.note(note);
+
+    await until(() => sync.views('f/b').lb2 === 'down');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok(store.count('heartbeats') <= 2, `${store.count('heartbeats')} refreshes for one burst`);
+    assert.equal(store.maxInFlight, 1);
+    assert.deepEqual(sync.views('f/b'), { lb1: 'up', lb2: 'down' });
+  } finally {
+    await sync.stop();
+  }
+});

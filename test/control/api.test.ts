@@ -1,0 +1,114 @@
+// daemonApi over a fake engine and a real ClusterSync on a fake store: what each failure reports.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AdminState, FarmConfig } from '../../config/schema.js';
+import { parseConfigText } from '../../config/load.js';
+import { daemonApi } from '../../agent/control/api.js';
+import { ControlError } from '../../agent/control/errors.js';
+import { ClusterSync, type ClusterHost } from '../../agent/cluster/sync.js';
+import type { PeerStore } from '../../agent/cluster/store.js';
+import { clusterKeys } from '../../agent/cluster/keys.js';
+import { splitMarkKey } from '../../agent/plan/marks.js';
+import { silentLogger } from '../../agent/log.js';
+import type { Daemon } from '../../agent/daemon/main.js';
+import { CONFIG } from './fakes.js';
+
+const CLUSTERED = `${CONFIG}cluster: { redis: "redis://127.0.0.1:1" }\n`;
+
+/** The engine calls daemonApi makes; setAdmin records the override, then the apply fails. */
+function fakeEngine(applyError: string | null) {
+  const parsed = parseConfigText(CLUSTERED);
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
+  const overrides = new Map<string, AdminState>();
+  return {
+    overrides,
+    config: parsed.config,
+    farmConfig: (name: string) => parsed.config.farms.find((f) => f.name === name),
+    adminOf: (farm: FarmConfig, backend: string) => overrides.get(`${farm.name}/${backend}`) ?? 'enabled',
+    async setAdmin(farm: string, backend: string, admin: AdminState) {
+      overrides.set(`${farm}/${backend}`, admin);
+      if (applyError) throw new Error(applyError);
+    },
+    desired: () => ({ farms: [] }),
+  };
+}
+
+/** A store that is connected or not, holding `shared` as the cluster's config. */
+function fakeStore(connected: boolean, shared: unknown = null): PeerStore {
+  const keys = clusterKeys('ha-agent', 'test');
+  return {
+    keys, connected, lastError: connected ? undefined : 'connect ECONNREFUSED',
+    get: async (key: string) => (key === keys.config && shared !== null ? JSON.stringify(shared) : null),
+  } as unknown as PeerStore;
+}
+
+function setup(options: { connected: boolean; applyError?: string; shared?: unknown; configPath?: string }) {
+  const engine = fakeEngine(options.applyError ?? null);
+  const host = {
+    node: 'lb1',
+    applyAdmin: async (key: string, admin: AdminState) => {
+      const [farm, backend] = splitMarkKey(key)!;
+      await engine.setAdmin(farm, backend, admin);
+    },
+  } as unknown as ClusterHost;
+  const sync = new ClusterSync(fakeStore(options.connected, options.shared), engine.config.cluster!, host, silentLogger);
+  const daemon = { engine, configPath: options.configPath ?? '/nonexistent', cluster: { state: 'connected', peers: () => [], sync } } as unknown as Daemon;
+  return { api: daemonApi(daemon), engine };
+}
+
+const rejectsWith = (promise: Promise<unknown>, code: string, message?: RegExp) =>
+  assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof ControlError, String(err));
+    assert.equal(err.code, code, err.message);
+    if (message) assert.match(err.message, message);
+    return true;
+  });
+
+describe('daemonApi backend', () => {
+  it('with --local and Redis down, a failed apply is apply_failed: the change is in effect', async () => {
+    const { api, engine } = setup({ connected: false, applyError: 'iptables-restore: line 3 failed' });
+    await rejectsWith(api.backend('web', 'b1', 'drain', true), 'apply_failed', /web\/b1 is now drain, but applying the rules failed: iptables-restore/);
+    assert.equal(engine.overrides.get('web/b1'), 'drain');
+  });
+
+  it('without --local and Redis down, it is cluster_unavailable and nothing changed', async () => {
+    const { api, engine } = setup({ connected: false });
+    await rejectsWith(api.backend('web', 'b1', 'drain'), 'cluster_unavailable', /give --local/);
+    assert.equal(engine.overrides.size, 0);
+  });
+});
+
+describe('daemonApi configDiff', () => {
+  let dir: string;
+  let configPath: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ha-agent-api-'));
+    configPath = join(dir, 'config.yaml');
+    await writeFile(configPath, CLUSTERED);
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  const farm = (name: string, vip: string) => ({ name, vip, ports: [80], backends: [{ name: 'b1', ip: '10.2.0.11', port: 8080 }] });
+  const shared = (farms: unknown[]) => ({ rev: 9, node: 'lb2', at: 0, farms });
+
+  it('compares the shared farms with the file', async () => {
+    const { api } = setup({ connected: true, configPath, shared: shared([farm('web', '10.1.0.100'), farm('new', '10.1.0.102')]) });
+    const r = await api.configDiff();
+    assert.deepEqual(r, { running_revision: 0, cluster_revision: 9, only_local: ['dns'], only_cluster: ['new'], different: ['web'] });
+  });
+
+  it('shared farms that do not validate here are config_invalid, not every local farm only_local', async () => {
+    const { api } = setup({ connected: true, configPath, shared: shared([farm('web', 'nowhere')]) });
+    await assert.rejects(api.configDiff(), (err: unknown) => {
+      assert.ok(err instanceof ControlError);
+      assert.equal(err.code, 'config_invalid');
+      assert.match(err.message, /revision 9/);
+      assert.deepEqual(err.details, ['farms[0].vip: "nowhere" is not an IPv4 address']);
+      return true;
+    });
+  });
+});
