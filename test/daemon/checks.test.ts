@@ -3,9 +3,9 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, chmodSync } from 'node:fs';
+import { writeFileSync, chmodSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createLab, singleLbTopology, backendIp, VIP, parseJsonLine, type Lab, type NsProcess } from '../netns/topology.js';
+import { createLab, singleLbTopology, backendIp, VIP, parseJsonLine, sleep, waitFor, type Lab, type NsProcess } from '../netns/topology.js';
 import type { ConnReport } from '../fixtures/bin/lib/types.js';
 import { needsRoot } from '../support/root.js';
 import { agentDir, agentLogs, chainRules, startAgent, waitForChain, type AgentDir } from '../support/agent.js';
@@ -21,9 +21,7 @@ describe('health checks drive the MARK chain', needsRoot(), () => {
   let agent: NsProcess;
   const tcpServers: NsProcess[] = [];
   const startTcp = async (i: number) => {
-    const server = lab.spawnFixture(`b${i}`, 'name-server', ['--port', '8080', '--name', `b${i}`]);
-    await server.waitForLine('listening');
-    tcpServers[i] = server;
+    tcpServers[i] = await lab.serveName(`b${i}`);
   };
   const http = (i: number, path: string) => lab.exec(`b${i}`, process.execPath, ['-e', `fetch('http://127.0.0.1:8081${path}').then(r => r.text())`]);
 
@@ -115,8 +113,21 @@ ${backends(8081)}
     await waitForChain(lab, 'lb1', 'hang', [], 3000);
     const reason = agentLogs(agent, (e) => e.farm === 'hang' && e.to === 'down')[0]?.reason;
     assert.match(String(reason), /timed out after \d+ ms/);
+    // Unknown health counts as usable, so the chain alone would not show the script ever passed.
+    const passed = await waitFor(() => agentLogs(agent, (e) => e.farm === 'ex' && e.to === 'up').length > 0, { timeoutMs: 3000, what: 'ex up' }).then(() => true, () => false);
+    assert.ok(passed, 'check_tcp with {ip} and {port} never brought ex up');
     const failed = agentLogs(agent, (e) => e.farm === 'ex' && e.to === 'down');
     assert.equal(failed.length, 0, `ex went down: ${JSON.stringify(failed)}`);
+    // Killed, not abandoned: after 6+ timed-out checks at most the one in flight is alive.
+    await sleep(3000);
+    const sleepers = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8') === 'sleep\u000030\u0000' && Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]) === agent.pid;
+      } catch {
+        return false; // exited while we looked
+      }
+    });
+    assert.ok(sleepers.length <= 1, `${sleepers.length} hanging checks still alive`);
   });
 
   it('drift: flushing the farm chain by hand is repaired within the schedule and logged', async () => {
