@@ -166,11 +166,16 @@ export class ClusterSync {
     else if (n.type === 'config') await this.followConfig();
   }
 
-  /** After every (re)connect: push what happened while away, then read everything back. */
+  /**
+   * After every (re)connect: push what happened while away, then read everything back. This
+   * node's health goes first, announced, so a peer that follows the actions pushed next already
+   * has this node's view of the backends they touch.
+   */
   private async resync(): Promise<void> {
+    await this.store.hsetMany(this.store.keys.health(this.host.node), Object.fromEntries(this.host.localHealth()));
+    await this.store.publish(JSON.stringify({ type: 'health', node: this.host.node }));
     for (const [key, admin] of this.pendingLocal) await this.writeAction(key, admin);
     this.pendingLocal.clear();
-    await this.store.hsetMany(this.store.keys.health(this.host.node), Object.fromEntries(this.host.localHealth()));
     await this.beat();
     await this.followActions();
     await this.followConfig();
