@@ -161,22 +161,29 @@ export class ClusterSync {
     if (!note.ok) return this.reject('note', note.reason);
     const n: Note = note.value;
     if (n.node === this.host.node) return;
-    if (n.type === 'action') await this.followActions();
+    // A peer announces its view before its actions (see resync): follow an action only after
+    // the refresh that announcement started, so the action is applied with that view known.
+    if (n.type === 'action') {
+      await this.peersRefresh?.catch(() => undefined);
+      await this.followActions();
+    }
     else if (n.type === 'health' || n.type === 'heartbeat') await this.refreshPeers();
     else if (n.type === 'config') await this.followConfig();
   }
 
   /**
    * After every (re)connect: push what happened while away, then read everything back. This
-   * node's health goes first, announced, so a peer that follows the actions pushed next already
-   * has this node's view of the backends they touch.
+   * node's health and heartbeat go first (a peer counts only nodes with a live heartbeat),
+   * announced, so a peer that follows the actions pushed next already has this node's view of
+   * the backends they touch.
    */
   private async resync(): Promise<void> {
     await this.store.hsetMany(this.store.keys.health(this.host.node), Object.fromEntries(this.host.localHealth()));
+    await this.store.setHeartbeat(this.host.node, JSON.stringify(this.heartbeat()), this.cluster.heartbeat_ttl);
     await this.store.publish(JSON.stringify({ type: 'health', node: this.host.node }));
     for (const [key, admin] of this.pendingLocal) await this.writeAction(key, admin);
     this.pendingLocal.clear();
-    await this.beat();
+    await this.refreshPeers();
     await this.followActions();
     await this.followConfig();
     this.logger.info({ peers: this.peers.size, revision: this.configRevision }, 'cluster connected and resynchronised');
@@ -212,16 +219,19 @@ export class ClusterSync {
 
   private async beat(): Promise<void> {
     if (this.stopped || !this.store.connected) return;
-    const hb: Heartbeat = {
-      node: this.host.node, version: this.host.version, vrrp: this.host.vrrp(), virtual_router_id: this.host.virtualRouterId,
-      config_revision: this.configRevision, config_error: this.configError, last_apply: this.host.lastApply(), at: Date.now(),
-    };
     try {
-      await this.store.setHeartbeat(this.host.node, JSON.stringify(hb), this.cluster.heartbeat_ttl);
+      await this.store.setHeartbeat(this.host.node, JSON.stringify(this.heartbeat()), this.cluster.heartbeat_ttl);
       await this.refreshPeers();
     } catch (err) {
       this.lastError = (err as Error).message;
     }
+  }
+
+  private heartbeat(): Heartbeat {
+    return {
+      node: this.host.node, version: this.host.version, vrrp: this.host.vrrp(), virtual_router_id: this.host.virtualRouterId,
+      config_revision: this.configRevision, config_error: this.configError, last_apply: this.host.lastApply(), at: Date.now(),
+    };
   }
 
   /**

@@ -1,5 +1,6 @@
 // ClusterSync against an in-memory store: note handling that fails is logged, and bursts of
-// peer notes are coalesced into at most two reads that never overlap.
+// peer notes are coalesced into at most two reads that never overlap, and a peer back from an
+// outage is known with its view before its pending actions are followed.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -86,6 +87,54 @@ test('a burst of peer notes runs at most two peer refreshes, one at a time, and 
     assert.ok(store.count('heartbeats') <= 2, `${store.count('heartbeats')} refreshes for one burst`);
     assert.equal(store.maxInFlight, 1);
     assert.deepEqual(sync.views('f/b'), { lb1: 'up', lb2: 'down' });
+  } finally {
+    await sync.stop();
+  }
+});
+
+test('a peer back from an outage is known, with its view, before its pending actions are followed', async () => {
+  const viewsWhenApplied: Record<string, Health>[] = [];
+  const { store, lines, sync } = setup({ applyAdmin: async (key) => { viewsWhenApplied.push(sync.views(key)); } });
+  try {
+    await sync.start();
+    await until(() => lines.some((l) => /resynchronised/.test(l.msg)) && store.inFlight === 0);
+    assert.deepEqual(sync.views('f/b'), { lb1: 'up' });
+
+    // lb2 reconnects and resyncs as ClusterSync does: health and heartbeat, the note, then the
+    // action it took with --local; the notes arrive back to back.
+    store.hash(store.keys.health('lb2')).set('f/b', 'down');
+    store.strings.set(store.keys.node('lb2'), heartbeat('lb2'));
+    store.hash(store.keys.actions).set('f/b', JSON.stringify({ admin: 'maintenance', rev: 7, node: 'lb2', at: Date.now() }));
+    store.note(JSON.stringify({ type: 'health', node: 'lb2' }));
+    store.note(JSON.stringify({ type: 'action', node: 'lb2', rev: 7 }));
+
+    await until(() => viewsWhenApplied.length === 1);
+    assert.deepEqual(viewsWhenApplied[0], { lb1: 'up', lb2: 'down' });
+  } finally {
+    await sync.stop();
+  }
+});
+
+test('on (re)connect a node writes its heartbeat and health before announcing them, and both before its pending actions', async () => {
+  const { store, sync } = setup();
+  const seenAtAnnouncement: { heartbeat: boolean; health: boolean; actions: number }[] = [];
+  const publish = store.publish.bind(store);
+  store.publish = async (note: string) => {
+    if (JSON.parse(note).type === 'health') {
+      seenAtAnnouncement.push({
+        heartbeat: store.strings.has(store.keys.node('lb1')),
+        health: store.hash(store.keys.health('lb1')).get('f/b') === 'up',
+        actions: store.count('hsetAndPublish'),
+      });
+    }
+    return publish(note);
+  };
+  // Disconnected: a --local action is kept for the reconnect.
+  await sync.setAdmin('f/b', 'drain', true);
+  try {
+    await sync.start();
+    await until(() => store.hash(store.keys.actions).has('f/b'));
+    assert.deepEqual(seenAtAnnouncement, [{ heartbeat: true, health: true, actions: 0 }]);
   } finally {
     await sync.stop();
   }
