@@ -58,17 +58,34 @@ export class RedisPeerStore implements PeerStore {
   private readonly disconnectedListeners: ((reason: string) => void)[] = [];
   private readonly noteListeners: ((raw: string) => void)[] = [];
   private isConnected = false;
+  /** Connected means both: commands work AND notes arrive; a subscriber down alone misses notes. */
+  private clientReady = false;
+  private subscribed = false;
   lastError: string | undefined;
 
   constructor(cluster: ClusterConfig) {
     this.keys = clusterKeys(cluster.key_prefix, cluster.name);
     const { url, options } = redisOptions(cluster);
     this.client = url ? new Redis(url, options) : new Redis(options);
-    this.subscriber = url ? new Redis(url, options) : new Redis(options);
+    // Subscribed by hand on every ready (ioredis's own resubscribe is not awaitable): the store
+    // counts as connected only once the SUBSCRIBE is confirmed, so the resync that follows can
+    // never fall before a window in which notes are lost.
+    this.subscriber = url ? new Redis(url, { ...options, autoResubscribe: false }) : new Redis({ ...options, autoResubscribe: false });
     this.client.on('error', (err: Error) => (this.lastError = err.message));
     this.subscriber.on('error', () => undefined);
-    this.client.on('ready', () => void this.becameReady());
-    this.client.on('close', () => this.becameDisconnected(this.lastError ?? 'connection closed'));
+    this.client.on('ready', () => {
+      this.clientReady = true;
+      this.update();
+    });
+    this.client.on('close', () => {
+      this.clientReady = false;
+      this.update();
+    });
+    this.subscriber.on('ready', () => void this.subscribe().catch(() => undefined));
+    this.subscriber.on('close', () => {
+      this.subscribed = false;
+      this.update();
+    });
     this.subscriber.on('message', (_channel: string, message: string) => {
       for (const listener of this.noteListeners) listener(message);
     });
@@ -81,23 +98,27 @@ export class RedisPeerStore implements PeerStore {
   async connect(): Promise<void> {
     await this.client.connect();
     await this.subscriber.connect();
+    // The ready handler subscribes too; a second SUBSCRIBE to one channel is a no-op in Redis.
+    await this.subscribe();
+  }
+
+  private async subscribe(): Promise<void> {
     await this.subscriber.subscribe(this.keys.channel);
+    this.subscribed = this.subscriber.status === 'ready';
+    this.update();
   }
 
   onConnected(listener: () => void): void { this.connectedListeners.push(listener); }
   onDisconnected(listener: (reason: string) => void): void { this.disconnectedListeners.push(listener); }
   onNote(listener: (raw: string) => void): void { this.noteListeners.push(listener); }
 
-  private async becameReady(): Promise<void> {
-    if (this.isConnected) return;
-    this.isConnected = true;
-    for (const listener of this.connectedListeners) listener();
-  }
-
-  private becameDisconnected(reason: string): void {
-    if (!this.isConnected) return;
-    this.isConnected = false;
-    for (const listener of this.disconnectedListeners) listener(reason);
+  /** Fires the listeners on each change of the combined state (client ready and subscribed). */
+  private update(): void {
+    const now = this.clientReady && this.subscribed;
+    if (now === this.isConnected) return;
+    this.isConnected = now;
+    if (now) for (const listener of this.connectedListeners) listener();
+    else for (const listener of this.disconnectedListeners) listener(this.lastError ?? 'connection closed');
   }
 
   async nextRevision(): Promise<number> {

@@ -1,5 +1,5 @@
-// Tests that need root and network namespaces: skipped with a clear line on a developer machine
-// without root, but failing in CI (CI=true), where they must run.
+// Tests that need root and network namespaces (or a program such as redis-server): skipped with a
+// clear line on a developer machine without them, but failing in CI (CI=true), where they must run.
 
 import { execFileSync } from 'node:child_process';
 
@@ -29,4 +29,14 @@ export function needsRoot(): { skip?: string } {
   if (!reason) return {};
   if (process.env.CI) return {};
   return { skip: `skipped: ${reason} and ip netns (run as root, or in CI)` };
+}
+
+/** The same for a program on PATH (`npm test` installs them; see test/scripts/setup.sh). */
+export function needsProgram(name: string): { skip?: string } {
+  try {
+    execFileSync('sh', ['-c', 'command -v "$1"', 'sh', name], { stdio: 'ignore' });
+    return {};
+  } catch {
+    return process.env.CI ? {} : { skip: `skipped: ${name} is not installed (npm test installs it)` };
+  }
 }
