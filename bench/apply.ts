@@ -30,7 +30,7 @@ function configFor(farms: number, driver: string): string {
   return `${lines.join('\n')}\n`;
 }
 
-async function measure(farms: number, driver: string): Promise<number[]> {
+async function measure(farms: number, driver: string): Promise<{ samples: number[]; floor: unknown }> {
   const parsed = parseConfigText(configFor(farms, driver));
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues.slice(0, 3)));
   const engine = new Engine({
@@ -52,45 +52,39 @@ async function measure(farms: number, driver: string): Promise<number[]> {
     await engine.requestSync([]);
     samples.push(performance.now() - started);
   }
-  floors.set(`${farms} farms`, driver === 'iptables' ? await bareRestoreFloor() : await bareNftFloor(engine.desired()));
+  const floor = driver === 'iptables'
+    ? await bareFloor('iptables-restore', ['--noflush', '-w', '5'], BARE_RESTORE)
+    : await bareFloor('nft', ['-f', '-'], bareNftText(engine.desired()));
   await (await createNetfilter(parsed.config, new ExecaRunner())).removeAll();
-  return samples;
+  return { samples, floor };
 }
 
-const floors = new Map<string, unknown>();
+/** iptables floor: a bare iptables-restore --noflush rewriting one 10-rule chain. */
+const BARE_RESTORE = `*mangle\n:HAM-farm0 - [0:0]\n${Array.from({ length: 10 }, (_, i) => `-A HAM-farm0 -d 10.100.0.1/32 -p tcp -m multiport --dports 80,443 -m statistic --mode random --probability 0.5 -j MARK --set-xmark 0x${(0x200 + i).toString(16)}/0x3fff`).join('\n')}\nCOMMIT\n`;
 
-/** The floor: a bare iptables-restore --noflush rewriting one 10-rule chain, nothing else. */
-async function bareRestoreFloor(): Promise<unknown> {
+/** The floor: 50 runs of one bare transaction, nothing else. */
+async function bareFloor(cmd: string, args: readonly string[], input: string): Promise<unknown> {
   const runner = new ExecaRunner();
-  const text = `*mangle\n:HAM-farm0 - [0:0]\n${Array.from({ length: 10 }, (_, i) => `-A HAM-farm0 -d 10.100.0.1/32 -p tcp -m multiport --dports 80,443 -m statistic --mode random --probability 0.5 -j MARK --set-xmark 0x${(0x200 + i).toString(16)}/0x3fff`).join('\n')}\nCOMMIT\n`;
   const samples: number[] = [];
   for (let i = 0; i < 50; i++) {
-    const r = await runner.run('iptables-restore', ['--noflush', '-w', '5'], { input: text });
+    const r = await runner.run(cmd, args, { input });
     if (r.exitCode !== 0) throw new Error(r.stderr);
     samples.push(r.durationMs);
   }
   return summarize(samples);
 }
 
-/** The nft floor: a bare `nft -f` flushing and refilling farm0's chain with the whole table loaded. */
-async function bareNftFloor(desired: DesiredState): Promise<unknown> {
-  const runner = new ExecaRunner();
+/** nft floor: a bare `nft -f` flushing and refilling farm0's chain with the whole table loaded. */
+function bareNftText(desired: DesiredState): string {
   const chain = renderNftFarm(desired.farms[0]!, desired.markMask).chains.find((c) => c.name === NFT_NAMES.farm('farm0'))!;
-  const text = [`flush chain ${TABLE_REF} ${chain.name}`, ...ruleLines(chain).map(({ line }) => `add rule ${TABLE_REF} ${chain.name} ${line}`), ''].join('\n');
-  const samples: number[] = [];
-  for (let i = 0; i < 50; i++) {
-    const r = await runner.run('nft', ['-f', '-'], { input: text });
-    if (r.exitCode !== 0) throw new Error(r.stderr);
-    samples.push(r.durationMs);
-  }
-  return summarize(samples);
+  return [`flush chain ${TABLE_REF} ${chain.name}`, ...ruleLines(chain).map(({ line }) => `add rule ${TABLE_REF} ${chain.name} ${line}`), ''].join('\n');
 }
 
 async function inner(driver: string): Promise<void> {
   const out: Record<string, unknown> = {};
   for (const farms of SIZES) {
-    const change = summarize(await measure(farms, driver));
-    out[`${farms} farms`] = { change, [driver === 'iptables' ? 'bare_restore_floor' : 'bare_nft_floor']: floors.get(`${farms} farms`) };
+    const { samples, floor } = await measure(farms, driver);
+    out[`${farms} farms`] = { change: summarize(samples), [driver === 'iptables' ? 'bare_restore_floor' : 'bare_nft_floor']: floor };
   }
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }

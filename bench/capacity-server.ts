@@ -2,18 +2,12 @@
 // `--from`, accepting and closing every connection. Prints `listening N` once all are bound.
 
 import net from 'node:net';
+import { readFlags } from '../test/fixtures/bin/lib/flags.js';
 import { BACKEND_PORT, backendAddress } from './capacity-net.js';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} must be a whole number`);
-  return value;
-}
-
-const from = arg('from', 0);
-const count = arg('count', 1);
-const port = arg('port', BACKEND_PORT);
+const flags = readFlags('capacity-server', ['from', 'count']);
+const from = flags.int('from', 0);
+const count = flags.int('count', 1);
 
 const ignore = (): void => undefined;
 const onConnection = (socket: net.Socket): void => {
@@ -26,7 +20,7 @@ for (let i = from; i < from + count; i++) {
   const server = net.createServer({ pauseOnConnect: true }, onConnection);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: backendAddress(i), port, backlog: 511 }, () => {
+    server.listen({ host: backendAddress(i), port: BACKEND_PORT, backlog: 511 }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -1,7 +1,7 @@
 // Benchmark: an operator action on node A to the rule applied in node B's kernel, over many
 // actions, with two agents and a real redis-server in a namespace lab.
 
-import { backendIp, VIP, sleep } from '../test/netns/topology.js';
+import { backendIp, VIP, waitFor } from '../test/netns/topology.js';
 import { createClusterLab, redisUrl, waitConnected } from '../test/cluster/lab.js';
 import { rawConnect } from '../test/control/raw.js';
 import { waitForChain } from '../test/support/agent.js';
@@ -35,14 +35,11 @@ ${[1, 2].map((i) => `      - { name: b${i}, ip: ${backendIp(i)}, port: 8080 }`).
       conn.socket.write(`${JSON.stringify({ v: 1, id: i, cmd: 'backend', farm: 'web', backend: 'b1', admin })}\n`);
       await conn.waitLines(i + 1, 5000);
       // B logs the admin change, then "rules applied" once its kernel holds the new rules.
-      let appliedAt: number | undefined;
-      for (let tries = 0; tries < 250 && appliedAt === undefined; tries++) {
+      const appliedAt = await waitFor(() => {
         const entries = b.lines.slice(seen).map((l) => JSON.parse(l) as Entry);
         const change = entries.findIndex((e) => e.backend === 'b1' && e.to === admin);
-        if (change >= 0) appliedAt = entries.slice(change).find((e) => e.msg === 'rules applied')?.time;
-        if (appliedAt === undefined) await sleep(4);
-      }
-      if (appliedAt === undefined) throw new Error(`action ${i}: node B never applied it`);
+        return change >= 0 ? entries.slice(change).find((e) => e.msg === 'rules applied')?.time : undefined;
+      }, { timeoutMs: 1000, intervalMs: 4, what: `action ${i} applied on node B` });
       samples.push(appliedAt - sentAt);
     }
     conn.socket.destroy();

@@ -1,7 +1,7 @@
 // Benchmark: from a backend's server dying to its MARK rule leaving the kernel, minus the check
 // schedule (fall × interval), over many trials; the daemon runs in the LB namespace of a lab.
 
-import { createLab, singleLbTopology, backendIp, VIP, sleep, type NsProcess } from '../test/netns/topology.js';
+import { createLab, singleLbTopology, backendIp, VIP, sleep, waitFor, type NsProcess } from '../test/netns/topology.js';
 import { agentDir, startAgent, waitForChain } from '../test/support/agent.js';
 import { recordResult, summarize } from './results.js';
 
@@ -43,15 +43,12 @@ async function main(): Promise<void> {
       await server.wait(2000);
       await waitForChain(lab, 'lb1', 'web', [0], 5000);
       // The kernel can show the change a moment before the agent's log line reaches us.
-      let down: Entry | undefined;
-      let applied: Entry | undefined;
-      for (let i = 0; i < 50 && !applied; i++) {
-        const entries = agent.lines.slice(seen).map((l) => JSON.parse(l) as Entry);
-        down = entries.find((e) => e.backend === 'b2' && e.to === 'down');
-        applied = entries.find((e) => e.msg === 'rules applied' && down !== undefined && e.time >= down.time);
-        if (!applied) await sleep(20);
-      }
-      if (!down || !applied) throw new Error(`trial ${trial}: missing log lines`);
+      const { down, applied } = await waitFor(() => {
+        const entries = agent!.lines.slice(seen).map((l) => JSON.parse(l) as Entry);
+        const down = entries.find((e) => e.backend === 'b2' && e.to === 'down');
+        const applied = down && entries.find((e) => e.msg === 'rules applied' && e.time >= down.time);
+        return down && applied && { down, applied };
+      }, { timeoutMs: 1000, intervalMs: 20, what: `trial ${trial}: the down and rules-applied log lines` });
       beyondSchedule.push(applied.time - killedAt - FALL * INTERVAL);
       transitionToKernel.push(applied.time - down.time);
       server = await lab.serveName('b2');

@@ -8,7 +8,7 @@ import { openStreams, survival } from '../test/failover/streams.js';
 
 const STREAMS = 20;
 
-export interface ConntrackSurvival {
+interface ConntrackSurvival {
   readonly conntrackd: boolean;
   readonly external_cache: boolean;
   readonly trials: number;

@@ -5,14 +5,14 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLab, pairTopology, sleep, type Lab, type NsProcess } from '../test/netns/topology.js';
+import { createLab, pairTopology, sleep, waitFor, LB1_FRONT_IP, LB2_FRONT_IP, VIP, type Lab, type NsProcess } from '../test/netns/topology.js';
 import { aliveScript } from '../agent/vrrp/liveness.js';
 import { summarize } from './results.js';
 
-export type Tracker = 'track_file' | 'track_script' | 'track_process' | 'parent_death_signal';
-export type Fault = 'SIGKILL' | 'SIGSTOP';
+type Tracker = 'track_file' | 'track_script' | 'track_process' | 'parent_death_signal';
+type Fault = 'SIGKILL' | 'SIGSTOP';
 
-const NODES = { lb1: { priority: 150, src: '10.1.0.1', peer: '10.1.0.3' }, lb2: { priority: 100, src: '10.1.0.3', peer: '10.1.0.1' } } as const;
+const NODES = { lb1: { priority: 150, src: LB1_FRONT_IP, peer: LB2_FRONT_IP }, lb2: { priority: 100, src: LB2_FRONT_IP, peer: LB1_FRONT_IP } } as const;
 const WATCH_MS = 6000;
 
 // The stand-in agent: pushes the heartbeat deadline 1 s ahead and rewrites the track file every 100 ms.
@@ -43,10 +43,17 @@ function keepalivedConf(tracker: Tracker, dir: string, name: keyof typeof NODES)
   const t = trackerBlock(tracker, dir, name);
   return `global_defs {\n  router_id ${name}\n  vrrp_version 3\n  script_user root\n  enable_script_security\n}\n${t.define}
 vrrp_instance VI {\n  state BACKUP\n  interface front\n  virtual_router_id 51\n  priority ${n.priority}\n  advert_int 0.1
-  unicast_src_ip ${n.src}\n  unicast_peer {\n    ${n.peer}\n  }\n  virtual_ipaddress {\n    10.1.0.100/32 dev front\n  }\n  ${t.use}\n}\n`;
+  unicast_src_ip ${n.src}\n  unicast_peer {\n    ${n.peer}\n  }\n  virtual_ipaddress {\n    ${VIP}/32 dev front\n  }\n  ${t.use}\n}\n`;
 }
 
-const holdsVip = async (lab: Lab, host: string) => (await lab.exec(host, 'ip', ['-o', '-4', 'addr', 'show', 'dev', 'front'])).stdout.includes('10.1.0.100/');
+const holdsVip = async (lab: Lab, host: string) => (await lab.exec(host, 'ip', ['-o', '-4', 'addr', 'show', 'dev', 'front'])).stdout.includes(`${VIP}/`);
+
+/** `probe`'s value, or null if it gives none within `timeoutMs`; a probe that throws still fails the trial. */
+const within = <T>(probe: () => Promise<T | false>, timeoutMs: number, intervalMs: number): Promise<T | null> =>
+  waitFor(probe, { timeoutMs, intervalMs }).catch((err: Error) => {
+    if (err.cause !== undefined) throw err;
+    return null;
+  });
 
 /** One trial: ms from the fault to lb1 dropping the VIP, or null if it kept it for WATCH_MS. */
 async function trial(tracker: Tracker, fault: Fault): Promise<number | null | 'never-master'> {
@@ -65,18 +72,11 @@ async function trial(tracker: Tracker, fault: Fault): Promise<number | null | 'n
       await sleep(300);
       if (own.length === 0) lab.spawn(name, keepalived[0]!, keepalived.slice(1));
     }
-    const deadline = Date.now() + 5000;
-    while (!(await holdsVip(lab, 'lb1'))) {
-      if (Date.now() > deadline) return 'never-master';
-      await sleep(50);
-    }
+    if (await within(() => holdsVip(lab, 'lb1'), 5000, 50) === null) return 'never-master';
     const at = Date.now();
     agents[0]!.kill(fault);
-    while (Date.now() - at < WATCH_MS) {
-      if (!(await holdsVip(lab, 'lb1'))) return Date.now() - at;
-      await sleep(20);
-    }
-    return null;
+    // Polled every 20 ms: the resolution of the figure.
+    return await within(async () => !(await holdsVip(lab, 'lb1')) && Date.now() - at, WATCH_MS, 20);
   } finally {
     agents[0]?.kill('SIGCONT');
     await lab.destroy();
@@ -84,7 +84,7 @@ async function trial(tracker: Tracker, fault: Fault): Promise<number | null | 'n
   }
 }
 
-export interface LivenessRow {
+interface LivenessRow {
   readonly tracker: Tracker;
   readonly fault: Fault;
   readonly detected: number;

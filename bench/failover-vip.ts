@@ -8,11 +8,11 @@ import { waitServedBy } from '../test/failover/probe.js';
 import { summarize } from './results.js';
 
 /** How lb1 fails: its node drops off both networks (adverts stop), or its agent is SIGKILLed. */
-export type FailureKind = 'node-down' | 'agent-kill';
+type FailureKind = 'node-down' | 'agent-kill';
 
 const RATE = 200;
 
-export interface VipFailoverResult {
+interface VipFailoverResult {
   readonly advert_int_ms: number;
   readonly failure: FailureKind;
   readonly trials: number;
@@ -26,7 +26,7 @@ export interface VipFailoverResult {
  * only lb2 can (lb1 is off the network or has no keepalived). Connections started in the outage
  * complete late (SYN retransmit), so replies are ordered by completion time.
  */
-export function failoverGap(report: RateReport, cutAt: number): { lastLb1: number; firstLb2: number } | undefined {
+function failoverGap(report: RateReport, cutAt: number): { lastLb1: number; firstLb2: number } | undefined {
   const done = report.records.filter((r) => r.backend !== undefined).map((r) => r.start + r.ms).sort((a, b) => a - b);
   const lastLb1 = done.filter((t) => t <= cutAt).at(-1);
   const firstLb2 = done.find((t) => t > cutAt);

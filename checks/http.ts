@@ -25,12 +25,13 @@ export function statusMatches(status: number, ranges: readonly StatusRange[]): b
   return ranges.some((r) => status >= r.from && status <= r.to);
 }
 
-/** Builds the probe for one http/https check config (the regex and CA are prepared once). */
+/** Builds the probe for one http/https check config: the regex and CA are prepared once per probe. */
 export function httpProbe(check: HttpCheckConfig): Probe {
   const bodyRe = check.expect_body === undefined ? undefined : new RegExp(check.expect_body);
   const expected = formatStatusRanges(check.expect_status);
   const label = check.type.toUpperCase();
-  // Read once per config (a reload builds a new probe), not once per request.
+  // Read once per config (the scheduler builds one probe per config object, shared by the farm's
+  // backends; a reload brings new objects, hence new probes), not once per request.
   let ca: Promise<Buffer | Error> | undefined;
   const loadCa = (file: string): Promise<Buffer | Error> =>
     (ca ??= readFile(file).catch((err: unknown) => new Error(`CA file ${file}: ${describeError(err)}`)));

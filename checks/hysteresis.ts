@@ -27,7 +27,7 @@ export interface Observed {
   readonly transition?: Transition;
 }
 
-/** The state to start from: the persisted health when the caller knows it, else unknown. */
+/** The state to start from: the persisted health when the caller knows it, else unknown. A new object each call. */
 export function initialState(health: Health = 'unknown'): HealthState {
   return { health, consecutiveOk: 0, consecutiveFail: 0 };
 }

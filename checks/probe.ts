@@ -18,7 +18,7 @@ export function checkTarget(check: CheckConfig, target: CheckTarget): CheckTarge
   return check.port === undefined || check.port === target.port ? target : { ...target, port: check.port };
 }
 
-/** The probe for one check config, ready to call for any backend of the farm. */
+/** The probe for one check config, shared by every backend of the farm (the scheduler asks once per config object). */
 export function probeFor(check: CheckConfig, deps: ProbeDeps): Probe {
   const probe = baseProbe(check, deps);
   if (check.port === undefined) return probe;

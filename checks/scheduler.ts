@@ -4,7 +4,7 @@ import type { CheckConfig } from '../config/schema.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { MinHeap } from './heap.js';
 import { markKey } from '../agent/plan/marks.js';
-import { advance, initialState, type HealthState, type MutableHealthState, type Transition } from './hysteresis.js';
+import { advance, initialState, resetRun, type HealthState, type MutableHealthState, type Transition } from './hysteresis.js';
 import { probeInterval } from './interval.js';
 import type { CheckResult, CheckTarget, Health, Probe, ProbeAttempt } from './types.js';
 
@@ -16,7 +16,10 @@ export interface ScheduledCheck {
 }
 
 export interface SchedulerOptions {
-  /** Builds the probe for a check config (checks/probe.ts `probeFor` in the agent, fakes in tests). */
+  /**
+   * Builds the probe for a check config (checks/probe.ts `probeFor` in the agent, fakes in tests).
+   * Called once per check object: the backends of a farm share theirs, and so their probe.
+   */
   readonly probeFor: (check: CheckConfig) => Probe;
   readonly clock?: Clock;
   /** Probes in flight at most; the rest wait their turn in due order. Default 512. */
@@ -58,6 +61,8 @@ export function targetKey(target: Pick<CheckTarget, 'farm' | 'backend'>): string
 export class Scheduler {
   private readonly entries = new Map<string, Entry>();
   private readonly heap = new MinHeap<Entry>();
+  /** Keyed by the config object: a reload brings new objects, hence new probes. */
+  private readonly probes = new WeakMap<CheckConfig, Probe>();
   private readonly clock: Clock;
   private readonly maxInFlight: number;
   private readonly resolutionMs: number;
@@ -94,8 +99,8 @@ export class Scheduler {
     const existing = this.entries.get(key);
     if (existing) return this.update(existing, item);
     const entry: Entry = {
-      key, target: item.target, check: item.check, probe: this.options.probeFor(item.check),
-      state: { ...initialState(item.initial) }, paused: false, gen: 0, at: 0, heapIndex: -1, startedAt: 0, controller: undefined, attempt: undefined,
+      key, target: item.target, check: item.check, probe: this.probeFor(item.check),
+      state: initialState(item.initial), paused: false, gen: 0, at: 0, heapIndex: -1, startedAt: 0, controller: undefined, attempt: undefined,
     };
     this.entries.set(key, entry);
     this.scheduleSpread(entry);
@@ -130,8 +135,7 @@ export class Scheduler {
     if (!entry || !entry.paused || this.stopped) return false;
     entry.paused = false;
     // Results from before the pause say nothing about the backend now.
-    entry.state.consecutiveOk = 0;
-    entry.state.consecutiveFail = 0;
+    Object.assign(entry.state, resetRun(entry.state));
     this.scheduleSpread(entry);
     return true;
   }
@@ -154,8 +158,14 @@ export class Scheduler {
     this.cancel(entry);
     entry.target = item.target;
     entry.check = item.check;
-    entry.probe = this.options.probeFor(item.check);
+    entry.probe = this.probeFor(item.check);
     if (!entry.paused) this.scheduleSpread(entry);
+  }
+
+  private probeFor(check: CheckConfig): Probe {
+    let probe = this.probes.get(check);
+    if (probe === undefined) this.probes.set(check, (probe = this.options.probeFor(check)));
+    return probe;
   }
 
   /** Takes the entry off the queue and aborts its probe in flight, whose result is then dropped. */

@@ -89,7 +89,17 @@ export class IptablesRestore implements Netfilter {
     const byName = new Map(desired.farms.map((f) => [f.name, f]));
     const names = touchedFarms(changed, this.renders.keys(), byName.keys());
     const scope = new Set<string>();
-    const dispatchEdits: { table: Table; chain: string; remove: string[]; add: string[] }[] = [];
+    // Dispatch chains are sets: edit them rule by rule, copying only the chains that change.
+    const edited = new Map<string, string[]>();
+    const rulesOf = (table: Table, chain: string): string[] => {
+      const key = chainKey(table, chain);
+      let rules = edited.get(key);
+      if (!rules) {
+        rules = [...(this.desiredChains.get(key)?.rules ?? [])];
+        edited.set(key, rules);
+      }
+      return rules;
+    };
     for (const name of names) {
       const old = this.renders.get(name);
       const farm = byName.get(name);
@@ -104,27 +114,16 @@ export class IptablesRestore implements Netfilter {
       }
       if (next) this.renders.set(name, next);
       else this.renders.delete(name);
-      const before = (old?.dispatch ?? []).map((d) => `${d.table}/${d.chain} ${d.rule}`).join('\n');
-      const after = (next?.dispatch ?? []).map((d) => `${d.table}/${d.chain} ${d.rule}`).join('\n');
-      if (before !== after) {
-        for (const d of old?.dispatch ?? []) dispatchEdits.push({ table: d.table, chain: d.chain, remove: [d.rule], add: [] });
-        for (const d of next?.dispatch ?? []) dispatchEdits.push({ table: d.table, chain: d.chain, remove: [], add: [d.rule] });
-      }
-    }
-    // Dispatch chains are sets: edit them rule by rule, copying only the chains that change.
-    const edited = new Map<string, string[]>();
-    for (const edit of dispatchEdits) {
-      const key = chainKey(edit.table, edit.chain);
-      let rules = edited.get(key);
-      if (!rules) {
-        rules = [...(this.desiredChains.get(key)?.rules ?? [])];
-        edited.set(key, rules);
-      }
-      for (const rule of edit.remove) {
-        const at = rules.indexOf(rule);
+      const before = old?.dispatch ?? [];
+      const after = next?.dispatch ?? [];
+      const same = before.length === after.length && before.every((d, i) => d.table === after[i]!.table && d.chain === after[i]!.chain && d.rule === after[i]!.rule);
+      if (same) continue;
+      for (const d of before) {
+        const rules = rulesOf(d.table, d.chain);
+        const at = rules.indexOf(d.rule);
         if (at >= 0) rules.splice(at, 1);
       }
-      rules.push(...edit.add);
+      for (const d of after) rulesOf(d.table, d.chain).push(d.rule);
     }
     for (const [key, rules] of edited) {
       const chain = this.desiredChains.get(key)!;

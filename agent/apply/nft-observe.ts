@@ -16,7 +16,7 @@ export interface NftObserved extends NftState {
 export const ABSENT: NftObserved = { present: false, chains: new Map(), sets: new Map(), elements: new Map(), snapshot: new Map() };
 
 /** A chain whose first rule's tag is missing or does not match its rule count. */
-export const UNKNOWN_DIGEST = 'unknown';
+const UNKNOWN_DIGEST = 'unknown';
 
 type Json = Record<string, unknown>;
 const obj = (v: unknown): Json | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : undefined);

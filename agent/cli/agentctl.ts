@@ -2,6 +2,7 @@
 // `agentctl`: the operator's command line to a running ha-agent, over its control socket (SPEC §3).
 
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_CONTROL_SOCKET } from '../../config/defaults.js';
 import type { AdminState } from '../../config/schema.js';
 import { call, type CallOptions } from '../control/client.js';
 import { ControlError } from '../control/errors.js';
@@ -10,7 +11,6 @@ import { DEFAULT_EVENTS, MAX_EVENTS, type CommandName, type EventsResult, type R
 import { VERSION } from '../version.js';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, runProgram } from './exit.js';
 
-const DEFAULT_SOCKET = '/run/ha-agent/agent.sock';
 /** backend and reload wait for an apply; an agent stuck longer than this is reported. */
 const APPLY_TIMEOUT_MS = 60_000;
 
@@ -25,7 +25,7 @@ const verb = (value: string): AdminState => {
 const program = new Command('agentctl')
   .description('Operate a running ha-agent: status, backend admin states, reload, rules, events.')
   .version(VERSION, '-V, --version')
-  .option('--socket <path>', 'the agent\'s control socket', DEFAULT_SOCKET)
+  .option('--socket <path>', 'the agent\'s control socket', DEFAULT_CONTROL_SOCKET)
   .showHelpAfterError();
 
 const socketOf = (cmd: Command): string => (cmd.optsWithGlobals() as { socket: string }).socket;

@@ -5,8 +5,11 @@
 export interface ClusterKeys {
   /** Heartbeat of one node (a string with a TTL). */
   node(id: string): string;
-  /** Pattern matching every node's heartbeat, for SCAN. */
-  readonly nodePattern: string;
+  /**
+   * Set of the node ids that wrote a heartbeat: read instead of walking the keyspace, which
+   * other clusters and other data share.
+   */
+  readonly nodes: string;
   /** Operator actions: hash "farm/backend" -> action JSON. */
   readonly actions: string;
   /** Monotonic revision counter for actions and config pushes. */
@@ -23,7 +26,7 @@ export function clusterKeys(prefix: string, cluster: string): ClusterKeys {
   const tag = `{${prefix}:${cluster}}`;
   return {
     node: (id) => `${tag}:node:${id}`,
-    nodePattern: `${tag}:node:*`,
+    nodes: `${tag}:nodes`,
     actions: `${tag}:actions`,
     revision: `${tag}:revision`,
     health: (id) => `${tag}:health:${id}`,

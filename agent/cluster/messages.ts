@@ -2,17 +2,14 @@
 // reason for what is not. Nothing read here reaches a command line unvalidated.
 
 import { z } from 'zod';
-import { ADMIN_STATES, BACKEND_NAME, FARM_NAME, NODE_ID } from '../../config/schema.js';
-import { splitMarkKey } from '../plan/marks.js';
+import { ADMIN_STATES, NODE_ID } from '../../config/schema.js';
 import { VRRP_STATES } from '../vrrp/state.js';
+
+/** Hash field names (farm/backend) are checked as the state files' keys are. */
+export { isBackendKey } from '../state/store.js';
 
 /** Values above this size are refused before parsing (a hostile or broken writer). */
 export const MAX_VALUE_BYTES = 256 * 1024;
-
-const backendKey = z.string().refine((k) => {
-  const parts = splitMarkKey(k);
-  return parts !== undefined && FARM_NAME.test(parts[0]) && BACKEND_NAME.test(parts[1]);
-}, 'expected farm/backend');
 
 export const actionSchema = z.object({
   admin: z.enum(ADMIN_STATES),
@@ -69,9 +66,4 @@ export function parseValue<T>(schema: z.ZodType<T>, raw: unknown): Parsed<T> {
     return { ok: false, reason: `${issue.path.join('.') || '(value)'}: ${issue.message}` };
   }
   return { ok: true, value: result.data };
-}
-
-/** Validates a hash field name as farm/backend. */
-export function isBackendKey(key: string): boolean {
-  return backendKey.safeParse(key).success;
 }

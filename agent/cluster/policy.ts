@@ -42,9 +42,8 @@ export function effectiveHealth(input: PolicyInput, key: string): Health {
       const views = [own, ...input.peers.map((p) => p.health.get(key) ?? 'unknown')];
       const down = views.filter((h) => h === 'down').length;
       if (down * 2 > views.length) return 'down';
-      const up = views.filter((h) => h === 'up').length;
-      if (own === 'down' && up === 0) return 'down';
-      return up > 0 ? 'up' : own;
+      // No majority down: up when any node sees it up, else this node's own view.
+      return views.includes('up') ? 'up' : own;
     }
     default: {
       const never: never = input.policy;

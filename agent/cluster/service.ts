@@ -1,43 +1,22 @@
 // Starts cluster sync for a daemon with a `cluster` section: adapts the daemon to ClusterHost,
 // keeps the shared config across restarts, and exposes the view that status and metrics read.
 
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Daemon } from '../daemon/main.js';
 import type { ClusterConfig } from '../../config/schema.js';
 import type { ClusterState } from '../control/status.js';
-import { markKey, splitMarkKey } from '../plan/marks.js';
+import { splitMarkKey } from '../plan/marks.js';
 import type { Health } from '../plan/plan.js';
-import { writeFileAtomic } from '../state/atomic-write.js';
+import { writeAppliedShared } from '../state/shared-config.js';
 import { VERSION } from '../version.js';
-import { parseValue, sharedConfigSchema, type SharedConfig } from './messages.js';
 import { RedisPeerStore, type PeerStore } from './store.js';
 import { ClusterSync } from './sync.js';
 
-const SHARED_FILE = 'cluster-config.json';
-
-/** The shared config this node last applied, kept in the state dir so a restart keeps it. */
-export async function readAppliedShared(stateDir: string): Promise<SharedConfig | null> {
-  try {
-    const parsed = parseValue(sharedConfigSchema, await readFile(join(stateDir, SHARED_FILE), 'utf8'));
-    return parsed.ok ? parsed.value : null;
-  } catch {
-    return null;
-  }
-}
-
-export async function writeAppliedShared(stateDir: string, shared: SharedConfig): Promise<void> {
-  await writeFileAtomic(join(stateDir, SHARED_FILE), `${JSON.stringify(shared)}\n`, 0o640);
-}
+// Moved to state/shared-config.ts (the daemon reads it without loading ioredis); kept here so
+// importers of the old path still work.
+export { readAppliedShared, writeAppliedShared } from '../state/shared-config.js';
 
 export interface ClusterOptions {
   readonly store?: PeerStore;
-  /**
-   * The shared config revision the daemon runs: the one it read from the state dir at startup
-   * when those farms validated. Without it none is assumed, so the cluster's current revision is
-   * applied (or refused, visibly) on connect instead of reported as applied unchecked.
-   */
-  readonly appliedRevision?: number;
 }
 
 export async function startCluster(daemon: Daemon, cluster: ClusterConfig, options: ClusterOptions = {}): Promise<ClusterSync> {
@@ -49,7 +28,8 @@ export async function startCluster(daemon: Daemon, cluster: ClusterConfig, optio
     virtualRouterId: daemon.config().vrrp?.virtual_router_id ?? null,
     vrrp: () => daemon.vrrp.state,
     localHealth: () => daemon.localHealth,
-    backends: () => engine.config.farms.flatMap((f) => f.backends.map((b) => markKey(f.name, b.name))),
+    // The engine keeps one runtime entry per backend of the running config, no more (reload prunes).
+    backends: () => engine.runtime,
     appliedHealth: (key) => engine.runtime.get(key)?.health,
     applyHealth: (key, health: Health, reason) => {
       const [farm, backend] = splitMarkKey(key) ?? [];
@@ -59,7 +39,7 @@ export async function startCluster(daemon: Daemon, cluster: ClusterConfig, optio
     applyAdmin: async (key, admin) => {
       const [farm, backend] = splitMarkKey(key) ?? [];
       if (farm === undefined || backend === undefined) return;
-      if (engine.farmConfig(farm)?.backends.some((b) => b.name === backend)) await engine.setAdmin(farm, backend, admin);
+      if (engine.runtime.has(key)) await engine.setAdmin(farm, backend, admin);
     },
     lastApply: () => engine.dataplane.lastApplyAt,
     applySharedConfig: async (shared) => {
@@ -68,7 +48,10 @@ export async function startCluster(daemon: Daemon, cluster: ClusterConfig, optio
       return error;
     },
   }, logger);
-  if (options.appliedRevision !== undefined) sync.startFromRevision(options.appliedRevision);
+  // The revision the daemon runs: the one it read from the state dir at startup when those
+  // farms validated, else 0, so the cluster's current revision is applied (or refused, visibly)
+  // on connect instead of reported as applied unchecked.
+  sync.startFromRevision(daemon.sharedRevision());
   daemon.cluster = {
     get state(): ClusterState { return sync.connectedNow() ? 'connected' : 'disconnected'; },
     peers: () => sync.peerList().map((p) => ({
@@ -77,7 +60,8 @@ export async function startCluster(daemon: Daemon, cluster: ClusterConfig, optio
     })),
     views: (key) => sync.views(key),
     splitBrain: () => [...sync.splitBrains].map(([vrid, masters]) => ({ virtual_router_id: vrid, masters })),
-    revision: () => sync.revision,
+    // What runs, not sync.revision: that also counts a revision this node refused.
+    revision: () => daemon.sharedRevision(),
     sync,
   };
   daemon.services.push({ name: 'cluster', stop: () => sync.stop() });

@@ -1,7 +1,7 @@
 // RedisPeerStore: the cluster's shared state in Redis (ioredis), behind a small capability so the
 // sync logic can be tested with a fake. State always lives in keys; pub/sub only says "look".
 
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
 import { parseListen } from '../../config/net.js';
 import type { ClusterConfig } from '../../config/schema.js';
 import { clusterKeys, type ClusterKeys } from './keys.js';
@@ -18,6 +18,7 @@ export interface PeerStore {
   onNote(listener: (raw: string) => void): void;
   nextRevision(): Promise<number>;
   setHeartbeat(node: string, value: string, ttlMs: number): Promise<void>;
+  /** The live heartbeats (not expired). */
   heartbeats(): Promise<string[]>;
   /** HSET and PUBLISH in one MULTI: one round trip, and peers never get the note without the write. */
   hsetAndPublish(key: string, field: string, value: string, note: string): Promise<void>;
@@ -49,6 +50,21 @@ export function redisOptions(cluster: ClusterConfig): { url?: string; options: R
   }
   return { url: cluster.redis, options };
 }
+
+/** EXEC resolves with per-command errors, which must not pass silently. */
+async function execOrThrow(tx: ChainableCommander): Promise<void> {
+  const failed = (await tx.exec())?.find(([err]) => err);
+  if (failed) throw failed[0];
+}
+
+/**
+ * Drops from the node set (KEYS[1]) the ids (ARGV) whose heartbeat (KEYS[i + 1]) is gone. A
+ * script, so the check and the removal are one step: a node that beats again in between (SET
+ * and SADD) is never dropped with its heartbeat live.
+ */
+const PRUNE_NODES = `for i, id in ipairs(ARGV) do
+  if redis.call('EXISTS', KEYS[i + 1]) == 0 then redis.call('SREM', KEYS[1], id) end
+end`;
 
 export class RedisPeerStore implements PeerStore {
   readonly keys: ClusterKeys;
@@ -126,35 +142,30 @@ export class RedisPeerStore implements PeerStore {
   }
 
   async setHeartbeat(node: string, value: string, ttlMs: number): Promise<void> {
-    await this.client.set(this.keys.node(node), value, 'PX', ttlMs);
+    await execOrThrow(this.client.multi().set(this.keys.node(node), value, 'PX', ttlMs).sadd(this.keys.nodes, node));
   }
 
   async heartbeats(): Promise<string[]> {
-    const names: string[] = [];
-    let cursor = '0';
-    // Bounded: a cluster has a handful of nodes; stop after a few hundred keys whatever happens.
-    for (let i = 0; i < 100; i++) {
-      const [next, batch] = await this.client.scan(cursor, 'MATCH', this.keys.nodePattern, 'COUNT', 100);
-      names.push(...batch);
-      cursor = next;
-      if (cursor === '0' || names.length > 500) break;
+    const ids = await this.client.smembers(this.keys.nodes);
+    if (ids.length === 0) return [];
+    const values = await this.client.mget(ids.map((id) => this.keys.node(id)));
+    const expired = ids.filter((_, i) => values[i] === null);
+    if (expired.length > 0) {
+      // Housekeeping only: if it fails (an ACL without EVAL, say), the ids stay and cost a nil each.
+      await this.client.eval(PRUNE_NODES, 1 + expired.length, this.keys.nodes, ...expired.map((id) => this.keys.node(id)), ...expired)
+        .catch(() => undefined);
     }
-    if (names.length === 0) return [];
-    const values = await this.client.mget(names.slice(0, 500));
     return values.filter((v): v is string => typeof v === 'string');
   }
 
   async hsetAndPublish(key: string, field: string, value: string, note: string): Promise<void> {
-    // EXEC resolves with per-command errors, which must not pass silently.
-    const results = await this.client.multi().hset(key, field, value).publish(this.keys.channel, note).exec();
-    const failed = results?.find(([err]) => err);
-    if (failed) throw failed[0];
+    await execOrThrow(this.client.multi().hset(key, field, value).publish(this.keys.channel, note));
   }
 
   async hsetMany(key: string, values: Record<string, string>): Promise<void> {
     const tx = this.client.multi().del(key);
     if (Object.keys(values).length > 0) tx.hset(key, values);
-    await tx.exec();
+    await execOrThrow(tx);
   }
 
   async hgetall(key: string): Promise<Record<string, string>> {

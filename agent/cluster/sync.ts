@@ -6,6 +6,7 @@ import type { AdminState, ClusterConfig } from '../../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Health } from '../plan/plan.js';
 import type { VrrpState } from '../vrrp/state.js';
+import { Coalesced } from './coalesce.js';
 import { actionSchema, healthValue, heartbeatSchema, isBackendKey, noteSchema, parseValue, sharedConfigSchema, type Heartbeat, type Note, type SharedConfig } from './messages.js';
 import { effectiveHealth, splitBrain, type PeerView } from './policy.js';
 import type { PeerStore } from './store.js';
@@ -17,8 +18,8 @@ export interface ClusterHost {
   vrrp(): VrrpState;
   /** This node's own probe results, farm/backend -> health. */
   localHealth(): ReadonlyMap<string, Health>;
-  /** Known backends (farm/backend) of the running config. */
-  backends(): readonly string[];
+  /** Known backends (farm/backend) of the running config: a Set, or a Map keyed by them. */
+  backends(): BackendKeys;
   /** The health the engine applies now. */
   appliedHealth(key: string): Health | undefined;
   applyHealth(key: string, health: Health, reason: string): void;
@@ -26,6 +27,11 @@ export interface ClusterHost {
   lastApply(): number | null;
   /** Applies a shared config; resolves with the error text when this node refuses it. */
   applySharedConfig(shared: SharedConfig): Promise<string | null>;
+}
+
+export interface BackendKeys {
+  has(key: string): boolean;
+  keys(): Iterable<string>;
 }
 
 export interface PeerStatus {
@@ -45,9 +51,13 @@ export class ClusterSync {
   private configRevision = 0;
   private configError: string | null = null;
   private stopped = false;
-  /** The peers refresh in flight, and whether another must follow it (see refreshPeers). */
-  private peersRefresh: Promise<void> | undefined;
-  private peersStale = false;
+  /**
+   * Every note, heartbeat and resync asks for a read; a burst of them runs one read now and at
+   * most one more after it, never two at once racing on `peers` or applying one revision twice.
+   */
+  private readonly peersRead = new Coalesced(() => this.readPeers());
+  private readonly actionsRead = new Coalesced(() => this.followActions());
+  private readonly configRead = new Coalesced(() => this.followConfig());
   splitBrains = new Map<number, string[]>();
   lastError: string | null = null;
 
@@ -123,11 +133,15 @@ export class ClusterSync {
     return out;
   }
 
+  /**
+   * The latest shared config revision this node considered, applied or refused (configError
+   * says which): newer ones only are followed. What runs is the daemon's sharedRevision().
+   */
   get revision(): number {
     return this.configRevision;
   }
 
-  /** The shared config revision this node already applied (kept across restarts). */
+  /** The shared config revision this node already runs (kept across restarts). */
   startFromRevision(rev: number): void {
     this.configRevision = Math.max(this.configRevision, rev);
   }
@@ -138,7 +152,7 @@ export class ClusterSync {
     const shared: SharedConfig = { rev, node: this.host.node, at: Date.now(), farms };
     await this.store.set(this.store.keys.config, JSON.stringify(shared));
     await this.store.publish(JSON.stringify({ type: 'config', node: this.host.node, rev }));
-    await this.followConfig();
+    await this.configRead.request();
     return rev;
   }
 
@@ -164,11 +178,11 @@ export class ClusterSync {
     // A peer announces its view before its actions (see resync): follow an action only after
     // the refresh that announcement started, so the action is applied with that view known.
     if (n.type === 'action') {
-      await this.peersRefresh?.catch(() => undefined);
-      await this.followActions();
+      await this.peersRead.settled();
+      await this.actionsRead.request();
     }
-    else if (n.type === 'health' || n.type === 'heartbeat') await this.refreshPeers();
-    else if (n.type === 'config') await this.followConfig();
+    else if (n.type === 'health' || n.type === 'heartbeat') await this.peersRead.request();
+    else if (n.type === 'config') await this.configRead.request();
   }
 
   /**
@@ -183,15 +197,15 @@ export class ClusterSync {
     await this.store.publish(JSON.stringify({ type: 'health', node: this.host.node }));
     for (const [key, admin] of this.pendingLocal) await this.writeAction(key, admin);
     this.pendingLocal.clear();
-    await this.refreshPeers();
-    await this.followActions();
-    await this.followConfig();
+    await this.peersRead.request();
+    await this.actionsRead.request();
+    await this.configRead.request();
     this.logger.info({ peers: this.peers.size, revision: this.configRevision }, 'cluster connected and resynchronised');
   }
 
   private async followActions(): Promise<void> {
     const all = await this.store.hgetall(this.store.keys.actions);
-    const known = new Set(this.host.backends());
+    const known = this.host.backends();
     for (const [key, raw] of Object.entries(all)) {
       if (!isBackendKey(key)) { this.reject('action', `bad field ${JSON.stringify(key.slice(0, 64))}`); continue; }
       const action = parseValue(actionSchema, raw);
@@ -221,7 +235,7 @@ export class ClusterSync {
     if (this.stopped || !this.store.connected) return;
     try {
       await this.store.setHeartbeat(this.host.node, JSON.stringify(this.heartbeat()), this.cluster.heartbeat_ttl);
-      await this.refreshPeers();
+      await this.peersRead.request();
     } catch (err) {
       this.lastError = (err as Error).message;
     }
@@ -234,46 +248,26 @@ export class ClusterSync {
     };
   }
 
-  /**
-   * Coalesced: every health or heartbeat note asks for a refresh, and a burst of them runs one
-   * refresh now and at most one more after it, never two at once racing on `peers`. Every caller
-   * resolves after a refresh that started after its call, so it sees a current view.
-   */
-  private refreshPeers(): Promise<void> {
-    this.peersStale = true;
-    this.peersRefresh ??= this.runRefreshes();
-    return this.peersRefresh;
-  }
-
-  private async runRefreshes(): Promise<void> {
-    try {
-      while (this.peersStale) {
-        this.peersStale = false;
-        await this.readPeers();
-      }
-    } finally {
-      // Cleared in the same turn as the last check of peersStale, so no request falls between.
-      this.peersRefresh = undefined;
-    }
-  }
-
   private async readPeers(): Promise<void> {
-    const seen = new Set<string>();
     const all: Heartbeat[] = [];
     for (const raw of await this.store.heartbeats()) {
       const hb = parseValue(heartbeatSchema, raw);
-      if (!hb.ok) { this.reject('heartbeat', hb.reason); continue; }
-      all.push(hb.value);
-      if (hb.value.node === this.host.node) continue;
-      seen.add(hb.value.node);
+      if (hb.ok) all.push(hb.value);
+      else this.reject('heartbeat', hb.reason);
+    }
+    const others = all.filter((hb) => hb.node !== this.host.node);
+    const healths = await Promise.all(others.map((hb) => this.store.hgetall(this.store.keys.health(hb.node))));
+    const seen = new Set<string>();
+    others.forEach((hb, i) => {
+      seen.add(hb.node);
       const health = new Map<string, Health>();
-      for (const [key, value] of Object.entries(await this.store.hgetall(this.store.keys.health(hb.value.node)))) {
+      for (const [key, value] of Object.entries(healths[i]!)) {
         const h = healthValue.safeParse(value);
         if (isBackendKey(key) && h.success) health.set(key, h.data);
-        else this.reject(`health of ${hb.value.node}`, `bad entry ${JSON.stringify(key.slice(0, 64))}`);
+        else this.reject(`health of ${hb.node}`, `bad entry ${JSON.stringify(key.slice(0, 64))}`);
       }
-      this.peers.set(hb.value.node, { hb: hb.value, health });
-    }
+      this.peers.set(hb.node, { hb, health });
+    });
     for (const node of [...this.peers.keys()]) if (!seen.has(node)) this.peers.delete(node);
     this.reportSplitBrain(all);
     this.recomputeAll();
@@ -303,7 +297,7 @@ export class ClusterSync {
 
   private recomputeAll(): void {
     const peers = this.store.connected ? this.peerViews() : [];
-    for (const key of this.host.backends()) this.recompute(key, peers);
+    for (const key of this.host.backends().keys()) this.recompute(key, peers);
   }
 
   private reject(what: string, reason: string): void {

@@ -8,7 +8,7 @@ import { DEFAULT_EVENTS, MAX_EVENTS, type BackendResult, type ConfigDiffResult, 
 import { issueLines, loadConfigFile, withSharedFarms } from '../../config/load.js';
 import { markKey } from '../plan/marks.js';
 import { daemonStatus } from './snapshot.js';
-import type { Status } from './status.js';
+import { reportedShare, round, type Status } from './status.js';
 
 /** The capability the socket server serves; a fake implements it in unit tests. */
 export interface ControlApi {
@@ -74,8 +74,8 @@ export function daemonApi(daemon: Daemon): ControlApi {
       }
       const planned = engine.desired().farms.find((f) => f.name === farm)?.backends.find((b) => b.name === backend);
       return {
-        farm, backend, from, admin, applied_ms: Number((performance.now() - started).toFixed(3)),
-        in_chain: planned?.inChain ?? false, share: planned?.inChain ? Number(planned.share.toFixed(6)) : 0,
+        farm, backend, from, admin, applied_ms: round(performance.now() - started, 3),
+        in_chain: planned?.inChain ?? false, share: planned ? reportedShare(planned) : 0,
       };
     },
     async reload() {
@@ -126,7 +126,8 @@ export function daemonApi(daemon: Daemon): ControlApi {
       const mine = new Map(local.config.farms.map((f) => [f.name, JSON.stringify(f)]));
       const theirs = new Map(shared ? cluster.config.farms.map((f) => [f.name, JSON.stringify(f)]) : []);
       return {
-        running_revision: sync.revision,
+        // The shared revision this node runs, as the cluster's revision() (status) reports it.
+        running_revision: daemon.sharedRevision(),
         cluster_revision: shared?.rev ?? null,
         only_local: [...mine.keys()].filter((n) => !theirs.has(n)),
         only_cluster: [...theirs.keys()].filter((n) => !mine.has(n)),

@@ -17,7 +17,7 @@ export interface CallOptions {
 }
 
 /** What a connect error means for an operator. */
-export function describeConnectError(path: string, err: NodeJS.ErrnoException): { code: ClientErrorCode; message: string } {
+function describeConnectError(path: string, err: NodeJS.ErrnoException): { code: ClientErrorCode; message: string } {
   switch (err.code) {
     case 'ENOENT':
       return { code: 'not_running', message: `ha-agent is not running: no control socket at ${path} (use --socket PATH for another agent)` };

@@ -27,11 +27,11 @@ export function formatDuration(seconds: number): string {
   return d > 0 ? `${d}d${h}h` : h > 0 ? `${h}h${m}m` : m > 0 ? `${m}m${s}s` : `${s}s`;
 }
 
-/** Left-aligned columns; widths from the plain text so colour codes do not skew them. */
-function table(header: readonly string[], rows: readonly { text: string; colour?: Colour | undefined }[][], paint: Paint, indent = '  '): string[] {
+/** Left-aligned columns, indented two spaces; widths from the plain text so colour codes do not skew them. */
+function table(header: readonly string[], rows: readonly { text: string; colour?: Colour | undefined }[][], paint: Paint): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.text.length ?? 0)));
   const line = (cells: readonly { text: string; colour?: Colour | undefined }[]) =>
-    indent + cells.map((c, i) => (i === cells.length - 1 ? paint(c.text, c.colour) : paint(c.text.padEnd(widths[i]!), c.colour))).join('  ').trimEnd();
+    '  ' + cells.map((c, i) => (i === cells.length - 1 ? paint(c.text, c.colour) : paint(c.text.padEnd(widths[i]!), c.colour))).join('  ').trimEnd();
   return [line(header.map((h) => ({ text: h, colour: 'dim' as const }))), ...rows.map(line)];
 }
 

@@ -12,16 +12,18 @@ export function parseGroupFile(text: string, name: string): number | undefined {
   return undefined;
 }
 
+const GROUP_FILE = '/etc/group';
+
 /** A group name or a numeric gid; rejects with a message naming the group when it is unknown. */
-export async function resolveGroup(group: string, file = '/etc/group'): Promise<number> {
+export async function resolveGroup(group: string): Promise<number> {
   if (/^\d+$/.test(group)) return Number(group);
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readFile(GROUP_FILE, 'utf8');
   } catch (err) {
-    throw new Error(`control.group "${group}": cannot read ${file}: ${(err as Error).message}`);
+    throw new Error(`control.group "${group}": cannot read ${GROUP_FILE}: ${(err as Error).message}`);
   }
   const gid = parseGroupFile(text, group);
-  if (gid === undefined) throw new Error(`control.group "${group}" is not a group in ${file}`);
+  if (gid === undefined) throw new Error(`control.group "${group}" is not a group in ${GROUP_FILE}`);
   return gid;
 }

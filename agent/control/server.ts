@@ -2,15 +2,13 @@
 
 import type { Daemon } from '../daemon/main.js';
 import { daemonApi } from './api.js';
-import { listenControl, type ControlSocketOptions } from './socket.js';
+import { listenControl, type ControlSocket } from './socket.js';
 
-export async function startControl(daemon: Daemon, options: Pick<ControlSocketOptions, 'limits' | 'maxConnections'> = {}): Promise<{ stop(): Promise<void> }> {
+export function startControl(daemon: Daemon): Promise<ControlSocket> {
   const { control } = daemon.config();
-  const socket = await listenControl(daemonApi(daemon), {
+  return listenControl(daemonApi(daemon), {
     path: control.socket,
     ...(control.group !== undefined ? { group: control.group } : {}),
     logger: daemon.logger,
-    ...options,
   });
-  return { stop: () => socket.stop() };
 }

@@ -5,13 +5,13 @@ import { VERSION } from '../version.js';
 import type { Daemon } from '../daemon/main.js';
 import { buildStatus, type Status } from './status.js';
 
-export function daemonStatus(daemon: Daemon, now = Date.now()): Status {
+export function daemonStatus(daemon: Daemon): Status {
   const { engine } = daemon;
   const dp = engine.dataplane;
   return buildStatus({
     node: daemon.config().node.id,
     version: VERSION,
-    now,
+    now: Date.now(),
     startedAt: daemon.startedAt,
     vrrp: { state: daemon.vrrp.state, since: daemon.vrrp.since },
     ...(daemon.cluster ? { cluster: daemon.cluster } : {}),

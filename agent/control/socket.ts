@@ -20,15 +20,13 @@ export interface ControlSocketOptions {
 }
 
 export interface ControlSocket {
-  readonly path: string;
-  readonly connections: () => number;
   stop(): Promise<void>;
 }
 
 const MODE = 0o660;
 
 /** Resolves true when something accepts connections on `path`. */
-function answers(path: string, timeoutMs = 1000): Promise<boolean> {
+function answers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = connect(path);
     const done = (alive: boolean) => {
@@ -37,7 +35,7 @@ function answers(path: string, timeoutMs = 1000): Promise<boolean> {
       resolve(alive);
     };
     // A listener too busy to accept within a second is still a listener: never steal it.
-    const timer = setTimeout(() => done(true), timeoutMs);
+    const timer = setTimeout(() => done(true), 1000);
     probe.once('connect', () => done(true));
     probe.once('error', (err: NodeJS.ErrnoException) => done(err.code !== 'ECONNREFUSED' && err.code !== 'ENOENT'));
   });
@@ -111,8 +109,6 @@ export async function listenControl(api: ControlApi, options: ControlSocketOptio
   logger.info({ path, group: options.group ?? null, mode: MODE.toString(8) }, 'control socket listening');
 
   return {
-    path,
-    connections: () => open.size,
     async stop() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const socket of open) socket.destroy();

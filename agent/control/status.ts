@@ -124,7 +124,12 @@ export interface StatusInput {
 const iso = (ms: number): string => new Date(ms).toISOString();
 const portEntry = (r: PortRange): number | string => (r.from === r.to ? r.from : `${r.from}-${r.to}`);
 /** Microsecond precision is plenty and keeps the JSON readable. */
-const round = (n: number, digits: number): number => Number(n.toFixed(digits));
+export const round = (n: number, digits: number): number => Number(n.toFixed(digits));
+/**
+ * A backend's share as status and `agentctl backend` report it: outside the chain exactly 0
+ * (SPEC §3), never a rounding remainder.
+ */
+export const reportedShare = (b: { readonly inChain: boolean; readonly share: number }): number => (b.inChain ? round(b.share, 6) : 0);
 
 export function buildStatus(input: StatusInput): Status {
   const dp = input.dataplane;
@@ -153,8 +158,7 @@ export function buildStatus(input: StatusInput): Status {
         return {
           name: b.name, ip: b.ip, port: b.port ?? null, weight: b.weight, effective_weight: round(b.effectiveWeight, 3), priority: b.priority,
           mark: formatMark(b.mark), health: b.health, admin: b.admin, in_chain: b.inChain,
-          // Shares outside the chain are exactly 0 (SPEC §3), never a rounding remainder.
-          share: b.inChain ? round(b.share, 6) : 0,
+          share: reportedShare(b),
           health_since: rt?.since === undefined ? null : iso(rt.since),
           last_check: check ? { ok: check.ok, message: check.message, latency_ms: round(check.latencyMs, 3), at: iso(check.at) } : null,
           ...(input.cluster?.views ? { views: input.cluster.views(markKey(farm.name, b.name)) } : {}),

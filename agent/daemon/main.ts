@@ -23,7 +23,7 @@ import type { Runner } from '../apply/runner.js';
 import { VrrpView } from '../vrrp/state.js';
 import type { ClusterView } from '../control/status.js';
 import type { Health } from '../plan/plan.js';
-import { readAppliedShared } from '../cluster/service.js';
+import { readAppliedShared } from '../state/shared-config.js';
 
 export interface Daemon {
   readonly engine: Engine;
@@ -37,8 +37,12 @@ export interface Daemon {
   readonly vrrp: VrrpView;
   /** Set by the cluster module when clustered; status says `disabled` while absent. */
   cluster?: ClusterView;
-  /** Started with the daemon and stopped before it (control socket, keepalived, cluster sync). */
-  readonly services: { name: string; stop(): Promise<void> }[];
+  /**
+   * Started with the daemon and stopped before it (control socket, keepalived, cluster sync).
+   * `reconfigure` is told of each config a reload or a cluster push puts in use, without being
+   * awaited: the service orders and reports its own work.
+   */
+  readonly services: { name: string; stop(): Promise<void>; reconfigure?(config: Config): void }[];
   /** This node's own probe verdicts and their reasons; with a cluster policy the engine may apply another view. */
   readonly localHealth: Map<string, Health>;
   readonly localReasons: Map<string, string>;
@@ -67,7 +71,7 @@ export async function createNetfilter(config: Config, runner: Runner): Promise<N
   }
 }
 
-export async function startDaemon(configPath: string, initial: Config, logger: Logger = createLogger()): Promise<Daemon> {
+async function startDaemon(configPath: string, initial: Config, logger: Logger = createLogger()): Promise<Daemon> {
   let config = initial;
   // Farms pushed through the cluster replace the file's farms, also across restarts.
   let sharedFarms: readonly unknown[] | null = null;
@@ -89,7 +93,6 @@ export async function startDaemon(configPath: string, initial: Config, logger: L
   const runner = new ExecaRunner();
   const netfilter = await createNetfilter(config, runner);
   let lastMarks: ReadonlyMap<string, number> | undefined;
-  let lastMarksText = '';
   const engine = new Engine({
     netfilter,
     conntrack: new ConntrackCli(runner),
@@ -97,13 +100,12 @@ export async function startDaemon(configPath: string, initial: Config, logger: L
     now: Date.now,
     persist: async (backends, marks) => {
       await writeSavedState(config.node.state_dir, backends);
-      // The engine replaces its marks map only on start and reload: the same map needs no look,
-      // a new one is written when its content differs.
-      if (marks === lastMarks) return;
-      const text = JSON.stringify([...marks]);
-      if (text !== lastMarksText) await writeMarks(config.node.state_dir, marks);
-      lastMarks = marks;
-      lastMarksText = text;
+      // The engine replaces its marks map only on start and reload: the same map needs no look
+      // (writeMarks leaves the file alone when a new map holds the same marks).
+      if (marks !== lastMarks) {
+        await writeMarks(config.node.state_dir, marks);
+        lastMarks = marks;
+      }
     },
     weightFactor: (farm, rt, now) => (rt.upSince === undefined ? 1 : slowstartWeight(rt.upSince, farm.check.slowstart, now).factor),
   });
@@ -179,6 +181,27 @@ export async function startDaemon(configPath: string, initial: Config, logger: L
   logger.info({ version: VERSION, node: config.node.id, farms: config.farms.length, driver: netfilter.driver, tcp_check: tcpDirect.mode }, 'ha-agent running');
 
   let reloading: Promise<unknown> = Promise.resolve();
+  /** Config changes run one at a time, in the order asked; one that fails does not stop the next. */
+  const serial = <T>(task: () => Promise<T>): Promise<T> => {
+    const run = reloading.then(task);
+    reloading = run.catch(() => undefined);
+    return run;
+  };
+  /**
+   * Puts a validated config in use (engine, then checks) and tells the services; the farms that
+   * changed. The services hear of it even when applying the rules failed: the engine keeps the
+   * new config and retries.
+   */
+  const swap = async (next: Config): Promise<string[]> => {
+    config = next;
+    try {
+      const changed = await engine.reload(config);
+      startChecks();
+      return changed;
+    } finally {
+      for (const service of daemon.services) service.reconfigure?.(config);
+    }
+  };
   const daemon: Daemon = {
     engine, scheduler, drift, netfilter, logger, configPath, startedAt: Date.now(),
     vrrp: new VrrpView(Boolean(config.vrrp)),
@@ -186,39 +209,27 @@ export async function startDaemon(configPath: string, initial: Config, logger: L
     localHealth, localReasons,
     config: () => config,
     sharedRevision: () => sharedRevision,
-    applySharedFarms: (farms, revision) => {
-      const run = reloading.then(async () => {
-        const result = withSharedFarms(await loadConfigFile(configPath), farms);
-        if (!result.ok) return `revision ${revision}: ${issueLines(result.issues).join('; ')}`;
-        config = result.config;
-        sharedFarms = farms;
-        sharedRevision = revision;
-        const changed = await engine.reload(config);
-        startChecks();
-        logger.info({ changed, revision }, `cluster config revision ${revision} applied (${changed.length} farms changed)`);
-        return null;
-      });
-      reloading = run.catch(() => undefined);
-      return run;
-    },
-    reload: () => {
-      const run = reloading.then(async () => {
-        const result = withSharedFarms(await loadConfigFile(configPath), sharedFarms);
-        if (!result.ok) {
-          logger.error({ errors: result.issues }, `reload refused, keeping the running config:\n${formatIssues(result.issues)}`);
-          return { ok: false as const, errors: issueLines(result.issues) };
-        }
-        const localChanges = (['node', 'control'] as const).filter((k) => JSON.stringify(result.config[k]) !== JSON.stringify(config[k]));
-        if (localChanges.length > 0) logger.warn({ sections: localChanges }, 'changes to these sections take effect after a restart');
-        config = result.config;
-        const changed = await engine.reload(config);
-        startChecks();
-        logger.info({ changed }, `config reloaded (${changed.length} farms changed)`);
-        return { ok: true as const, changed };
-      });
-      reloading = run.catch(() => undefined);
-      return run;
-    },
+    applySharedFarms: (farms, revision) => serial(async () => {
+      const result = withSharedFarms(await loadConfigFile(configPath), farms);
+      if (!result.ok) return `revision ${revision}: ${issueLines(result.issues).join('; ')}`;
+      sharedFarms = farms;
+      sharedRevision = revision;
+      const changed = await swap(result.config);
+      logger.info({ changed, revision }, `cluster config revision ${revision} applied (${changed.length} farms changed)`);
+      return null;
+    }),
+    reload: () => serial(async () => {
+      const result = withSharedFarms(await loadConfigFile(configPath), sharedFarms);
+      if (!result.ok) {
+        logger.error({ errors: result.issues }, `reload refused, keeping the running config:\n${formatIssues(result.issues)}`);
+        return { ok: false as const, errors: issueLines(result.issues) };
+      }
+      const localChanges = (['node', 'control'] as const).filter((k) => JSON.stringify(result.config[k]) !== JSON.stringify(config[k]));
+      if (localChanges.length > 0) logger.warn({ sections: localChanges }, 'changes to these sections take effect after a restart');
+      const changed = await swap(result.config);
+      logger.info({ changed }, `config reloaded (${changed.length} farms changed)`);
+      return { ok: true as const, changed };
+    }),
     stop: async () => {
       for (const service of [...daemon.services].reverse()) {
         await service.stop().catch((err: Error) => logger.warn({ service: service.name, err: err.message }, 'stopping a service failed'));
@@ -271,7 +282,7 @@ export async function runDaemon(configPath: string, config: Config): Promise<voi
   if (cluster) {
     // Redis trouble is not fatal: the agent runs standalone and resynchronises when it returns.
     const { startCluster } = await import('../cluster/service.js');
-    await startCluster(daemon, cluster, { appliedRevision: daemon.sharedRevision() });
+    await startCluster(daemon, cluster);
   }
   process.on('SIGHUP', () => void daemon.reload().catch((err: Error) => logger.error({ err: err.message }, 'reload failed')));
   await new Promise<void>((resolve) => {

@@ -226,10 +226,11 @@ export class Engine {
 
   private planFor(farm: FarmConfig): PlannedFarm {
     const now = this.deps.now();
-    const planned = planFarm(farm, this.marks, (f, b): BackendView | undefined => {
+    const planned = planFarm(farm, this.marks, (f, b): Partial<BackendView> | undefined => {
       const rt = this.runtime.get(markKey(f, b));
       if (!rt) return undefined;
-      return { health: rt.health, admin: this.adminOf(farm, b), weightFactor: this.deps.weightFactor?.(farm, rt, now) ?? 1 };
+      // Without an override planFarm takes the backend's configured admin state.
+      return { health: rt.health, ...(rt.adminOverride ? { admin: rt.adminOverride } : {}), weightFactor: this.deps.weightFactor?.(farm, rt, now) ?? 1 };
     });
     this.planned.set(farm.name, planned);
     return planned;

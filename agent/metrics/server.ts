@@ -1,18 +1,13 @@
 // GET /metrics on control.metrics (host:port) when configured; nothing else is served.
 
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Daemon } from '../daemon/main.js';
 import { parseListen } from '../../config/net.js';
 import { daemonStatus } from '../control/snapshot.js';
 import { AgentMetrics } from './registry.js';
 
-export interface MetricsServer {
-  readonly port: number;
-  stop(): Promise<void>;
-}
-
-export async function startMetrics(daemon: Daemon, listen: string, metrics = new AgentMetrics()): Promise<MetricsServer> {
+export async function startMetrics(daemon: Daemon, listen: string): Promise<{ stop(): Promise<void> }> {
+  const metrics = new AgentMetrics();
   const unsubscribe = daemon.engine.on((event) => metrics.observe(event));
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -50,7 +45,6 @@ export async function startMetrics(daemon: Daemon, listen: string, metrics = new
   server.on('error', (err) => daemon.logger.error({ err: err.message }, 'metrics server error'));
   daemon.logger.info({ listen }, 'metrics at /metrics');
   return {
-    port: (server.address() as AddressInfo).port,
     async stop() {
       unsubscribe();
       server.closeAllConnections();

@@ -7,7 +7,7 @@ import type { VrrpPaths } from '../vrrp/paths.js';
 
 /** The instance name keepalived reports on the notify FIFO (`INSTANCE "ha_agent" MASTER 150`). */
 export const INSTANCE_NAME = 'ha_agent';
-export const ALIVE_SCRIPT_NAME = 'ha_agent_alive';
+const ALIVE_SCRIPT_NAME = 'ha_agent_alive';
 
 export type KeepalivedInput = Pick<Config, 'node' | 'farms'> & { readonly vrrp: VrrpConfig };
 
@@ -66,9 +66,9 @@ function instanceLines(config: KeepalivedInput): string[] {
     // Adverts from anything but the listed peers are dropped: a stray router cannot take the VIP.
     lines.push('check_unicast_src');
   }
-  if (v.garp_master_delay !== undefined) lines.push(`garp_master_delay ${v.garp_master_delay / 1000}`);
+  if (v.garp_master_delay !== undefined) lines.push(`garp_master_delay ${seconds(v.garp_master_delay)}`);
   if (v.garp_master_repeat !== undefined) lines.push(`garp_master_repeat ${v.garp_master_repeat}`);
-  if (v.garp_master_refresh !== undefined) lines.push(`garp_master_refresh ${v.garp_master_refresh / 1000}`);
+  if (v.garp_master_refresh !== undefined) lines.push(`garp_master_refresh ${seconds(v.garp_master_refresh)}`);
   const vips = farmVips(config.farms);
   if (vips.length > 0) lines.push(...block('virtual_ipaddress', vips.map((ip) => `${ip}/32 dev ${v.interface}`)));
   // Excluded from the adverts (which stay small) but added, removed and announced by gratuitous

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 
 /** The one table the agent owns; it never names any other. */
-export const NFT_FAMILY = 'ip';
+const NFT_FAMILY = 'ip';
 export const NFT_TABLE = 'ha_agent';
 export const TABLE_REF = `${NFT_FAMILY} ${NFT_TABLE}`;
 

@@ -5,7 +5,7 @@
 import { formatPortRange } from '../../config/net.js';
 import { formatMark } from '../plan/marks.js';
 import type { DesiredState, PlannedBackend, PlannedFarm } from '../plan/plan.js';
-import { backendLabel, snatAddress, touchedFarms } from './common.js';
+import { backendLabel, snatAddress } from './common.js';
 import { NFT_NAMES, formatFull, nftChain, type BaseHook, type NftChain, type NftModel, type NftSet } from './nft-model.js';
 import { chooseStatements, goto, maskedMark, selectRules, setMark } from './nft-select.js';
 import { diffNft, type NftTransaction } from './nft-diff.js';
@@ -135,16 +135,3 @@ export function diffFarms(mask: number, before: readonly NftFarmRender[], after:
   return diffNft(assembleNft(mask, before), assembleNft(mask, after));
 }
 
-/**
- * The `nft -f` text that turns `previous` (as applied) into `next`, touching only what differs:
- * farms outside `changed` are taken as unchanged and not even rendered. Without `previous`, the
- * full text. Empty when there is nothing to do.
- */
-export function renderNftUpdate(previous: DesiredState | undefined, next: DesiredState, changed?: ReadonlySet<string>): string {
-  if (!previous) return renderNft(next);
-  if (previous.markMask !== next.markMask || !changed) return diffNft(nftModel(previous), nftModel(next))?.text ?? '';
-  const names = (state: DesiredState) => state.farms.map((farm) => farm.name);
-  const touched = touchedFarms(changed, names(previous), names(next));
-  const pick = (state: DesiredState) => state.farms.filter((farm) => touched.has(farm.name)).map((farm) => renderNftFarm(farm, state.markMask));
-  return diffFarms(next.markMask, pick(previous), pick(next))?.text ?? '';
-}

@@ -1,7 +1,7 @@
 // Marks this node has used, persisted in the state dir so they survive restarts and reloads.
 
 import { readFile } from 'node:fs/promises';
-import { writeFileAtomic } from './atomic-write.js';
+import { writeIfChanged } from './atomic-write.js';
 import { isBackendKey } from './store.js';
 import { join } from 'node:path';
 
@@ -25,6 +25,7 @@ export async function readMarks(stateDir: string): Promise<Map<string, number>> 
   }
 }
 
+/** Rewrites the file only when the marks differ from what it holds. */
 export async function writeMarks(stateDir: string, marks: ReadonlyMap<string, number>): Promise<void> {
-  await writeFileAtomic(join(stateDir, FILE), `${JSON.stringify(Object.fromEntries([...marks].sort()), null, 1)}\n`);
+  await writeIfChanged(join(stateDir, FILE), `${JSON.stringify(Object.fromEntries([...marks].sort()), null, 1)}\n`);
 }

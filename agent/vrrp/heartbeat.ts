@@ -15,14 +15,13 @@ async function setDeadline(path: string, at: number): Promise<void> {
 }
 
 /** Writes the first deadline before returning, so keepalived started next sees a live agent. */
-export async function startHeartbeat(path: string, opts: { everyMs?: number; graceMs?: number; now?: () => number } = {}): Promise<Heartbeat> {
+export async function startHeartbeat(path: string, opts: { everyMs?: number; graceMs?: number } = {}): Promise<Heartbeat> {
   const every = opts.everyMs ?? HEARTBEAT_EVERY_MS;
   const grace = opts.graceMs ?? HEARTBEAT_GRACE_MS;
-  const now = opts.now ?? Date.now;
   await (await open(path, 'a', 0o644)).close();
-  await setDeadline(path, now() + grace);
+  await setDeadline(path, Date.now() + grace);
   // Driven by the main event loop on purpose: a blocked loop is exactly what must be noticed.
-  const timer = setInterval(() => void setDeadline(path, now() + grace).catch(() => undefined), every);
+  const timer = setInterval(() => void setDeadline(path, Date.now() + grace).catch(() => undefined), every);
   return {
     stop: async () => {
       clearInterval(timer);

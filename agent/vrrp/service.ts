@@ -7,10 +7,9 @@ import { ExecaRunner, type Runner } from '../apply/runner.js';
 import { startConntrackd, type ConntrackdService } from './conntrackd.js';
 import { startKeepalived, type KeepalivedService } from './keepalived.js';
 
-/** How often the service looks for a reloaded config (the daemon replaces the frozen object). */
-const RELOAD_POLL_MS = 1000;
-
 export interface VrrpService {
+  /** Called by the daemon with each config it puts in use; runs after the calls before it. */
+  reconfigure(config: Config): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -31,24 +30,20 @@ export async function startVrrp(daemon: Pick<Daemon, 'config' | 'logger' | 'vrrp
     throw err;
   }
 
-  // Config reloads arrive through SIGHUP and the control socket alike; both swap daemon.config().
-  let seen: Config = config;
-  let busy = false;
-  const poll = setInterval(() => {
-    const next = daemon.config();
-    if (next === seen || busy) return;
-    seen = next;
-    busy = true;
-    void Promise.all([keepalived.reconfigure(next), conntrackd?.reconfigure(next)])
-      .catch((err: Error) => logger.error({ err: err.message }, 'applying the reloaded vrrp config failed'))
-      .finally(() => {
-        busy = false;
-      });
-  }, RELOAD_POLL_MS);
+  // One at a time and in order, so the last config put in use is the one left written.
+  let reconfiguring = Promise.resolve();
+  const reconfigure = (next: Config): Promise<void> => {
+    reconfiguring = reconfiguring
+      .then(() => Promise.all([keepalived.reconfigure(next), conntrackd?.reconfigure(next)]))
+      .then(() => undefined, (err: Error) => logger.error({ err: err.message }, 'applying the reloaded vrrp config failed'));
+    return reconfiguring;
+  };
+  // A reload while starting came before the daemon knew this service: catch up with it.
+  if (daemon.config() !== config) void reconfigure(daemon.config());
 
   return {
+    reconfigure,
     stop: async () => {
-      clearInterval(poll);
       await keepalived.stop();
       await conntrackd?.stop();
     },

@@ -5,14 +5,13 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { desiredState as desired } from '../support/config.js';
 import { IptablesRestore } from '../../agent/apply/iptables.js';
-import { createLab, singleLbTopology, backendIp, VIP, parseJsonLine, type Lab, type NsProcess } from '../netns/topology.js';
+import { createLab, singleLbTopology, labBackendsYaml, VIP, parseJsonLine, type Lab, type NsProcess } from '../netns/topology.js';
 import { assertShares } from '../netns/stats.js';
 import type { ConnReport, RateReport } from '../fixtures/bin/lib/types.js';
 import { NsRunner } from '../support/ns-runner.js';
 import { needsRoot } from '../support/root.js';
 
 function farmYaml(opts: { mode: 'dnat' | 'snat'; protocol?: 'tcp' | 'udp'; weights: number[]; snatSource?: string }): string {
-  const backends = opts.weights.map((w, i) => `      - { name: b${i + 1}, ip: ${backendIp(i + 1)}, port: 8080, weight: ${w} }`).join('\n');
   return `node: { id: lb1 }
 farms:
   - name: web
@@ -21,7 +20,7 @@ farms:
     protocol: ${opts.protocol ?? 'tcp'}
     mode: ${opts.mode}
 ${opts.snatSource ? `    snat_source: ${opts.snatSource}\n` : ''}    backends:
-${backends}
+${labBackendsYaml(opts.weights)}
 `;
 }
 

@@ -6,14 +6,13 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { desiredState as desired } from '../support/config.js';
 import { NftCli } from '../../agent/apply/nftables.js';
-import { createLab, singleLbTopology, backendIp, VIP, parseJsonLine, type Lab } from '../netns/topology.js';
+import { createLab, singleLbTopology, labBackendsYaml, VIP, parseJsonLine, type Lab } from '../netns/topology.js';
 import { assertShares } from '../netns/stats.js';
 import type { ConnReport } from '../fixtures/bin/lib/types.js';
 import { NsRunner } from '../support/ns-runner.js';
 import { needsRoot } from '../support/root.js';
 
 function farmYaml(weights: number[]): string {
-  const backends = weights.map((w, i) => `      - { name: b${i + 1}, ip: ${backendIp(i + 1)}, port: 8080, weight: ${w} }`).join('\n');
   return `node: { id: lb1 }
 farms:
   - name: web
@@ -21,7 +20,7 @@ farms:
     ports: [80]
     mode: dnat
     backends:
-${backends}
+${labBackendsYaml(weights)}
 `;
 }
 

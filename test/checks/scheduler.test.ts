@@ -155,6 +155,21 @@ describe('Scheduler (fake clock)', () => {
     await s.stop();
   });
 
+  it('builds one probe per check object: backends sharing a check share its probe', async () => {
+    const clock = new FakeClock();
+    const w = world(clock);
+    const built: CheckConfig[] = [];
+    const s = new Scheduler({ ...w.base, probeFor: (check) => (built.push(check), w.base.probeFor(check)) });
+    const shared = tcp();
+    s.replaceAll([0, 1].map((n) => ({ target: target(n), check: shared })));
+    assert.equal(built.length, 1, 'one probe for the farm, not one per backend');
+    const reloaded = tcp({ interval: '2s' });
+    s.add({ target: target(1), check: reloaded });
+    s.add({ target: target(2), check: reloaded });
+    assert.deepEqual(built, [shared, reloaded], 'a new check object (update) gets a new probe, shared again');
+    await s.stop();
+  });
+
   it('stop aborts probes in flight, resolves when they settle, and leaves no timer', async () => {
     const clock = new FakeClock();
     const w = world(clock, { takesMs: 400 });

@@ -46,11 +46,7 @@ export function tcpServer(host = '127.0.0.1'): Promise<Listening<net.Server>> {
 }
 
 /** A port on 127.0.0.1 where nothing listens: connects are refused. */
-export async function closedPort(): Promise<number> {
-  const l = await tcpServer();
-  await l.close();
-  return l.port;
-}
+export { freePort as closedPort } from '../support/net.js';
 
 export type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
@@ -100,4 +96,4 @@ export async function timeWaitCount(port: number, side: 'client' | 'server' | 'b
   return run.stdout.split('\n').filter((line) => line.trim() !== '').length;
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+export { sleep } from '../netns/poll.js';

@@ -12,21 +12,14 @@ import { listenControl, type ControlSocket } from '../../agent/control/socket.js
 import { silentLogger } from '../../agent/log.js';
 import { FakeApi, sampleStatus } from '../control/fakes.js';
 import { tableRows } from '../control/table.js';
-import { repoPath } from '../support/repo.js';
-
-const AGENTCTL = repoPath('dist/agent/cli/agentctl.js');
+import { agentctlBin, spawnAgentctl } from '../support/agent.js';
 
 describe('agentctl', () => {
   let dir: string;
   let path: string;
   let api: FakeApi;
   let control: ControlSocket;
-  const run = (args: string[], opts: { socket?: string; user?: string } = {}) => {
-    const cmd = [AGENTCTL, '--socket', opts.socket ?? path, ...args];
-    return opts.user
-      ? execa('setpriv', [`--reuid=${opts.user}`, '--regid=nogroup', '--clear-groups', process.execPath, ...cmd], { reject: false, stripFinalNewline: false })
-      : execa(process.execPath, cmd, { reject: false, stripFinalNewline: false });
-  };
+  const run = (args: string[], opts: { socket?: string; user?: string } = {}) => spawnAgentctl(opts.socket ?? path, args, opts);
   const oneLine = (stderr: string, pattern: RegExp) => {
     assert.match(stderr.trimEnd(), pattern);
     assert.equal(stderr.trim().split('\n').length, 1, `one line: ${stderr}`);
@@ -160,7 +153,7 @@ describe('agentctl', () => {
   });
 
   it('exits 2 on bad usage and 0 on --help', async () => {
-    assert.equal((await execa(process.execPath, [AGENTCTL], { reject: false })).exitCode, 2);
+    assert.equal((await execa(process.execPath, [agentctlBin], { reject: false })).exitCode, 2);
     assert.equal((await run(['frobnicate'])).exitCode, 2);
     assert.equal((await run(['status', '--bogus'])).exitCode, 2);
     const help = await run(['--help']);

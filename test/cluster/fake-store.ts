@@ -55,6 +55,10 @@ export class FakeStore implements PeerStore {
     this.strings.set(this.keys.node(node), value);
   }
 
+  /**
+   * Every string under the node prefix, so a test can plant a peer's heartbeat with one set: the
+   * same as the real store's node set, as long as nothing expires (the tests' TTLs are hours).
+   */
   async heartbeats(): Promise<string[]> {
     this.call('heartbeats');
     this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);

@@ -4,8 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLab, backendIp, VIP, waitFor, type Lab, type NsProcess, type TopologySpec } from '../netns/topology.js';
-import { agentDir, agentctlBin, startAgent, type AgentDir } from '../support/agent.js';
-import { execa } from 'execa';
+import { agentDir, runAgentctl, startAgent, type AgentDir, type CtlResult } from '../support/agent.js';
 
 export const REDIS_IP = '10.1.0.50';
 export const REDIS_PORT = 6390;
@@ -44,7 +43,7 @@ export interface ClusterLab {
   /** redis-cli with the last argument read from stdin (-x), for values too large for argv. */
   redisCliStdin(input: string, ...args: string[]): Promise<string>;
   startAgent(i: number): Promise<NsProcess>;
-  ctl(i: number, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  ctl(i: number, args: string[]): Promise<CtlResult>;
   destroy(): Promise<void>;
 }
 
@@ -79,10 +78,7 @@ export async function createClusterLab(opts: { lbs: number; backends: number; fa
       agents[i] = agent;
       return agent;
     },
-    async ctl(i, args) {
-      const r = await execa(process.execPath, [agentctlBin, '--socket', dirs[i]!.socket, ...args], { reject: false, timeout: 30_000 });
-      return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
-    },
+    ctl: (i, args) => runAgentctl(dirs[i]!.socket, args, { timeoutMs: 30_000 }),
     async destroy() {
       for (const agent of agents) await agent?.stop(3000);
       await c.stopRedis();

@@ -3,7 +3,7 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { backendIp, VIP, sleep } from '../netns/topology.js';
+import { backendIp, labBackendsYaml, VIP, sleep } from '../netns/topology.js';
 import { needsRoot } from '../support/root.js';
 import { markedBackends, waitForChain } from '../support/agent.js';
 import { createClusterLab, redisUrl, waitConnected, type ClusterLab } from './lab.js';
@@ -13,7 +13,7 @@ const farms = `  - name: web
     ports: [80]
     check: { type: tcp, interval: 200ms, timeout: 100ms, rise: 2, fall: 2 }
     backends:
-${[1, 2].map((i) => `      - { name: b${i}, ip: ${backendIp(i)}, port: 8080 }`).join('\n')}
+${labBackendsYaml(2)}
 `;
 
 describe('quorum health policy', needsRoot(), () => {

@@ -1,5 +1,6 @@
 // startCluster: the shared revision it starts from is the one the daemon says it runs, not
-// whatever cluster-config.json holds (the daemon may have refused those farms at startup).
+// whatever cluster-config.json holds (the daemon may have refused those farms at startup), and
+// status reports the revision that runs, not one this node refused.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,32 +9,40 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clusterSchema } from '../../config/schema.js';
 import { silentLogger } from '../../agent/log.js';
-import { startCluster, writeAppliedShared } from '../../agent/cluster/service.js';
+import { startCluster } from '../../agent/cluster/service.js';
+import { writeAppliedShared } from '../../agent/state/shared-config.js';
 import type { Daemon } from '../../agent/daemon/main.js';
 import { FakeStore, until } from './fake-store.js';
 
 const cluster = clusterSchema.parse({ redis: 'redis://127.0.0.1:6379/0', heartbeat: '1h', heartbeat_ttl: '2h' });
 const shared = { rev: 3, node: 'lb2', at: 1, farms: [] };
 
-/** Just what startCluster reads of a daemon. */
-function fakeDaemon(stateDir: string, applied: number[]): Daemon {
+/**
+ * Just what startCluster reads of a daemon, which runs `sharedRevision` and refuses the shared
+ * farms when `refuse` is set. Every revision it is asked to apply goes to `applied`.
+ */
+function fakeDaemon(stateDir: string, applied: number[], options: { sharedRevision: number; refuse?: boolean }): Daemon {
+  let sharedRevision = options.sharedRevision;
   const daemon = {
     logger: silentLogger,
-    engine: { config: { farms: [] }, runtime: new Map(), dataplane: { lastApplyAt: null }, farmConfig: () => undefined, setHealth: () => undefined },
+    engine: { runtime: new Map(), dataplane: { lastApplyAt: null }, setHealth: () => undefined },
     config: () => ({ node: { id: 'lb1', state_dir: stateDir }, vrrp: undefined }),
     vrrp: { state: 'BACKUP' },
     localHealth: new Map(), localReasons: new Map(), services: [],
+    sharedRevision: () => sharedRevision,
     applySharedFarms: async (_farms: unknown[], revision: number) => {
       applied.push(revision);
+      if (options.refuse) return `revision ${revision}: farms[0].vip: invalid`;
+      sharedRevision = revision;
       return null;
     },
   };
   return daemon as unknown as Daemon;
 }
 
-for (const { name, appliedRevision, want } of [
-  { name: 'the daemon refused the stored farms (no revision given): the cluster revision is applied on connect', appliedRevision: undefined, want: [3] },
-  { name: 'the daemon runs revision 3: not applied again', appliedRevision: 3, want: [] },
+for (const { name, sharedRevision, want } of [
+  { name: 'the daemon refused the stored farms (it runs revision 0): the cluster revision is applied on connect', sharedRevision: 0, want: [3] },
+  { name: 'the daemon runs revision 3: not applied again', sharedRevision: 3, want: [] },
 ]) {
   test(name, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ha-agent-cluster-'));
@@ -42,7 +51,7 @@ for (const { name, appliedRevision, want } of [
     const store = new FakeStore();
     store.strings.set(store.keys.config, JSON.stringify(shared));
     const applied: number[] = [];
-    const sync = await startCluster(fakeDaemon(dir, applied), cluster, { store, appliedRevision });
+    const sync = await startCluster(fakeDaemon(dir, applied, { sharedRevision }), cluster, { store });
     try {
       await until(() => store.count('get') >= 1 && store.inFlight === 0);
       await new Promise((resolve) => setTimeout(resolve, 10));
@@ -54,3 +63,24 @@ for (const { name, appliedRevision, want } of [
     }
   });
 }
+
+test('status reports the shared revision the daemon runs, not a newer one it refused', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ha-agent-cluster-'));
+  const store = new FakeStore();
+  store.strings.set(store.keys.config, JSON.stringify(shared));
+  const applied: number[] = [];
+  const daemon = fakeDaemon(dir, applied, { sharedRevision: 2, refuse: true });
+  const sync = await startCluster(daemon, cluster, { store });
+  try {
+    await until(() => sync.revision === 3 && store.inFlight === 0);
+    assert.deepEqual(applied, [3]);
+    assert.equal(daemon.cluster?.revision?.(), 2);
+    // The heartbeat says which revision was considered, and why it does not run.
+    const hb = JSON.parse(store.strings.get(store.keys.node('lb1'))!) as { config_revision: number; config_error: string | null };
+    assert.equal(hb.config_revision, 3);
+    assert.match(String(hb.config_error), /revision 3/);
+  } finally {
+    await sync.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

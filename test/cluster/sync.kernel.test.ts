@@ -4,7 +4,7 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { backendIp, VIP, sleep, waitFor, type NsProcess } from '../netns/topology.js';
+import { backendIp, labBackendsYaml, VIP, sleep, waitFor, type NsProcess } from '../netns/topology.js';
 import { needsRoot } from '../support/root.js';
 import { agentLogs, markedBackends, startAgent, waitForChain } from '../support/agent.js';
 import { createClusterLab, redisUrl, waitConnected, type ClusterLab } from './lab.js';
@@ -16,7 +16,7 @@ const farms = (names = ['web']) => names.map((name, f) => `  - name: ${name}
     ports: [${80 + f}]
     check: { type: tcp, interval: 200ms, timeout: 100ms, rise: 2, fall: 2 }
     backends:
-${[1, 2].map((i) => `      - { name: b${i}, ip: ${backendIp(i)}, port: 8080 }`).join('\n')}
+${labBackendsYaml(2)}
 `).join('');
 
 describe('cluster sync through Redis', needsRoot(), () => {
@@ -128,6 +128,7 @@ describe('cluster sync through Redis', needsRoot(), () => {
     await c.redisCli('HSET', `${tag}:actions`, '$(reboot)/b1', '{"admin":"drain","rev":999999,"node":"lb9","at":1}');
     await c.redisCli('HSET', `${tag}:actions`, 'nofarm/b1', '{"admin":"drain","rev":999999,"node":"lb9","at":1}');
     await c.redisCli('SET', `${tag}:node:evil`, '{"node":"evil","vrrp":"MASTER","x":`id`}', 'PX', '5000');
+    await c.redisCli('SADD', `${tag}:nodes`, 'evil');
     await c.redisCli('HSET', `${tag}:health:lb2`, 'web/b1', 'sideways');
     await c.redisCli('PUBLISH', `${tag}:events`, 'not json at all');
     await c.redisCli('PUBLISH', `${tag}:events`, JSON.stringify({ type: 'action', node: 'lb9', rev: 1 }));

@@ -1,6 +1,7 @@
-// ClusterSync against an in-memory store: note handling that fails is logged, and bursts of
-// peer notes are coalesced into at most two reads that never overlap, and a peer back from an
-// outage is known with its view before its pending actions are followed.
+// ClusterSync against an in-memory store: note handling that fails is logged, bursts of peer
+// notes are coalesced into at most two reads that never overlap, config notes arriving together
+// apply a revision once, and a peer back from an outage is known with its view before its
+// pending actions are followed.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,7 +29,7 @@ function setup(overrides: Partial<ClusterHost> = {}) {
     node: 'lb1', version: 'test', virtualRouterId: null,
     vrrp: () => 'BACKUP',
     localHealth: () => local,
-    backends: () => ['f/b'],
+    backends: () => new Set(['f/b']),
     appliedHealth: () => undefined,
     applyHealth: () => undefined,
     applyAdmin: async () => undefined,
@@ -87,6 +88,32 @@ test('a burst of peer notes runs at most two peer refreshes, one at a time, and 
     assert.ok(store.count('heartbeats') <= 2, `${store.count('heartbeats')} refreshes for one burst`);
     assert.equal(store.maxInFlight, 1);
     assert.deepEqual(sync.views('f/b'), { lb1: 'up', lb2: 'down' });
+  } finally {
+    await sync.stop();
+  }
+});
+
+test('two config notes arriving together apply the revision once', async () => {
+  const applied: number[] = [];
+  const { store, lines, sync } = setup({
+    applySharedConfig: async (shared) => {
+      applied.push(shared.rev);
+      // A reload takes a while: the second note arrives while the first is being applied.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      return null;
+    },
+  });
+  try {
+    await sync.start();
+    await until(() => lines.some((l) => /resynchronised/.test(l.msg)));
+    store.strings.set(store.keys.config, JSON.stringify({ rev: 1, node: 'lb2', at: 1, farms: [] }));
+    const note = JSON.stringify({ type: 'config', node: 'lb2', rev: 1 });
+    store.note(note);
+    store.note(note);
+    await until(() => lines.some((l) => /revision 1 applied/.test(l.msg)));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(applied, [1]);
+    assert.equal(sync.revision, 1);
   } finally {
     await sync.stop();
   }

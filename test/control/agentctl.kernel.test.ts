@@ -5,15 +5,16 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa, type ResultPromise } from 'execa';
-import { VIP, parseJsonLine, sleep, waitFor, type NsProcess } from '../netns/topology.js';
-import type { ConnReport } from '../fixtures/bin/lib/types.js';
+import { VIP, sleep, waitFor, type NsProcess } from '../netns/topology.js';
+import { connReport } from '../netns/fixtures.js';
 import type { Status } from '../../agent/control/status.js';
 import { needsRoot } from '../support/root.js';
+import { spawnAgentctl } from '../support/agent.js';
+import { streamReport } from '../support/streams.js';
 import { rawConnect } from './raw.js';
 import { parsePrometheusText, valueOf } from '../metrics/prom-text.js';
 import { tableRows } from './table.js';
-import { AGENTCTL, AgentLab, CHECK_INTERVAL_MS } from './agent-lab.js';
+import { AgentLab, CHECK_INTERVAL_MS } from './agent-lab.js';
 
 const backendOf = (s: Status, name: string) => s.farms[0]!.backends.find((b) => b.name === name)!;
 
@@ -31,7 +32,7 @@ async function assertAgreesWithKernel(env: AgentLab, s: Status): Promise<void> {
 
 describe('agentctl with a daemon in a netns lab', needsRoot(), () => {
   let env: AgentLab;
-  let follower: ResultPromise | undefined;
+  let follower: ReturnType<typeof spawnAgentctl> | undefined;
   const followed: string[] = [];
   before(async () => {
     env = await AgentLab.create([1, 2, 1]);
@@ -98,18 +99,18 @@ describe('agentctl with a daemon in a netns lab', needsRoot(), () => {
   let stream: NsProcess;
   let drainedAt = 0;
   it('drain: b1 leaves the MARK chain within 200 ms and its established connections keep working', async () => {
-    follower = execa(process.execPath, [AGENTCTL, '--socket', env.socket, 'events', '-n', '0', '--follow', '--json'], { reject: false });
+    follower = spawnAgentctl(env.dir.socket, ['events', '-n', '0', '--follow', '--json']);
     follower.stdout!.on('data', (c: Buffer) => followed.push(...c.toString().split('\n').filter(Boolean)));
     stream = env.lab.spawnFixture('client', 'stream-client', ['--target', `${VIP}:80`, '--count', '24', '--interval-ms', '100']);
     await stream.waitForLine('ready 24', 10_000);
-    const before = await env.streamReport(stream);
+    const before = await streamReport(stream);
     assert.ok(before.connections.some((c) => c.backend === 'b1'), 'some connections landed on b1');
     const mark = backendOf(await env.status(), 'b1').mark;
 
     // The agent answers a backend request only once the transaction is in the kernel, so the
     // time from writing the request to the answer is the drain latency. It is taken on a raw
     // connection (the API agentctl speaks) so Node's own start-up time is not counted.
-    const conn = await rawConnect(env.socket);
+    const conn = await rawConnect(env.dir.socket);
     const sent = performance.now();
     conn.socket.write(`${JSON.stringify({ v: 1, id: 1, cmd: 'backend', farm: 'web', backend: 'b1', admin: 'drain' })}\n`);
     const [answer] = await conn.waitLines(1, 5000);
@@ -125,11 +126,11 @@ describe('agentctl with a daemon in a netns lab', needsRoot(), () => {
     await assertAgreesWithKernel(env, await env.status());
 
     await sleep(1000);
-    const after = await env.streamReport(stream);
+    const after = await streamReport(stream);
     for (const c of after.connections.filter((x) => x.backend === 'b1')) {
       assert.ok(c.ok && c.error === null && c.lastOkMs! > drainedAt + 500, `drained connection ${c.id} still echoes: ${JSON.stringify(c)}`);
     }
-    const fresh = parseJsonLine<ConnReport>((await env.lab.execFixture('client', 'conn-client', ['--target', `${VIP}:80`, '--count', '80', '--concurrency', '8'])).stdout);
+    const fresh = await connReport(env.lab, `${VIP}:80`, { count: 80, concurrency: 8 });
     assert.equal(fresh.failures, 0);
     assert.equal(fresh.counts.b1, undefined, `no new connection reaches b1: ${JSON.stringify(fresh.counts)}`);
     await waitFor(() => followed.some((l) => JSON.parse(l).type === 'admin' && JSON.parse(l).to === 'drain'), { what: 'the follower to see the drain' });
@@ -144,7 +145,7 @@ describe('agentctl with a daemon in a netns lab', needsRoot(), () => {
     const later = await env.status();
     assert.equal(backendOf(later, 'b1').last_check?.at, first.last_check?.at, 'no check ran on b1');
     assert.notEqual(backendOf(later, 'b2').last_check?.at, first.last_check?.at, 'the others are still checked');
-    const report = await env.streamReport(stream);
+    const report = await streamReport(stream);
     const onB1 = report.connections.filter((c) => c.backend === 'b1');
     assert.ok(onB1.length > 0 && onB1.every((c) => !c.ok && c.error !== null), `b1 connections were cut: ${JSON.stringify(onB1)}`);
     assert.ok(report.connections.filter((c) => c.backend !== 'b1').every((c) => c.ok), 'the other connections are untouched');
@@ -172,7 +173,7 @@ describe('agentctl with a daemon in a netns lab', needsRoot(), () => {
     assert.equal((await env.ctl(['backend', 'web', 'b2', 'drain'])).exitCode, 0);
     const mark = backendOf(await env.status(), 'b2').mark;
     assert.equal(await env.stop(), 0);
-    const saved = JSON.parse(await readFile(join(env.dir, 'state', 'state.json'), 'utf8')) as { backends: Record<string, { admin?: string }> };
+    const saved = JSON.parse(await readFile(join(env.dir.dir, 'state', 'state.json'), 'utf8')) as { backends: Record<string, { admin?: string }> };
     assert.equal(saved.backends['web/b2']?.admin, 'drain');
     assert.equal((await env.kernelShares()).has(mark), false, 'the rules stay in place while the agent is stopped');
     await env.start();

@@ -56,7 +56,11 @@ function setup(options: { connected: boolean; applyError?: string; shared?: unkn
     },
   } as unknown as ClusterHost;
   const sync = new ClusterSync(fakeStore(options.connected, options.shared), engine.config.cluster!, host, silentLogger);
-  const daemon = { engine, configPath: options.configPath ?? '/nonexistent', cluster: { state: 'connected', peers: () => [], sync } } as unknown as Daemon;
+  // No shared config applied yet: the node runs revision 0.
+  const daemon = {
+    engine, configPath: options.configPath ?? '/nonexistent', sharedRevision: () => 0,
+    cluster: { state: 'connected', peers: () => [], sync },
+  } as unknown as Daemon;
   return { api: daemonApi(daemon), engine };
 }
 

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { needsRoot } from '../support/root.js';
-import { AgentLab, HA_AGENT, agentConfig } from './agent-lab.js';
+import { spawnAgent } from '../support/agent.js';
+import { AgentLab, agentConfig } from './agent-lab.js';
 import { rawConnect } from './raw.js';
 
 type ErrorLine = { ok: false; error: { code: string; message: string } };
@@ -41,7 +42,7 @@ describe('the control socket of a daemon in a netns lab refuses bad input', need
   });
 
   it('garbage bytes get bad_json; an oversized request gets too_large and is dropped', async () => {
-    const garbage = await rawConnect(env.socket);
+    const garbage = await rawConnect(env.dir.socket);
     garbage.socket.write(Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x00, 0x0a]));
     const [bad] = (await garbage.waitLines(1)) as ErrorLine[];
     assert.equal(bad!.error.code, 'bad_json');
@@ -51,7 +52,7 @@ describe('the control socket of a daemon in a netns lab refuses bad input', need
     assert.match(lines[1]!.error.message, /admin: Invalid enum value/);
     garbage.socket.destroy();
 
-    const big = await rawConnect(env.socket);
+    const big = await rawConnect(env.dir.socket);
     big.socket.write(`{"v":1,"cmd":"status","x":"${'A'.repeat(5 * 1024 * 1024)}"}\n`);
     await big.closed(3000);
     assert.equal((big.lines[0] as ErrorLine).error.code, 'too_large');
@@ -59,7 +60,7 @@ describe('the control socket of a daemon in a netns lab refuses bad input', need
   });
 
   it('a half-sent request times out while other clients are served', async () => {
-    const slow = await rawConnect(env.socket);
+    const slow = await rawConnect(env.dir.socket);
     slow.socket.write('{"v":1,"cmd":"backend","farm":"web",');
     await assertUnaffected(); // served while the slow request is pending
     await slow.closed(8000);
@@ -70,7 +71,7 @@ describe('the control socket of a daemon in a netns lab refuses bad input', need
   });
 
   it('a user outside the socket\'s group cannot change anything', async () => {
-    const s = await stat(env.socket);
+    const s = await stat(env.dir.socket);
     assert.equal(s.mode & 0o777, 0o660);
     for (const args of [['backend', 'web', 'b1', 'maintenance'], ['status']]) {
       const r = await env.ctl(args, { user: 'nobody' });
@@ -81,14 +82,14 @@ describe('the control socket of a daemon in a netns lab refuses bad input', need
   });
 
   it('reload: an invalid config prints its errors, exits 1 and keeps the running config', async () => {
-    await env.writeConfig(agentConfig(env.dir, [1, 1]).replace('ip: 10.2.0.12', 'ip: 10.2.0.300').replace('weight: 1 }', 'weight: 0 }'));
+    env.dir.write(agentConfig(env.dir, [1, 1]).replace('ip: 10.2.0.12', 'ip: 10.2.0.300').replace('weight: 1 }', 'weight: 0 }'));
     const bad = await env.ctl(['reload']);
     assert.equal(bad.exitCode, 1);
     const lines = bad.stderr.trimEnd().split('\n');
     assert.ok(lines.includes('farms[0].backends[1].ip: "10.2.0.300" is not an IPv4 address'), bad.stderr);
     assert.match(lines.at(-1)!, /^agentctl: .*config\.yaml has 2 errors; the running config is kept$/);
     await assertUnaffected();
-    await env.writeConfig(agentConfig(env.dir, [1, 3]));
+    env.dir.write(agentConfig(env.dir, [1, 3]));
     const good = await env.ctl(['reload']);
     assert.deepEqual([good.exitCode, good.stdout], [0, 'config reloaded; 1 farm(s) re-applied: web\n']);
     assert.deepEqual((await env.status()).farms[0]!.backends.map((b) => b.share), [0.25, 0.75]);
@@ -97,15 +98,15 @@ describe('the control socket of a daemon in a netns lab refuses bad input', need
   it('a second agent never steals the live socket: it exits 1 before touching the kernel or the state', async () => {
     const mangle = async () => (await env.lab.exec('lb1', 'iptables-save', ['-t', 'mangle'])).stdout.split('\n').filter((l) => !l.startsWith('#')).join('\n');
     const rules = await mangle();
-    const state = await readFile(join(env.dir, 'state', 'state.json'), 'utf8');
-    const second = env.lab.spawn('lb1', process.execPath, [HA_AGENT, 'run', '--config', env.configFile]);
+    const state = await readFile(join(env.dir.dir, 'state', 'state.json'), 'utf8');
+    const second = spawnAgent(env.lab, 'lb1', env.dir.configPath);
     const exit = await second.wait(15_000);
     assert.equal(exit.exitCode, 1);
     assert.ok(second.lines.some((l) => /another process answers on .*agent\.sock \(is ha-agent already running\?\); not taking over its socket/.test(l)),
       second.lines.join('\n'));
     assert.equal(second.lines.some((l) => l.includes('ha-agent running')), false, 'it never started its engine');
     assert.equal(await mangle(), rules);
-    assert.equal(await readFile(join(env.dir, 'state', 'state.json'), 'utf8'), state);
+    assert.equal(await readFile(join(env.dir.dir, 'state', 'state.json'), 'utf8'), state);
     assert.equal((await env.ctl(['status'])).exitCode, 0, 'the first agent still answers');
     assert.equal(env.agent.exited, false);
   });

@@ -5,10 +5,10 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, chmodSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createLab, singleLbTopology, backendIp, VIP, parseJsonLine, sleep, waitFor, type Lab, type NsProcess } from '../netns/topology.js';
-import type { ConnReport } from '../fixtures/bin/lib/types.js';
+import { createLab, singleLbTopology, labBackendsYaml, VIP, sleep, waitFor, type Lab, type NsProcess } from '../netns/topology.js';
+import { connReport } from '../netns/fixtures.js';
 import { needsRoot } from '../support/root.js';
-import { agentDir, agentLogs, chainRules, startAgent, waitForChain, type AgentDir } from '../support/agent.js';
+import { agentDir, agentLogs, markRules, startAgent, stopAgentEnv, waitForChain, type AgentDir } from '../support/agent.js';
 
 const INTERVAL = 200;
 const TIMEOUT = 100;
@@ -36,7 +36,6 @@ describe('health checks drive the MARK chain', needsRoot(), () => {
     writeFileSync(script, '#!/bin/sh\nexec /usr/lib/nagios/plugins/check_tcp -H "$1" -p "$2" -t 1\n');
     chmodSync(script, 0o755);
     const timing = `interval: ${INTERVAL}ms, timeout: ${TIMEOUT}ms, rise: ${RISE}, fall: ${FALL}`;
-    const backends = (port: number) => [1, 2, 3].map((i) => `      - { name: b${i}, ip: ${backendIp(i)}, port: ${port} }`).join('\n');
     dir.write(`${dir.header()}dataplane: { verify_schedule: "*/1 * * * * *" }
 farms:
   - name: web
@@ -44,34 +43,30 @@ farms:
     ports: [80]
     check: { type: tcp, ${timing} }
     backends:
-${backends(8080)}
+${labBackendsYaml(3)}
   - name: api
     vip: ${VIP}
     ports: [81]
     check: { type: http, path: /health, expect_status: [200], expect_body: "^name=b", ${timing} }
     backends:
-${backends(8081)}
+${labBackendsYaml(3, { port: 8081 })}
   - name: ex
     vip: ${VIP}
     ports: [82]
     check: { type: exec, command: [${script}, "{ip}", "{port}"], interval: 500ms, timeout: 400ms, rise: 1, fall: 1 }
     backends:
-      - { name: b1, ip: ${backendIp(1)}, port: 8080 }
+${labBackendsYaml(1)}
   - name: hang
     vip: ${VIP}
     ports: [83]
     check: { type: exec, command: [sleep, "30"], interval: 500ms, timeout: 200ms, rise: 1, fall: 1 }
     backends:
-      - { name: b1, ip: ${backendIp(1)}, port: 8080 }
+${labBackendsYaml(1)}
 `);
     agent = await startAgent(lab, 'lb1', dir.configPath);
     await waitForChain(lab, 'lb1', 'web', [0, 1, 2], 3000);
   });
-  after(async () => {
-    await agent?.stop(3000);
-    await lab?.destroy();
-    dir?.remove();
-  });
+  after(() => stopAgentEnv({ agent, lab, dir }));
 
   it(`tcp: a dead backend leaves within fall×interval + timeout + 500 ms and returns within rise×interval + 500 ms`, async () => {
     const killedAt = Date.now();
@@ -80,7 +75,7 @@ ${backends(8081)}
     const detection = goneAt - killedAt;
     assert.ok(detection <= FALL * INTERVAL + TIMEOUT + 500, `left after ${detection} ms`);
 
-    const report = parseJsonLine<ConnReport>((await lab.execFixture('client', 'conn-client', ['--target', `${VIP}:80`, '--count', '60', '--concurrency', '6'])).stdout);
+    const report = await connReport(lab, `${VIP}:80`, { count: 60, concurrency: 6 });
     assert.equal(report.failures, 0, JSON.stringify(report.errors));
     assert.equal(report.counts.b2, undefined, 'no new connection went to the dead backend');
     const transition = agentLogs(agent, (e) => e.farm === 'web' && e.backend === 'b2' && e.to === 'down');
@@ -91,7 +86,7 @@ ${backends(8081)}
     const upFrom = Date.now();
     const backAt = await waitForChain(lab, 'lb1', 'web', [0, 1, 2], 5000);
     assert.ok(backAt - upFrom <= RISE * INTERVAL + 500, `came back after ${backAt - upFrom} ms`);
-    const probabilities = (await chainRules(lab, 'lb1', 'mangle', 'HAM-web')).map((r) => /--probability (\S+)/.exec(r)![1]);
+    const probabilities = (await markRules(lab, 'lb1', 'web')).map((r) => r.probability);
     assert.deepEqual(probabilities, ['1.00000000000', '0.50000000000', '0.33333333349']);
   });
 
@@ -135,4 +130,5 @@ ${backends(8081)}
     await waitForChain(lab, 'lb1', 'web', [0, 1, 2], 3000);
     assert.ok(agentLogs(agent, (e) => String(e.msg).startsWith('rules drifted')).length >= 1);
   });
+
 });

@@ -3,10 +3,12 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLab, singleLbTopology, backendIp, VIP, parseJsonLine, sleep, type Lab, type NsProcess } from '../netns/topology.js';
-import type { ConnReport, StreamReport } from '../fixtures/bin/lib/types.js';
+import { createLab, singleLbTopology, backendIp, VIP, sleep, type Lab, type NsProcess } from '../netns/topology.js';
+import { connReport } from '../netns/fixtures.js';
+import type { StreamReport } from '../fixtures/bin/lib/types.js';
 import { needsRoot } from '../support/root.js';
-import { agentDir, startAgent, waitForChain, type AgentDir } from '../support/agent.js';
+import { agentDir, startAgent, stopAgentEnv, waitForChain, type AgentDir } from '../support/agent.js';
+import { streamReport } from '../support/streams.js';
 
 const timing = 'interval: 200ms, timeout: 100ms, rise: 2, fall: 2';
 
@@ -50,23 +52,14 @@ describe('connections when backends leave', needsRoot(), () => {
     agent = await startAgent(lab, 'lb1', dir.configPath);
     await waitForChain(lab, 'lb1', 'web', [0, 1], 3000);
   });
-  after(async () => {
-    await agent?.stop(3000);
-    await lab?.destroy();
-    dir?.remove();
-  });
+  after(() => stopAgentEnv({ agent, lab, dir }));
 
   /** Opens long-lived connections, returns a function that reports their state. */
   async function streams(port: number, count: number) {
     const client = lab.spawnFixture('client', 'stream-client', ['--target', `${VIP}:${port}`, '--count', String(count), '--interval-ms', '50', '--duration-ms', '60000']);
     await client.waitForLine(/^ready/, 5000);
     return {
-      report: async () => {
-        const before = client.lines.length;
-        client.kill('SIGUSR1');
-        for (let i = 0; i < 100 && client.lines.length === before; i++) await sleep(20);
-        return parseJsonLine<StreamReport>(client.lines.slice(before).join('\n'));
-      },
+      report: () => streamReport(client),
       stop: () => client.stop(1000),
     };
   }
@@ -111,7 +104,7 @@ describe('connections when backends leave', needsRoot(), () => {
     dir.write(config({ cutOnDown: true, adminB1: 'drain' }));
     agent.kill('SIGHUP');
     await waitForChain(lab, 'lb1', 'web', [1], 3000);
-    const report = parseJsonLine<ConnReport>((await lab.execFixture('client', 'conn-client', ['--target', `${VIP}:80`, '--count', '40', '--concurrency', '4'])).stdout);
+    const report = await connReport(lab, `${VIP}:80`, { count: 40, concurrency: 4 });
     assert.deepEqual(Object.keys(report.counts), ['b2']);
     await sleep(500);
     const b1 = onB1(await s.report());
@@ -127,7 +120,7 @@ describe('connections when backends leave', needsRoot(), () => {
     await healthDown(2);
     await waitForChain(lab, 'lb1', 'web', [], 3000);
     const started = Date.now();
-    const report = parseJsonLine<ConnReport>((await lab.execFixture('client', 'conn-client', ['--target', `${VIP}:80`, '--count', '5', '--concurrency', '5', '--timeout-ms', '3000'])).stdout);
+    const report = await connReport(lab, `${VIP}:80`, { count: 5, concurrency: 5, connTimeoutMs: 3000 });
     assert.equal(report.failures, 5);
     assert.ok(Object.keys(report.errors).every((e) => /ECONNREFUSED/.test(e)), JSON.stringify(report.errors));
     assert.ok(Date.now() - started < 1000 + 500, `refusal took ${Date.now() - started} ms`);
@@ -135,7 +128,7 @@ describe('connections when backends leave', needsRoot(), () => {
     assert.ok(report.durationMs < 1000, `the client waited ${report.durationMs} ms for its refusals`);
     await healthUp(2);
     await waitForChain(lab, 'lb1', 'web', [1], 3000);
-    const back = parseJsonLine<ConnReport>((await lab.execFixture('client', 'conn-client', ['--target', `${VIP}:80`, '--count', '10', '--concurrency', '2'])).stdout);
+    const back = await connReport(lab, `${VIP}:80`, { count: 10, concurrency: 2 });
     assert.deepEqual(back.counts, { b2: 10 });
     await healthUp(1);
   });
@@ -144,11 +137,11 @@ describe('connections when backends leave', needsRoot(), () => {
     await waitForChain(lab, 'lb1', 'prio', [0], 3000);
     await healthDown(3);
     await waitForChain(lab, 'lb1', 'prio', [1], 3000);
-    const during = parseJsonLine<ConnReport>((await lab.execFixture('client', 'conn-client', ['--target', `${VIP}:81`, '--count', '10', '--concurrency', '2'])).stdout);
+    const during = await connReport(lab, `${VIP}:81`, { count: 10, concurrency: 2 });
     assert.deepEqual(during.counts, { b4: 10 });
     await healthUp(3);
     await waitForChain(lab, 'lb1', 'prio', [0], 3000);
-    const after = parseJsonLine<ConnReport>((await lab.execFixture('client', 'conn-client', ['--target', `${VIP}:81`, '--count', '10', '--concurrency', '2'])).stdout);
+    const after = await connReport(lab, `${VIP}:81`, { count: 10, concurrency: 2 });
     assert.deepEqual(after.counts, { b3: 10 });
   });
 });

@@ -4,11 +4,11 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLab, singleLbTopology, backendIp, VIP, parseJsonLine, sleep, waitFor, type Lab, type NsProcess } from '../netns/topology.js';
+import { createLab, singleLbTopology, backendIp, labBackendsYaml, VIP, parseJsonLine, sleep, waitFor, type Lab, type NsProcess } from '../netns/topology.js';
 import type { RateReport } from '../fixtures/bin/lib/types.js';
 import { needsRoot } from '../support/root.js';
 import { tcpDirect } from '../../checks/tcp.js';
-import { agentDir, agentLogs, chainRules, haAgentBin, markedBackends, startAgent, waitForChain, type AgentDir } from '../support/agent.js';
+import { agentDir, agentLogs, markedBackends, markRules, startAgent, stopAgentEnv, waitForChain, type AgentDir } from '../support/agent.js';
 
 const INTERVAL = 300;
 const RISE = 3;
@@ -26,10 +26,10 @@ describe('daemon lifecycle', needsRoot(), () => {
     ports: [${port}]
     check: { type: tcp, interval: ${INTERVAL}ms, timeout: 150ms, rise: ${RISE}, fall: 2 }
     backends:
-${[1, 2, 3].map((i) => `      - { name: b${i}, ip: ${backendIp(i)}, port: 8080 }`).join('\n')}
+${labBackendsYaml(3)}
 `;
-  /** Packet counters of a chain's rules, in order. */
-  const counters = async (chain: string) => (await chainRules(lab, 'lb1', 'mangle', chain, true)).map((r) => Number(/^\[(\d+):/.exec(r)![1]));
+  /** Packet counters of a farm's MARK rules, in order. */
+  const counters = async (farm: string) => (await markRules(lab, 'lb1', farm)).map((r) => r.packets);
 
   before(async () => {
     lab = await createLab(singleLbTopology({ backends: 3, mode: 'dnat' }));
@@ -40,11 +40,7 @@ ${[1, 2, 3].map((i) => `      - { name: b${i}, ip: ${backendIp(i)}, port: 8080 }
     agent = await startAgent(lab, 'lb1', dir.configPath);
     await waitForChain(lab, 'lb1', 'web', [0, 1, 2], 3000);
   });
-  after(async () => {
-    await agent?.stop(3000);
-    await lab?.destroy();
-    dir?.remove();
-  });
+  after(() => stopAgentEnv({ agent, lab, dir }));
 
   it('says at start which tcp check mode it runs (the native half-open engine, built in CI)', () => {
     const running = parseJsonLine<{ tcp_check?: string }>(agent.lines.find((l) => l.includes('ha-agent running')) ?? '');
@@ -59,15 +55,14 @@ ${[1, 2, 3].map((i) => `      - { name: b${i}, ip: ${backendIp(i)}, port: 8080 }
     await sleep(500);
     agent.kill('SIGKILL');
     await agent.wait(3000);
-    const countersAtKill = await counters('HAM-web');
+    const countersAtKill = await counters('web');
     await sleep(700);
     // The backend recovers while no agent is watching: it must still earn its way back in.
     await serve(3);
-    agent = lab.spawn('lb1', process.execPath, [haAgentBin, 'run', '--config', dir.configPath]);
-    await agent.waitForLine('ha-agent running', 15_000);
+    agent = await startAgent(lab, 'lb1', dir.configPath);
     const runningAt = Date.now();
     assert.deepEqual(await markedBackends(lab, 'lb1', 'web'), [0, 1], 'b3 was down before the kill and stays out at start');
-    const countersAfter = await counters('HAM-web');
+    const countersAfter = await counters('web');
     assert.equal(countersAfter.length, countersAtKill.length);
     countersAfter.forEach((n, i) => assert.ok(n >= countersAtKill[i]!, `rule ${i} counter went from ${countersAtKill[i]} to ${n}: the chain was rewritten`));
     assert.ok(countersAtKill.some((n) => n > 0), 'the load reached the MARK rules');
@@ -93,12 +88,12 @@ ${[1, 2, 3].map((i) => `      - { name: b${i}, ip: ${backendIp(i)}, port: 8080 }
 
   it('SIGHUP adding a farm: the new farm appears and the other farm keeps its counters', async () => {
     await lab.execFixture('client', 'conn-client', ['--target', `${VIP}:80`, '--count', '30', '--concurrency', '3']);
-    const webBefore = await counters('HAM-web');
+    const webBefore = await counters('web');
     assert.ok(webBefore.some((n) => n > 0));
     dir.write(`${dir.header()}farms:\n${farm('web', 80)}${farm('more', 81)}`);
     agent.kill('SIGHUP');
     await waitForChain(lab, 'lb1', 'more', [0, 1, 2], 3000);
-    const webAfter = await counters('HAM-web');
+    const webAfter = await counters('web');
     webAfter.forEach((n, i) => assert.ok(n >= webBefore[i]!, `web rule ${i}: ${webBefore[i]} -> ${n}`));
     assert.equal(agentLogs(agent, (e) => String(e.msg).startsWith('config reloaded')).at(-1)?.changed?.toString(), 'more');
   });

@@ -3,11 +3,10 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import {
-  createLab, pairTopology, backendIp, VIP, LB1_FRONT_IP, LB2_FRONT_IP, LB1_BACK_IP, LB2_BACK_IP, waitFor, type Lab, type NsProcess,
+  createLab, pairTopology, labBackendsYaml, VIP, LB1_FRONT_IP, LB2_FRONT_IP, LB1_BACK_IP, LB2_BACK_IP, waitFor, type Lab, type NsProcess,
 } from '../netns/topology.js';
-import { agentDir, agentctlBin, agentLogs, haAgentBin, type AgentDir } from '../support/agent.js';
+import { agentDir, agentLogs, agentStatus, spawnAgent, type AgentDir } from '../support/agent.js';
 import type { VrrpState } from '../../agent/vrrp/state.js';
 
 export type LbName = 'lb1' | 'lb2';
@@ -33,7 +32,6 @@ const NODES = {
 
 export function pairConfig(dir: AgentDir, node: LbName, opts: PairOptions): string {
   const n = NODES[node];
-  const backends = Array.from({ length: opts.backends }, (_, i) => `      - { name: b${i + 1}, ip: ${backendIp(i + 1)}, port: 8080 }`).join('\n');
   return `${dir.header(node)}farms:
   - name: web
     vip: ${VIP}
@@ -41,7 +39,7 @@ export function pairConfig(dir: AgentDir, node: LbName, opts: PairOptions): stri
     mode: ${opts.mode}
 ${opts.mode === 'snat' ? `    snat_source: ${FLOATING_BACK}\n` : ''}    check: { type: tcp, interval: 500ms, timeout: 200ms, rise: 1, fall: 2 }
     backends:
-${backends}
+${labBackendsYaml(opts.backends)}
 vrrp:
   interface: front
   virtual_router_id: 51
@@ -84,7 +82,7 @@ export class Pair {
   }
 
   async start(lb: LbName): Promise<NsProcess> {
-    const agent = this.lab.spawn(lb, process.execPath, [haAgentBin, 'run', '--config', this.dirs[lb].configPath]);
+    const agent = spawnAgent(this.lab, lb, this.dirs[lb].configPath);
     this.agents.set(lb, agent);
     await agent.waitForLine('keepalived started', 15_000);
     return agent;
@@ -108,10 +106,8 @@ export class Pair {
   }
 
   /** `agentctl status --json` vrrp.state of the node. */
-  async status(lb: LbName): Promise<{ vrrp: { state: VrrpState } }> {
-    const r = await execa(process.execPath, [agentctlBin, '--socket', this.dirs[lb].socket, 'status', '--json'], { reject: false, timeout: 10_000 });
-    if (r.exitCode !== 0) throw new Error(`agentctl status on ${lb} failed (${r.exitCode}): ${String(r.stderr)}`);
-    return JSON.parse(String(r.stdout)) as { vrrp: { state: VrrpState } };
+  status(lb: LbName): Promise<{ vrrp: { state: VrrpState } }> {
+    return agentStatus(this.dirs[lb].socket, { timeoutMs: 10_000 });
   }
 
   /** The states the agent logged, in order (pino lines `VRRP X -> Y`). */

@@ -1,7 +1,7 @@
 // Long-lived TCP streams through the VIP (stream-client) and their fate across a failover.
 
-import { VIP, parseJsonLine, sleep, waitFor, type NsProcess } from '../netns/topology.js';
-import type { StreamReport } from '../fixtures/bin/lib/types.js';
+import { VIP, sleep, type NsProcess } from '../netns/topology.js';
+import { streamReport } from '../support/streams.js';
 import type { Pair } from './pair.js';
 
 export const STREAM_INTERVAL_MS = 100;
@@ -14,14 +14,6 @@ export async function openStreams(pair: Pair, count: number): Promise<NsProcess>
   const ready = await stream.waitForLine(/^ready \d+/, 10_000);
   if (ready !== `ready ${count}`) throw new Error(`stream-client: ${ready}, wanted ${count} connections`);
   return stream;
-}
-
-/** SIGUSR1 makes stream-client print a report line; returns the next one. */
-export async function streamReport(stream: NsProcess): Promise<StreamReport> {
-  const seen = stream.lines.length;
-  stream.kill('SIGUSR1');
-  await waitFor(() => stream.lines.slice(seen).some((l) => l.startsWith('{')), { timeoutMs: 3000, what: 'a stream report' });
-  return parseJsonLine<StreamReport>(stream.lines.slice(seen).filter((l) => l.startsWith('{')).join('\n'));
 }
 
 export interface Survival {

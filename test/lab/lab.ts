@@ -3,10 +3,10 @@
 // LB, sends real connections through the VIP, takes a backend down and back, then kills the
 // MASTER's agent and shows the BACKUP taking over with the same rules.
 
-import { backendIp, VIP, parseJsonLine, waitFor, type Lab } from '../netns/topology.js';
-import type { ConnReport } from '../fixtures/bin/lib/types.js';
-import { agentctlBin, markedBackends } from '../support/agent.js';
-import { Pair, pairConfig, LBS, type LbName } from '../failover/pair.js';
+import { backendIp, labBackendsYaml, VIP, waitFor, type Lab } from '../netns/topology.js';
+import { connReport } from '../netns/fixtures.js';
+import { markedBackends, runAgentctl } from '../support/agent.js';
+import { Pair, pairConfig, LBS } from '../failover/pair.js';
 import { execa } from 'execa';
 
 const WEIGHTS = [1, 2, 3];
@@ -14,8 +14,7 @@ const CONNECTIONS = 1200;
 const say = (text = '') => process.stdout.write(`${text}\n`);
 
 async function split(lab: Lab, title: string, shares: number[]): Promise<void> {
-  const r = await lab.execFixture('client', 'conn-client', ['--target', `${VIP}:80`, '--count', String(CONNECTIONS), '--concurrency', '16'], { timeoutMs: 120_000 });
-  const report = parseJsonLine<ConnReport>(r.stdout);
+  const report = await connReport(lab, `${VIP}:80`, { count: CONNECTIONS, concurrency: 16 }, { timeoutMs: 120_000 });
   say(`\n${title}: ${CONNECTIONS} new TCP connections to ${VIP}:80 (${report.failures} failed, ${report.durationMs} ms)`);
   say('  backend   address          configured share   connections   observed share');
   shares.forEach((share, i) => {
@@ -25,18 +24,13 @@ async function split(lab: Lab, title: string, shares: number[]): Promise<void> {
   });
 }
 
-async function agentctl(pair: Pair, lb: LbName, args: string[]): Promise<string> {
-  const r = await execa(process.execPath, [agentctlBin, '--socket', pair.dirs[lb].socket, ...args], { reject: false, timeout: 10_000 });
-  return String(r.stdout);
-}
-
 async function main(): Promise<void> {
   say('ha-agent lab: client -- (lb1, lb2: ha-agent + keepalived, VRRP 100 ms) -- b1, b2, b3   (network namespaces, torn down at exit)');
   const pair = await Pair.create({ backends: 3, mode: 'dnat', advertMs: 100 }, false);
   try {
     for (const lb of LBS) {
       // The pair's farm, with the backends weighted 1:2:3.
-      const config = pairConfig(pair.dirs[lb], lb, pair.opts).replace(/(name: b(\d), ip: [\d.]+, port: 8080)/g, (_, line: string, n: string) => `${line}, weight: ${WEIGHTS[Number(n) - 1]}`);
+      const config = pairConfig(pair.dirs[lb], lb, pair.opts).replace(labBackendsYaml(WEIGHTS.length), labBackendsYaml(WEIGHTS));
       pair.dirs[lb].write(config);
       await pair.start(lb);
     }
@@ -44,7 +38,7 @@ async function main(): Promise<void> {
     await pair.waitState('lb2', 'BACKUP');
     for (const lb of LBS) await waitFor(async () => (await markedBackends(pair.lab, lb, 'web')).length === 3, { timeoutMs: 5000, what: `${lb}'s rules` });
     say('\nagentctl status on lb1:');
-    say((await agentctl(pair, 'lb1', ['status'])).trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
+    say((await runAgentctl(pair.dirs.lb1.socket, ['status'], { timeoutMs: 10_000 })).stdout.trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
     const rules = await pair.lab.exec('lb1', 'iptables', ['-t', 'mangle', '-S', 'HAM-web']);
     say('\nThe MARK chain ha-agent applied (iptables -t mangle -S HAM-web), identical on lb1 and lb2:');
     rules.stdout.trim().split('\n').forEach((l) => say(`  ${l}`));

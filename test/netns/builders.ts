@@ -1,4 +1,4 @@
-// Ready-made topologies shared by the real-kernel tests and the `npm run lab` demo.
+// Ready-made topologies, and farm backends on them, shared by the real-kernel tests and the `npm run lab` demo.
 import type { HostSpec, TopologySpec } from './spec.js';
 
 /** The virtual IP tests put on the load balancer's front interface. */
@@ -15,6 +15,15 @@ export type LbMode = 'dnat' | 'snat';
 export function backendIp(i: number): string {
   if (!Number.isInteger(i) || i < 1 || i > 200) throw new Error(`backend index ${i} out of range 1..200`);
   return `10.2.0.${10 + i}`;
+}
+
+/**
+ * The `backends:` items of a farm (indented for `farms[].backends`) on the lab's b1..bn: `n`
+ * backends, or one per weight with that weight. No final newline.
+ */
+export function labBackendsYaml(backends: number | readonly number[], opts: { port?: number } = {}): string {
+  const weights: readonly (number | undefined)[] = typeof backends === 'number' ? Array.from({ length: backends }, () => undefined) : backends;
+  return weights.map((w, i) => `      - { name: b${i + 1}, ip: ${backendIp(i + 1)}, port: ${opts.port ?? 8080}${w === undefined ? '' : `, weight: ${w}`} }`).join('\n');
 }
 
 function backends(n: number, mode: LbMode, gateway: string): HostSpec[] {

@@ -1,5 +1,7 @@
 // Locates the compiled fixture programs and parses their JSON output.
 import { fileURLToPath } from 'node:url';
+import type { ExecOptions, Lab } from './lab.js';
+import type { ConnReport } from '../fixtures/bin/lib/types.js';
 
 export type FixtureName = 'name-server' | 'http-server' | 'conn-client' | 'stream-client';
 
@@ -21,4 +23,19 @@ export function parseJsonLine<T>(stdout: string): T {
   } catch (err) {
     throw new Error(`fixture output is not JSON: ${line.slice(0, 200)}`, { cause: err });
   }
+}
+
+export interface ConnOptions {
+  readonly count: number;
+  readonly concurrency?: number;
+  /** conn-client's limit for one connection (--timeout-ms; its default is 2000). */
+  readonly connTimeoutMs?: number;
+}
+
+/** Runs conn-client in the `client` host: `count` new TCP connections to `target` (ip:port); its report. */
+export async function connReport(lab: Lab, target: string, opts: ConnOptions, exec: ExecOptions = {}): Promise<ConnReport> {
+  const args = ['--target', target, '--count', String(opts.count)];
+  if (opts.concurrency !== undefined) args.push('--concurrency', String(opts.concurrency));
+  if (opts.connTimeoutMs !== undefined) args.push('--timeout-ms', String(opts.connTimeoutMs));
+  return parseJsonLine<ConnReport>((await lab.execFixture('client', 'conn-client', args, exec)).stdout);
 }

@@ -1,9 +1,12 @@
-// A fake child process for the Supervisor: records signals, exits when told to.
+// A fake child process for the Supervisor: records signals, exits when told to; and a runner that
+// makes real FIFOs but only records everything else (systemctl).
 
 import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
 import type { ChildProcess } from 'node:child_process';
 import type { SpawnFn } from '../../agent/vrrp/supervisor.js';
+import { ExecaRunner, type Runner, type RunOptions } from '../../agent/apply/runner.js';
+import { FakeRunner } from '../../agent/apply/runner.fake.js';
 
 export class FakeChild extends EventEmitter {
   static nextPid = 40_000;
@@ -43,4 +46,13 @@ export function fakeSpawner(): { spawn: SpawnFn; children: FakeChild[] } {
     return child as unknown as ChildProcess;
   };
   return { spawn, children };
+}
+
+/** Real mkfifo, recorded systemctl. */
+export class MixedRunner implements Runner {
+  readonly fake = new FakeRunner();
+  private readonly real = new ExecaRunner();
+  run(command: string, args: readonly string[], options?: RunOptions) {
+    return command === 'mkfifo' ? this.real.run(command, args, options) : this.fake.run(command, args, options);
+  }
 }

@@ -7,8 +7,7 @@ import { constants, openSync, writeSync, closeSync, readFileSync, existsSync } f
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ExecaRunner, type Runner, type RunOptions } from '../../agent/apply/runner.js';
-import { FakeRunner } from '../../agent/apply/runner.fake.js';
+import { ExecaRunner } from '../../agent/apply/runner.js';
 import { silentLogger } from '../../agent/log.js';
 import { keepalivedArgs, startKeepalived, type KeepalivedService } from '../../agent/vrrp/keepalived.js';
 import { vrrpPaths } from '../../agent/vrrp/paths.js';
@@ -16,16 +15,7 @@ import { VrrpView } from '../../agent/vrrp/state.js';
 import { parseConfigText } from '../../config/load.js';
 import type { Config, VrrpConfig } from '../../config/schema.js';
 import { waitFor } from '../netns/poll.js';
-import { fakeSpawner } from './fakes.js';
-
-/** Real mkfifo, recorded systemctl. */
-class MixedRunner implements Runner {
-  readonly fake = new FakeRunner();
-  private readonly real = new ExecaRunner();
-  run(command: string, args: readonly string[], options?: RunOptions) {
-    return command === 'mkfifo' ? this.real.run(command, args, options) : this.fake.run(command, args, options);
-  }
-}
+import { fakeSpawner, MixedRunner } from './fakes.js';
 
 let dir = '';
 let service: KeepalivedService | undefined;
