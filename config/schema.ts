@@ -2,6 +2,7 @@
 // Rules that span several fields (duplicates, VIP clashes, timeout < interval) live in semantics.ts.
 
 import { z } from 'zod';
+import { DEFAULT_CONTROL_SOCKET } from './defaults.js';
 import { formatDuration } from './duration.js';
 import {
   absolutePath, describeValue, duration, ipv4, markValue, name, quote, readWith, text, wholeNumber,
@@ -118,6 +119,8 @@ export const backendSchema = z.object({
   ip: ipv4,
   /** Absent: keep the port the client connected to (multi-port farms). */
   port: port.optional(),
+  /** Probe this port instead (HAProxy's per-server `port`): overrides `port` and the farm's `check.port`. */
+  check_port: port.optional(),
   weight: wholeNumber(1, 1000).default(1),
   priority: wholeNumber(1, 1000).default(1),
   admin: z.enum(ADMIN_STATES).default('enabled'),
@@ -215,7 +218,7 @@ export const configSchema = z.object({
     run_dir: absolutePath.default('/run/ha-agent'),
   }).strict(),
   control: z.object({
-    socket: absolutePath.default('/run/ha-agent/agent.sock'),
+    socket: absolutePath.default(DEFAULT_CONTROL_SOCKET),
     metrics: hostPort('127.0.0.1:9798').optional(),
     group: z.string().min(1).optional(),
   }).strict().default({}),

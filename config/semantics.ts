@@ -75,8 +75,8 @@ function farmIssues(farms: ConfigParts['farms'], add: Add): void {
       const sameEndpoint = endpoints.get(endpoint);
       if (sameEndpoint !== undefined) add(`${bat}.port`, `duplicate backend ${endpoint} (also backends[${sameEndpoint}])`);
       else endpoints.set(endpoint, b);
-      if (backend.port === undefined && farm.check.type !== 'none' && farm.check.type !== 'exec' && farm.check.port === undefined) {
-        add(`${bat}.port`, 'a backend without a port needs check.port to know what to probe');
+      if (backend.port === undefined && farm.check.type !== 'none' && farm.check.type !== 'exec' && farm.check.port === undefined && backend.check_port === undefined) {
+        add(`${bat}.port`, 'a backend without a port needs check.port (or its own check_port) to know what to probe');
       }
     });
   });

@@ -1,7 +1,6 @@
 // Exec probe: token substitution per argument, exit codes, timeouts, no shell, monitoring-plugins.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,11 +11,13 @@ import { ExecaRunner } from '../../agent/apply/runner.js';
 import { FakeRunner } from '../../agent/apply/runner.fake.js';
 import { EXEC_GRACE_MS, execProbe, firstLine, substituteTokens } from '../../checks/exec.js';
 import type { CheckTarget } from '../../checks/types.js';
-import { closedPort, tcpServer, type Listening } from './servers.js';
+import { needsProgram } from '../support/root.js';
+import { closedPort, httpServer, tcpServer, type Listening } from './servers.js';
 
 // Compiled to dist/test/checks/: the fixtures stay in the source tree.
 const fixture = (name: string): string => fileURLToPath(new URL(`../../../test/checks/fixtures/${name}`, import.meta.url));
 const CHECK_TCP = '/usr/lib/nagios/plugins/check_tcp';
+const CHECK_HTTP = '/usr/lib/nagios/plugins/check_http';
 const runner = new ExecaRunner();
 const target: CheckTarget = { farm: 'app', backend: 'app0', ip: '10.2.0.11', port: 8080 };
 
@@ -128,7 +129,8 @@ describe('execProbe', () => {
     assert.throws(() => execProbe([], runner), /empty/);
   });
 
-  it(`works with Debian's monitoring-plugins check_tcp`, { skip: !existsSync(CHECK_TCP) && `${CHECK_TCP} is not installed` }, async () => {
+  // npm test installs monitoring-plugins-basic: in CI these run, never skip.
+  it(`works with Debian's monitoring-plugins check_tcp`, needsProgram(CHECK_TCP), async () => {
     const command = [CHECK_TCP, '-H', '{ip}', '-p', '{port}'];
     const up = await execProbe(command, runner)(local, 2000);
     assert.equal(up.ok, true, up.message);
@@ -136,5 +138,23 @@ describe('execProbe', () => {
     const port = await closedPort();
     const down = await execProbe(command, runner)({ ...local, port }, 2000);
     assert.deepEqual([down.ok, down.message], [false, `exec check_tcp: exit 2: connect to address 127.0.0.1 and port ${port}: Connection refused`]);
+  });
+
+  it(`works with Debian's monitoring-plugins check_http: 200 is up, 500 is down with the plugin's reason`, needsProgram(CHECK_HTTP), async () => {
+    const web = await httpServer((req, res) => {
+      res.statusCode = req.url === '/broken' ? 500 : 200;
+      res.end('ok');
+    });
+    try {
+      const at = { ...local, port: web.port };
+      const up = await execProbe([CHECK_HTTP, '-H', '{ip}', '-p', '{port}', '-u', '/'], runner)(at, 2000);
+      assert.equal(up.ok, true, up.message);
+      assert.match(up.message, /^exec check_http: HTTP OK: HTTP\/1\.1 200 OK - \d+ bytes in [\d.]+ second response time$/);
+      const down = await execProbe([CHECK_HTTP, '-H', '{ip}', '-p', '{port}', '-u', '/broken'], runner)(at, 2000);
+      assert.equal(down.ok, false);
+      assert.match(down.message, /^exec check_http: exit 2: HTTP CRITICAL: HTTP\/1\.1 500 Internal Server Error/);
+    } finally {
+      await web.close();
+    }
   });
 });

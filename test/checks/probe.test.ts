@@ -1,10 +1,10 @@
-// Picking the probe for a check config, and the check-port override.
+// Picking the probe for a check config (the check port is the target's: see test/daemon/targets.test.ts).
 
 import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { FakeRunner } from '../../agent/apply/runner.fake.js';
-import { checkTarget, probeFor } from '../../checks/probe.js';
+import { probeFor } from '../../checks/probe.js';
 import type { CheckTarget } from '../../checks/types.js';
 import { checkSchema } from '../../config/schema.js';
 import { closedPort, tcpServer, type Listening } from './servers.js';
@@ -26,11 +26,6 @@ describe('probeFor', () => {
     assert.equal(result.message, `TCP connect to 127.0.0.1:${refused}: ECONNREFUSED`);
   });
 
-  it('check.port overrides the backend port', async () => {
-    const result = await probeFor(checkSchema.parse({ type: 'tcp', port: server.port }), { runner })(backend, 1000);
-    assert.deepEqual([result.ok, result.message], [true, `TCP connect to 127.0.0.1:${server.port}: connected`]);
-  });
-
   it('http and https build HTTP probes', async () => {
     const http = await probeFor(checkSchema.parse({ type: 'http', path: '/x' }), { runner })(backend, 1000);
     assert.equal(http.message, `HTTP GET http://127.0.0.1:${refused}/x: ECONNREFUSED`);
@@ -38,9 +33,9 @@ describe('probeFor', () => {
     assert.equal(https.message, `HTTPS GET https://127.0.0.1:${refused}/: ECONNREFUSED`);
   });
 
-  it('exec goes through the runner, and {port} is the check port', async () => {
-    const check = checkSchema.parse({ type: 'exec', command: ['check_it', '{ip}', '{port}'], port: 9100, timeout: '500ms' });
-    const result = await probeFor(check, { runner })(backend, 500);
+  it('exec goes through the runner with the target substituted', async () => {
+    const check = checkSchema.parse({ type: 'exec', command: ['check_it', '{ip}', '{port}'], timeout: '500ms' });
+    const result = await probeFor(check, { runner })({ ...backend, port: 9100 }, 500);
     assert.deepEqual([result.ok, result.message], [true, 'exec check_it: fine']);
     assert.deepEqual(runner.calls.at(-1), { command: 'check_it', args: ['127.0.0.1', '9100'] });
   });
@@ -48,10 +43,5 @@ describe('probeFor', () => {
   it('none is always up', async () => {
     const result = await probeFor(checkSchema.parse({ type: 'none' }), { runner })(backend, 1000);
     assert.deepEqual(result, { ok: true, message: 'no check configured', latencyMs: 0 });
-  });
-
-  it('checkTarget keeps the target when there is no override', () => {
-    assert.equal(checkTarget(checkSchema.parse({ type: 'tcp' }), backend), backend);
-    assert.deepEqual(checkTarget(checkSchema.parse({ type: 'tcp', port: 81 }), backend), { ...backend, port: 81 });
   });
 });

@@ -172,7 +172,11 @@ describe('agentctl with a daemon in a netns lab', needsRoot(), () => {
   it('an admin state set by agentctl survives an agent restart', async () => {
     assert.equal((await env.ctl(['backend', 'web', 'b2', 'drain'])).exitCode, 0);
     const mark = backendOf(await env.status(), 'b2').mark;
+    const running = await env.kernelShares();
+    assert.ok(running.size > 0);
     assert.equal(await env.stop(), 0);
+    // SIGTERM leaves every rule as it was: the farm keeps serving while the agent is away.
+    assert.deepEqual(await env.kernelShares(), running);
     const saved = JSON.parse(await readFile(join(env.dir.dir, 'state', 'state.json'), 'utf8')) as { backends: Record<string, { admin?: string }> };
     assert.equal(saved.backends['web/b2']?.admin, 'drain');
     assert.equal((await env.kernelShares()).has(mark), false, 'the rules stay in place while the agent is stopped');

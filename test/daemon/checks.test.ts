@@ -1,5 +1,6 @@
 // The daemon in the LB namespace: tcp, http and exec checks take backends out of the MARK chain
-// and put them back, within the check schedule plus a small margin.
+// and put them back, within the check schedule plus a small margin; slowstart ramps a recovered
+// backend's share up in steps.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,12 +9,13 @@ import { join } from 'node:path';
 import { createLab, singleLbTopology, labBackendsYaml, VIP, sleep, waitFor, type Lab, type NsProcess } from '../netns/topology.js';
 import { connReport } from '../netns/fixtures.js';
 import { needsRoot } from '../support/root.js';
-import { agentDir, agentLogs, markRules, startAgent, stopAgentEnv, waitForChain, type AgentDir } from '../support/agent.js';
+import { agentDir, agentLogs, kernelShares, markRules, startAgent, stopAgentEnv, waitForChain, type AgentDir } from '../support/agent.js';
 
 const INTERVAL = 200;
 const TIMEOUT = 100;
 const FALL = 3;
 const RISE = 2;
+const SLOWSTART = 2000;
 
 describe('health checks drive the MARK chain', needsRoot(), () => {
   let lab: Lab;
@@ -62,6 +64,12 @@ ${labBackendsYaml(1)}
     check: { type: exec, command: [sleep, "30"], interval: 500ms, timeout: 200ms, rise: 1, fall: 1 }
     backends:
 ${labBackendsYaml(1)}
+  - name: ramp
+    vip: ${VIP}
+    ports: [84]
+    check: { type: tcp, ${timing}, slowstart: ${SLOWSTART}ms }
+    backends:
+${labBackendsYaml(2)}
 `);
     agent = await startAgent(lab, 'lb1', dir.configPath);
     await waitForChain(lab, 'lb1', 'web', [0, 1, 2], 3000);
@@ -78,6 +86,8 @@ ${labBackendsYaml(1)}
     const report = await connReport(lab, `${VIP}:80`, { count: 60, concurrency: 6 });
     assert.equal(report.failures, 0, JSON.stringify(report.errors));
     assert.equal(report.counts.b2, undefined, 'no new connection went to the dead backend');
+    // Shares recomputed for the two left: half each, not b2's third left as a hole.
+    assert.deepEqual((await markRules(lab, 'lb1', 'web')).map((r) => r.probability), ['1.00000000000', '0.50000000000']);
     const transition = agentLogs(agent, (e) => e.farm === 'web' && e.backend === 'b2' && e.to === 'down');
     assert.equal(transition.length, 1, 'the transition is logged once');
     assert.match(String(transition[0]!.reason), /^3 consecutive failures: TCP connect to 10\.2\.0\.12:8080: ECONNREFUSED/);
@@ -126,9 +136,33 @@ ${labBackendsYaml(1)}
   });
 
   it('drift: flushing the farm chain by hand is repaired within the schedule and logged', async () => {
+    const seen = agent.lines.length;
     await lab.exec('lb1', 'iptables', ['-t', 'mangle', '-F', 'HAM-web']);
     await waitForChain(lab, 'lb1', 'web', [0, 1, 2], 3000);
-    assert.ok(agentLogs(agent, (e) => String(e.msg).startsWith('rules drifted')).length >= 1);
+    // Logged for this flush, not for an earlier one.
+    const drifted = await waitFor(() => agent.lines.slice(seen).some((l) => l.includes('rules drifted')), { timeoutMs: 1000, what: 'the drift log line' }).then(() => true, () => false);
+    assert.ok(drifted, 'the repair of this flush was not logged');
   });
 
+  it('slowstart: a recovered backend enters with a small share that grows in steps to its full one over the slowstart time', async () => {
+    await tcpServers[2]!.stop(1000);
+    await waitForChain(lab, 'lb1', 'ramp', [0], 5000);
+    await startTcp(2);
+    await waitForChain(lab, 'lb1', 'ramp', [0, 1], 5000);
+    const firstSeen = Date.now();
+    const mark = (await markRules(lab, 'lb1', 'ramp')).find((r) => r.index === 1)!.mark!;
+    const seen: { at: number; share: number }[] = [];
+    await waitFor(async () => {
+      const share = (await kernelShares(lab, 'lb1', 'ramp')).get(mark) ?? 0;
+      seen.push({ at: Date.now() - firstSeen, share });
+      return Math.abs(share - 0.5) < 1e-6;
+    }, { timeoutMs: SLOWSTART + 2000, intervalMs: 50, what: 'b2 back at its full share' });
+    const shares = seen.map((s) => s.share);
+    // One tenth of its weight first (HAProxy rounds the ramp up): 0.1 / 1.1 of the farm.
+    assert.ok(shares[0]! < 0.15, `entered with ${shares[0]}`);
+    assert.ok(shares.every((s, i) => i === 0 || s >= shares[i - 1]! - 1e-9), `the share went down on the way: ${shares.join(', ')}`);
+    assert.ok(new Set(shares.map((s) => s.toFixed(4))).size >= 4, `not a ramp in steps: ${shares.join(', ')}`);
+    const full = seen.at(-1)!.at;
+    assert.ok(full >= SLOWSTART * 0.7 && full <= SLOWSTART + 1000, `full share after ${full} ms`);
+  });
 });

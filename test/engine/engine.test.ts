@@ -51,6 +51,24 @@ test('events within the coalescing window become one transaction covering every 
   assert.deepEqual(netfilter.chainOf('b'), []);
 });
 
+test('the window is time, not a turn of the event loop: events 2 ms apart share a transaction, 40 ms apart do not', async () => {
+  const { engine, netfilter, start } = setup();
+  await start();
+  const before = netfilter.syncs.length;
+  engine.setHealth('a', 'x', 'down', 'test');
+  await new Promise((resolve) => setTimeout(resolve, 2));
+  engine.setHealth('b', 'z', 'down', 'test');
+  await engine.requestSync([]);
+  assert.equal(netfilter.syncs.length - before, 1);
+  assert.deepEqual(netfilter.syncs.at(-1)!.changed, ['a', 'b']);
+
+  engine.setHealth('a', 'x', 'up', 'test');
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  engine.setHealth('b', 'z', 'up', 'test');
+  await engine.requestSync([]);
+  assert.deepEqual(netfilter.syncs.slice(before + 1).map((s) => s.changed), [['a'], ['b']]);
+});
+
 test('a down backend is cut after the rules changed, only where cut_on_down holds; maintenance cuts too, drain does not', async () => {
   const { engine, conntrack, order, start } = setup();
   await start();

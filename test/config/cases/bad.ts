@@ -102,7 +102,7 @@ export const BAD_CASES: readonly BadCase[] = [
   { name: 'unknown farm key with nothing close', yaml: config([farm({ colour: 'blue' })]), want: null,
     errors: ['farms[0].colour: unknown key; expected one of name, vip, ports, protocol, mode, snat_source, algorithm, persistence, check, cut_on_down, backends'] },
   { name: 'unknown backend key with nothing close', yaml: config([farm({ backends: `[${backend({ zone: 'b' })}]` })]), want: null,
-    errors: ['farms[0].backends[0].zone: unknown key; expected one of name, ip, port, weight, priority, admin, mark'] },
+    errors: ['farms[0].backends[0].zone: unknown key; expected one of name, ip, port, check_port, weight, priority, admin, mark'] },
   { name: 'http-only key in a tcp check', yaml: check('{ type: tcp, path: /healthz }'), want: null,
     errors: ['farms[0].check.path: unknown key for type tcp; only type http or https has it'] },
 
@@ -204,7 +204,7 @@ export const BAD_CASES: readonly BadCase[] = [
   { name: 'hash-srcip with persistence', yaml: config([farm({ algorithm: 'hash-srcip', persistence: '{ type: srcip }' })]), want: null,
     errors: ['farms[0].persistence: hash-srcip already keeps a client on one backend; remove persistence'] },
   { name: 'backend without a port and no check.port', yaml: config([farm({ backends: `[${backend({ port: undefined })}]` })]), want: null,
-    errors: ['farms[0].backends[0].port: a backend without a port needs check.port to know what to probe'] },
+    errors: ['farms[0].backends[0].port: a backend without a port needs check.port (or its own check_port) to know what to probe'] },
   { name: 'two backends pinned to one mark', yaml: config([farm({ backends: `[${backend({ mark: '0x300' })}, ${backend({ name: 'a1', ip: '10.0.0.2', mark: '"0x300"' })}]` })]), want: null,
     errors: ['farms[0].backends[1].mark: mark 0x300 is already pinned by app/a0'] },
   { name: 'heartbeat_ttl not longer than heartbeat', yaml: cluster('{ redis: "redis://10.0.0.5", heartbeat: 5s, heartbeat_ttl: 5s }'), want: null,

@@ -65,5 +65,7 @@ export const GOOD_CASES: readonly GoodCase[] = [
     want: { redis: 'rediss://user:pw@redis.example:6380/2', name: 'default', key_prefix: 'ha-agent', health_policy: 'local', heartbeat: 1000, heartbeat_ttl: 5000 } },
   { name: 'a multi-port backend probed on check.port', yaml: config([farm({ ports: '[80, 443]', check: '{ port: 80 }', backends: `[${backend({ port: undefined })}]` })]),
     get: (c) => [c.farms[0]!.backends[0]!.port, c.farms[0]!.check.port], want: [undefined, 80] },
+  { name: 'a multi-port backend probed on its own check_port', yaml: config([farm({ ports: '[80, 443]', backends: `[${backend({ port: undefined, check_port: '8081' })}]` })]),
+    get: (c) => [c.farms[0]!.backends[0]!.port, c.farms[0]!.backends[0]!.check_port], want: [undefined, 8081] },
   { name: 'no farms at all', yaml: 'node: { id: lb1 }\n', get: (c) => c.farms, want: [] },
 ];
