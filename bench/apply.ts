@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseConfigText } from '../config/load.js';
 import { Engine } from '../agent/engine/engine.js';
 import { ExecaRunner } from '../agent/apply/runner.js';
-import { createNetfilter } from '../agent/daemon/main.js';
+import { createNetfilter } from '../agent/daemon/netfilter.js';
 import { FakeConnTracker } from '../agent/apply/conntrack.fake.js';
 import { silentLogger } from '../agent/log.js';
 import { recordResult, summarize } from './results.js';

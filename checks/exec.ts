@@ -2,6 +2,7 @@
 
 import { basename } from 'node:path';
 import type { Runner } from '../agent/apply/runner.js';
+import { findCheckProgram, type CheckSearch } from '../config/program.js';
 import { ABORTED } from './errors.js';
 import type { CheckResult, CheckTarget, Probe } from './types.js';
 
@@ -33,10 +34,16 @@ export function firstLine(output: string): string {
   return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}...` : text;
 }
 
-export function execProbe(command: readonly string[], runner: Runner): Probe {
+/**
+ * `search` is where a bare program name is looked for: PATH, then Debian's plugin directory, as
+ * check-config does. A name found nowhere goes to the runner as written, which reports why.
+ */
+export function execProbe(command: readonly string[], runner: Runner, search: CheckSearch = {}): Probe {
   const [program, ...args] = command;
   if (program === undefined) throw new TypeError('exec check: the command is empty');
   const label = `exec ${basename(program)}`;
+  // Found once, looked for again only when it could not be started (removed, or not there yet).
+  let found: string | undefined;
 
   return (target, timeoutMs, signal) => {
     const started = performance.now();
@@ -59,8 +66,18 @@ export function execProbe(command: readonly string[], runner: Runner): Probe {
       const guard = setTimeout(() => finish(result(false, timedOut)), timeoutMs + EXEC_GRACE_MS);
       signal?.addEventListener('abort', onAbort, { once: true });
 
-      runner.run(program, args.map((a) => substituteTokens(a, target)), { timeoutMs, ...(signal ? { signal } : {}) }).then((run) => {
-        if (run.spawnError !== undefined) return finish(result(false, firstLine(run.spawnError)));
+      const located = found !== undefined ? Promise.resolve(found) : findCheckProgram(program, search);
+      located.then((file) => {
+        found = file;
+        // Aborted or timed out while looking: nothing to start.
+        if (done) return undefined;
+        return runner.run(file ?? program, args.map((a) => substituteTokens(a, target)), { timeoutMs, ...(signal ? { signal } : {}) });
+      }).then((run) => {
+        if (run === undefined) return;
+        if (run.spawnError !== undefined) {
+          found = undefined;
+          return finish(result(false, firstLine(run.spawnError)));
+        }
         if (run.timedOut) return finish(result(false, timedOut));
         const said = firstLine(run.stdout) || firstLine(run.stderr);
         if (run.exitCode === 0) return finish(result(true, said));

@@ -1,20 +1,26 @@
-// The native tcp check engine (native/tcp_check.c, built by native/build.sh into dist/native/):
-// checks as file descriptors in a private epoll set, results delivered in batches, each check
+// The native tcp connector (native/tcp_check.c, built by native/build.sh into dist/native/):
+// connects as file descriptors in a private epoll set, results delivered in batches, each check
 // half-open (TCP_QUICKACK off, RST before the final ACK) as HAProxy's plain `check` does.
-// Optional: checks/tcp.ts falls back to JavaScript checks when the engine is not built.
+// JavaScript holds a token per check, never its fd: the engine owns its sockets, and a token
+// whose check has ended names nothing, so a late abort cannot close a socket the kernel has
+// since handed to someone else. Optional: checks/tcp.ts uses net.Socket when it is not built.
 
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { getSystemErrorName } from 'node:util';
+import type { ConnectDone, TcpConnect, TcpConnector } from './tcp-connector.js';
 
 export interface TcpCheckAddon {
-  /** Registers the batch callback and its result buffer (2 × BATCH int32: token, 0 or -errno). */
-  init(onResults: (count: number) => void, results: Int32Array): number;
-  /** Begins a check: its fd, or -errno when it failed at once. */
-  start(token: number, ip: string, port: number): number;
-  /** Ends a check that has not reported (a timeout, a cancel). */
-  abort(fd: number): number;
+  /** Registers the batch callback and its result buffer (2 × BATCH: token, 0 or -errno): 0 or -errno. */
+  init(onResults: (count: number) => void, results: Float64Array): number;
+  /** Begins a check: its token (> 0), or -errno when it failed at once. */
+  start(ip: string, port: number): number;
+  /** Ends a check that has not reported: 0, or -ENOENT (and nothing done) for a token of no check in flight. */
+  abort(token: number): number;
   inflight(): number;
   readonly BATCH: number;
+  /** `token % SLOTS` is the token's slot, unique among the checks in flight. */
+  readonly SLOTS: number;
 }
 
 /** dist/checks/tcp-native.js → dist/native/tcp_check.node */
@@ -23,80 +29,88 @@ export const TCP_CHECK_ADDON = fileURLToPath(new URL('../native/tcp_check.node',
 export type AddonLoad = { addon: TcpCheckAddon; error?: undefined } | { addon?: undefined; error: string };
 
 export function loadTcpCheckAddon(path: string = TCP_CHECK_ADDON): AddonLoad {
+  if (process.platform !== 'linux') return { error: `the tcp check engine needs Linux (epoll), this is ${process.platform}` };
   try {
     const loaded = createRequire(import.meta.url)(path) as Partial<TcpCheckAddon>;
+    // SLOTS came with tokens: an engine built from an older tree lacks it and is not used.
     const usable = typeof loaded.init === 'function' && typeof loaded.start === 'function'
-      && typeof loaded.abort === 'function' && typeof loaded.inflight === 'function' && Number.isInteger(loaded.BATCH);
-    return usable ? { addon: loaded as TcpCheckAddon } : { error: `${path} is not the tcp check engine` };
+      && typeof loaded.abort === 'function' && typeof loaded.inflight === 'function'
+      && Number.isInteger(loaded.BATCH) && Number.isInteger(loaded.SLOTS);
+    return usable ? { addon: loaded as TcpCheckAddon } : { error: `${path} is not the tcp check engine (native/build.sh)` };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     return { error: code === 'MODULE_NOT_FOUND' ? `${path} is not built (native/build.sh)` : `${path}: ${(err as Error).message}` };
   }
 }
 
-/** What the engine needs of a check in flight: its fd while the engine holds it, -1 after. */
-export interface NativeCheck {
-  fd: number;
-  slot: number;
+/** A connect as the native engine holds it: its token while in flight, -1 otherwise. */
+export interface NativeConnect extends TcpConnect {
+  nativeToken: number;
 }
 
 /**
- * The checks in flight, by token (a slot index, reused once its check has ended). Results come
- * one batch per loop iteration; the engine has closed every socket in the batch before it calls.
+ * The checks in flight, by slot (`token % SLOTS`). Results come one batch per loop iteration;
+ * the engine has ended every check in the batch before it calls.
  */
-export class NativeChecks<C extends NativeCheck> {
-  private readonly slots: Array<C | undefined> = [];
-  private readonly freeSlots: number[] = [];
-  private readonly results: Int32Array;
+export class NativeChecks<C extends NativeConnect> implements TcpConnector<C> {
+  readonly mode = 'half-open';
+  private readonly held: Array<C | undefined> = [];
+  private readonly results: Float64Array;
+  private readonly slots: number;
   /** The batch being delivered: reused, never reallocated. */
   private readonly batch: Array<C | undefined> = [];
 
-  constructor(private readonly addon: TcpCheckAddon, private readonly onResult: (check: C, status: number) => void) {
-    this.results = new Int32Array(2 * addon.BATCH);
+  constructor(private readonly addon: TcpCheckAddon, private readonly done: ConnectDone<C>) {
+    this.results = new Float64Array(2 * addon.BATCH);
+    this.slots = addon.SLOTS;
     const err = addon.init((count) => this.deliver(count), this.results);
     if (err !== 0) throw new Error(`tcp check engine: init failed (${err})`);
   }
 
-  /** 0 when the check is under way, or -errno when it failed at once. */
-  start(check: C, ip: string, port: number): number {
-    const slot = this.freeSlots.pop() ?? this.slots.length;
-    const fd = this.addon.start(slot, ip, port);
-    if (fd < 0) {
-      this.freeSlots.push(slot);
-      return fd;
-    }
-    this.slots[slot] = check;
-    check.fd = fd;
-    check.slot = slot;
-    return 0;
+  start(connect: C): string | undefined {
+    const token = this.addon.start(connect.target.ip, connect.target.port);
+    if (token < 0) return describeStatus(token);
+    this.held[token % this.slots] = connect;
+    connect.nativeToken = token;
+    return undefined;
   }
 
-  abort(check: C): void {
-    if (check.fd < 0) return;
-    this.addon.abort(check.fd);
-    this.release(check);
+  abort(connect: C): void {
+    if (connect.nativeToken < 0) return;
+    this.addon.abort(connect.nativeToken);
+    this.release(connect);
   }
 
-  private release(check: C): void {
-    check.fd = -1;
-    this.slots[check.slot] = undefined;
-    this.freeSlots.push(check.slot);
-    check.slot = -1;
+  private release(connect: C): void {
+    this.held[connect.nativeToken % this.slots] = undefined;
+    connect.nativeToken = -1;
   }
 
   private deliver(count: number): void {
     const { results, batch } = this;
-    // First every check in the batch is released (its socket is closed already), so a result
-    // handler that cancels a later one in the same batch cannot close a reused fd number.
+    // First every check in the batch is released, so a handler that aborts a later one of the
+    // same batch (or starts a check that takes its slot) finds it ended, not in flight.
     for (let i = 0; i < count; i++) {
-      const check = this.slots[results[2 * i]!]!;
-      this.release(check);
-      batch[i] = check;
+      const token = results[2 * i]!;
+      const connect = this.held[token % this.slots];
+      if (connect === undefined || connect.nativeToken !== token) continue;
+      this.release(connect);
+      batch[i] = connect;
     }
     for (let i = 0; i < count; i++) {
-      const check = batch[i]!;
+      const connect = batch[i];
+      if (connect === undefined) continue;
       batch[i] = undefined;
-      this.onResult(check, results[2 * i + 1]!);
+      const status = results[2 * i + 1]!;
+      this.done(connect, status === 0 ? undefined : describeStatus(status));
     }
+  }
+}
+
+function describeStatus(status: number): string {
+  try {
+    return getSystemErrorName(status);
+  } catch {
+    return `error ${status}`;
   }
 }

@@ -3,6 +3,8 @@
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const DURATION = /^(-?\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const FORM = 'a duration like 250ms, 2s or 1m';
+/** Node's timers hold a signed 32-bit count of ms; a longer one fires after 1 ms instead. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Parses a duration string to whole milliseconds, or returns null when it is not a positive duration. */
 export function parseDuration(text: string): number | null {
@@ -26,6 +28,7 @@ export function readDuration(value: unknown): number | string {
   // 1.5s is 1500ms exactly; 1.0005s would need sub-millisecond timers.
   const rounded = Math.round(ms);
   if (!Number.isFinite(ms) || Math.abs(ms - rounded) > 1e-6) return `${JSON.stringify(text)} is finer than a millisecond`;
+  if (rounded > MAX_TIMER_MS) return `${JSON.stringify(text)} is longer than ${Math.floor(MAX_TIMER_MS / 3_600_000)}h, the longest a timer can wait`;
   return rounded;
 }
 

@@ -1,10 +1,13 @@
-// Raw YAML text -> validated, frozen Config, or every problem as `path: message`. Pure except loadConfigFile.
+// Raw YAML text -> validated, frozen Config, or every problem as `path: message`. Pure except
+// loadConfigFile, which also checks what the config asks of this machine (config/host.ts).
 
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument, type YAMLError } from 'yaml';
 import type { ZodTypeAny } from 'zod';
 import { describeValue } from './fields.js';
+import { hostIssues } from './host.js';
 import { errorMap, zodIssues } from './issues.js';
+import type { CheckSearch } from './program.js';
 import { clusterSchema, configSchema, conntrackdSchema, farmSchema, vrrpSchema, type Config } from './schema.js';
 import { semanticIssues, type ConfigIssue, type ConfigParts } from './semantics.js';
 
@@ -78,7 +81,11 @@ function yamlIssue(error: YAMLError, text: string, lines: LineCounter): ConfigIs
   }
 }
 
-export async function loadConfigFile(path: string): Promise<ConfigResult> {
+/**
+ * The config in a file, checked against this machine too: check-config, run and reload all load
+ * through here. `search` is where programs are looked for (tests point it elsewhere).
+ */
+export async function loadConfigFile(path: string, search: CheckSearch = {}): Promise<ConfigResult> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -87,7 +94,10 @@ export async function loadConfigFile(path: string): Promise<ConfigResult> {
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : code ?? (err as Error).message;
     return { ok: false, issues: [{ path, message: `cannot read the config: ${reason}` }] };
   }
-  return parseConfigText(text);
+  const result = parseConfigText(text);
+  if (!result.ok) return result;
+  const issues = await hostIssues(result.config, search);
+  return issues.length > 0 ? { ok: false, issues } : result;
 }
 
 /** One `path: message` line per issue (check-config's output, the control API's details). */

@@ -1,12 +1,10 @@
 // Address, port and URL syntax shared by the schema and by everything that reads untrusted input.
 // Parsers return the value or, as a string, a message naming what is wrong and the accepted form.
 
-const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
-const IPV4 = new RegExp(`^${OCTET}(\\.${OCTET}){3}$`);
+import { isIP, isIPv4, isIPv6 } from 'node:net';
 
-export function isIPv4(text: string): boolean {
-  return IPV4.test(text);
-}
+// Node's own parsers: dotted quads only (no "010.0.0.1", no spaces), the same rules as its sockets.
+export { isIPv4, isIPv6 };
 
 /** "10.0.0.1/24" with a valid address and a prefix 0-32. */
 export function isIPv4Cidr(text: string): boolean {
@@ -92,9 +90,23 @@ export function formatPortRange(range: PortRange, separator = ':'): string {
 
 /** "host:port" (control.metrics, sentinels): an error message, or undefined when valid. */
 export function hostPortError(text: string, example = '127.0.0.1:9798'): string | undefined {
-  const match = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(text);
-  if (!match) return `${JSON.stringify(text)} is not host:port like ${example}`;
-  return inPortRange(Number(match[2]));
+  const match = /^([A-Za-z0-9.-]+|\[([^\]]+)\]):(\d{1,5})$/.exec(text);
+  if (!match || (match[2] !== undefined && !isIPv6(match[2]))) return `${JSON.stringify(text)} is not host:port like ${example}`;
+  return inPortRange(Number(match[3]));
+}
+
+/**
+ * An address this node listens on (control.metrics): host:port with an IP address, or localhost.
+ * A name that only looks like an address ("300.1.1.1") would otherwise pass as a host name and
+ * fail only when the daemon binds it.
+ */
+export function listenAddressError(text: string): string | undefined {
+  const example = '127.0.0.1:9798';
+  const syntax = hostPortError(text, example);
+  if (syntax) return syntax;
+  const { host } = parseListen(text);
+  if (host === 'localhost' || isIP(host) !== 0) return undefined;
+  return `${JSON.stringify(text.slice(0, text.lastIndexOf(':')))} is not an IP address to listen on; give one like ${example} or [::1]:9798`;
 }
 
 /** "127.0.0.1:9798" or "[::1]:9798" -> host and port; the text passed hostPortError first. */

@@ -3,12 +3,13 @@
 
 import { z } from 'zod';
 import { DEFAULT_CONTROL_SOCKET } from './defaults.js';
+import { cronScheduleError, DEFAULT_VERIFY_SCHEDULE } from './cron.js';
 import { formatDuration } from './duration.js';
 import {
   absolutePath, describeValue, duration, ipv4, markValue, name, quote, readWith, text, wholeNumber,
 } from './fields.js';
 import {
-  hostPortError, isIPv4, isIPv4Cidr, isInterfaceName, normalisePorts, parsePort, parsePortEntry, redisUrlError, type PortRange,
+  hostPortError, isIPv4, isIPv4Cidr, isInterfaceName, listenAddressError, normalisePorts, parsePort, parsePortEntry, redisUrlError, type PortRange,
 } from './net.js';
 
 const cidr = text('an address with a prefix like 192.168.1.1/24',
@@ -219,7 +220,7 @@ export const configSchema = z.object({
   }).strict(),
   control: z.object({
     socket: absolutePath.default(DEFAULT_CONTROL_SOCKET),
-    metrics: hostPort('127.0.0.1:9798').optional(),
+    metrics: text('host:port like 127.0.0.1:9798', listenAddressError).optional(),
     group: z.string().min(1).optional(),
   }).strict().default({}),
   dataplane: z.object({
@@ -231,7 +232,7 @@ export const configSchema = z.object({
     mark_max: markValue.default(0x3fff),
     cut_on_down: z.boolean().default(true),
     /** node-cron schedule of the drift check (six fields: seconds first). */
-    verify_schedule: z.string().min(1).default('*/10 * * * * *'),
+    verify_schedule: text('a cron schedule', cronScheduleError).default(DEFAULT_VERIFY_SCHEDULE),
   }).strict().default({}),
   farms: z.array(farmSchema, { invalid_type_error: 'expected a list of farms' }).default([]),
   vrrp: vrrpSchema.optional(),

@@ -44,6 +44,9 @@ export function semanticIssues(config: ConfigParts): ConfigIssue[] {
 
 function farmIssues(farms: ConfigParts['farms'], add: Add): void {
   const farmNames = new Map<string, number>();
+  // Traffic a backend at a VIP receives enters the VIP's chain again: a DNAT loop.
+  const vipOwners = new Map<string, number>();
+  farms.forEach((farm, f) => { if (farm && !vipOwners.has(farm.vip)) vipOwners.set(farm.vip, f); });
   farms.forEach((farm, f) => {
     if (!farm) return;
     const at = `farms[${f}]`;
@@ -75,6 +78,10 @@ function farmIssues(farms: ConfigParts['farms'], add: Add): void {
       const sameEndpoint = endpoints.get(endpoint);
       if (sameEndpoint !== undefined) add(`${bat}.port`, `duplicate backend ${endpoint} (also backends[${sameEndpoint}])`);
       else endpoints.set(endpoint, b);
+      const owner = vipOwners.get(backend.ip);
+      if (owner !== undefined) {
+        add(`${bat}.ip`, `${backend.ip} is the VIP of farm "${farms[owner]!.name}" (farms[${owner}]); a backend there would be balanced again (a DNAT loop)`);
+      }
       if (backend.port === undefined && farm.check.type !== 'none' && farm.check.type !== 'exec' && farm.check.port === undefined && backend.check_port === undefined) {
         add(`${bat}.port`, 'a backend without a port needs check.port (or its own check_port) to know what to probe');
       }

@@ -1,11 +1,21 @@
-// One long-lived `nft -i` for the apply path. Each input line is one batch, so one transaction; a
-// one-shot `nft -f` instead pays an exec and, when it deleted anything, waits at exit for an RCU
-// grace period (the kernel flushes its destroy work when the netlink socket closes): ~10-15 ms.
+// One long-lived `nft -i` for the apply path, spawned directly (no shell). Each input line is one
+// batch, so one transaction. It is kept because it is measured to be several times faster than a
+// one-shot `nft -f -`: that pays an exec and, when the batch deleted anything, waits at exit for
+// an RCU grace period (the kernel flushes its destroy work when the netlink socket closes).
+//
+// How a reply ends: each transaction line is followed by a marker line that nft refuses at parse
+// time (touching nothing). nft writes every error to stderr, in input order, so the marker's own
+// refusal there closes the reply to the line before it: only stderr is read, and no ordering
+// between two pipes is assumed.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { LineSplitter } from '../io/lines.js';
 
-/** Answered locally, without the kernel: its reply marks the end of the reply to the line before. */
-const PROBE = 'describe meta mark';
+/** Not nft syntax: nft echoes it back as the offending line, on a line of its own. */
+const MARKER = 'ha-agent-end-of-reply';
+
+/** nft echoes a refused line whole; a per-farm transaction of a very large farm is a few MB. */
+const MAX_REPLY_LINE = 64 * 1024 * 1024;
 
 export interface NftSessionOptions {
   /** How to start nft, e.g. ['nft'] or ['ip', 'netns', 'exec', 'ns1', 'nft']; `-i` is appended. */
@@ -17,9 +27,13 @@ export interface NftSessionOptions {
 
 export class NftSession {
   private child: ChildProcess | undefined;
-  /** The probe's reply line as this nft prints it, learnt when the process starts. */
-  private marker: string | undefined;
-  private buffer = '';
+  /** The lines nft prints before echoing the marker, learnt when the process starts. */
+  private markerReply: readonly string[] | undefined;
+  private splitter = new LineSplitter(MAX_REPLY_LINE);
+  /** stderr lines since the last reply ended. */
+  private reply: string[] = [];
+  /** The marker was echoed: the next line (nft's pointer under it) ends the reply. */
+  private markerSeen = false;
   private pending: { resolve: (out: string) => void; reject: (err: Error) => void } | undefined;
   private lines = 0;
   private queue: Promise<unknown> = Promise.resolve();
@@ -57,24 +71,30 @@ export class NftSession {
     if (this.child && this.lines >= (this.options.maxLines ?? 1000)) this.close();
     if (!this.child) await this.start();
     this.lines++;
-    return this.request(`${line}\n${PROBE}\n`);
+    return this.request(`${line}\n${MARKER}\n`);
   }
 
   private async start(): Promise<void> {
-    // Through sh for `2>&1`: errors and the probe's reply then arrive in the order nft wrote them.
-    const child = spawn('/bin/sh', ['-c', 'exec "$@" -i 2>&1', 'nft-session', ...this.options.argv], {
-      stdio: ['pipe', 'pipe', 'ignore'],
+    const [command, ...args] = this.options.argv;
+    if (command === undefined) throw new Error('nft -i: no command to start');
+    const child = spawn(command, [...args, '-i'], {
+      // Nothing the agent sends prints to stdout (no --echo); errors and the marker go to stderr.
+      stdio: ['pipe', 'ignore', 'pipe'],
       // No history file: nft -i would write every transaction to ~/.nft.history at exit.
       env: { ...process.env, HOME: '/nonexistent' },
     });
     this.child = child;
-    this.buffer = '';
-    this.marker = undefined;
+    this.splitter = new LineSplitter(MAX_REPLY_LINE);
+    this.reply = [];
+    this.markerSeen = false;
+    this.markerReply = undefined;
     this.lines = 0;
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (data: string) => {
-      this.buffer += data;
-      this.check();
+    child.stderr!.on('data', (chunk: Buffer) => {
+      const dropped = this.splitter.overlongLines;
+      const received = this.splitter.push(chunk);
+      // A line too long to keep still means nft said something: the transaction reads as refused.
+      if (this.splitter.overlongLines > dropped) this.reply.push(`(an nft output line over ${MAX_REPLY_LINE} bytes)`);
+      for (const line of received) this.onLine(line);
     });
     const gone = (why: string) => {
       if (this.child !== child) return;
@@ -83,13 +103,13 @@ export class NftSession {
       this.pending = undefined;
     };
     child.on('error', (err) => gone(`could not run: ${err.message}`));
-    child.on('exit', (code, signal) => gone(`exited (${signal ?? code}): ${this.buffer.trim().slice(0, 500)}`));
+    child.on('exit', (code, signal) => gone(`exited (${signal ?? code}): ${this.reply.join(' | ').slice(0, 500)}`));
     child.stdin!.on('error', () => undefined);
     // An idle session must not keep the agent (or a test) from exiting.
     child.unref();
-    for (const s of [child.stdin, child.stdout] as unknown as { unref?: () => void }[]) s.unref?.();
+    for (const s of [child.stdin, child.stderr] as unknown as { unref?: () => void }[]) s.unref?.();
     try {
-      await this.request(`${PROBE}\n`);
+      await this.request(`${MARKER}\n`);
     } catch (err) {
       this.close();
       throw err;
@@ -111,34 +131,35 @@ export class NftSession {
       };
       if (!this.child) return this.pending.reject(new Error('nft -i is not running'));
       this.child.stdin!.write(input);
-      this.check();
     });
   }
 
-  private check(): void {
-    if (!this.pending) return;
-    const { resolve, reject } = this.pending;
-    if (this.marker === undefined) {
-      const end = this.buffer.indexOf('\n');
-      if (end < 0) return;
-      this.marker = this.buffer.slice(0, end + 1);
-      this.buffer = this.buffer.slice(end + 1);
-      this.pending = undefined;
-      // Not a reply to rely on: the caller falls back to `nft -f`.
-      if (/error/i.test(this.marker)) reject(new Error(`nft -i: unexpected reply to "${PROBE}": ${this.marker.trim()}`));
-      else resolve('');
+  private onLine(line: string): void {
+    if (!this.markerSeen) {
+      if (line === MARKER) this.markerSeen = true;
+      else this.reply.push(line);
       return;
     }
-    let cut: number;
-    if (this.buffer.startsWith(this.marker)) cut = 0;
-    else {
-      const at = this.buffer.indexOf(`\n${this.marker}`);
-      if (at < 0) return;
-      cut = at + 1;
-    }
-    const out = this.buffer.slice(0, cut);
-    this.buffer = this.buffer.slice(cut + this.marker.length);
+    // The line under the echoed marker, pointing at it: the marker's reply, so this one, is over.
+    this.markerSeen = false;
+    const reply = this.reply;
+    this.reply = [];
+    const pending = this.pending;
     this.pending = undefined;
-    resolve(out);
+    if (!pending) return;
+    if (this.markerReply === undefined) {
+      // The first reply is to the marker alone: what nft prints before echoing it.
+      if (!reply.some((l) => /error/i.test(l))) return pending.reject(new Error(`nft -i: unexpected reply to "${MARKER}": ${reply.join(' | ')}`));
+      this.markerReply = reply;
+      return pending.resolve('');
+    }
+    const own = reply.length - this.markerReply.length;
+    if (own < 0 || this.markerReply.some((l, i) => reply[own + i] !== l)) {
+      // Not the reply learnt at start: the framing can no longer be trusted.
+      pending.reject(new Error(`nft -i: unexpected reply to "${MARKER}": ${reply.join(' | ').slice(0, 500)}`));
+      this.close();
+      return;
+    }
+    pending.resolve(reply.slice(0, own).map((l) => `${l}\n`).join(''));
   }
 }

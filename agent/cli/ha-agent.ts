@@ -8,10 +8,17 @@ import type { Config } from '../../config/schema.js';
 import { parseDownList, staticPlan } from '../plan/static.js';
 import { renderRuleset, formatRestore } from '../render/iptables.js';
 import { readMarks } from '../state/marks-file.js';
+import { logLevelFromEnv } from '../log.js';
 import { VERSION } from '../version.js';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, runProgram } from './exit.js';
 
 const DEFAULT_CONFIG = '/etc/ha-agent/config.yaml';
+
+/** The daemon reads HA_AGENT_LOG_LEVEL when it starts: check-config and run refuse a bad one up front. */
+function checkLogLevel(): void {
+  const level = logLevelFromEnv();
+  if (!level.ok) throw new CliError(level.message, EXIT_USAGE);
+}
 
 async function loadOrExit(path: string): Promise<Config> {
   const result = await loadConfigFile(path);
@@ -21,10 +28,10 @@ async function loadOrExit(path: string): Promise<Config> {
 
 /**
  * Between full GCs V8 lets the old generation grow to up to 4x what was live. Parsing a big
- * config (10k backends: ~600 MB of short-lived YAML nodes) and the first convergence then leave
- * ~140 MB committed that the steady daemon, whose checks allocate nothing long-lived, never
- * triggers a full GC to give back. Growing by 30% at a time keeps RSS near the live heap
- * (bench/capacity.ts, 10k backends: 205 -> ~135 MB) for a few more full GCs at start-up only.
+ * config (hundreds of MB of short-lived YAML nodes at 10k backends) and the first convergence
+ * then leave much of it committed: the steady daemon, whose checks allocate nothing long-lived,
+ * never triggers a full GC to give it back. Growing by 30% at a time keeps RSS near the live heap
+ * (bench/capacity.ts at 10k backends shows it) for a few more full GCs at start-up only.
  * Not a NODE_OPTIONS flag, so set here; a `node --heap-growing-percent=N` of the operator wins.
  */
 function keepHeapNearLiveSize(): void {
@@ -43,6 +50,7 @@ program.command('check-config')
   .option('--config <file>', 'config file (same as the argument)')
   .action(async (file: string, opts: { config?: string }) => {
     const path = opts.config ?? file;
+    checkLogLevel();
     const config = await loadOrExit(path);
     const backends = config.farms.reduce((n, f) => n + f.backends.length, 0);
     process.stdout.write(`${path}: ok (node ${config.node.id}, ${config.farms.length} farms, ${backends} backends, driver ${config.dataplane.driver}` +
@@ -85,6 +93,7 @@ program.command('run')
   .option('--config <file>', 'config file', DEFAULT_CONFIG)
   .action(async (opts: { config: string }) => {
     keepHeapNearLiveSize();
+    checkLogLevel();
     const config = await loadOrExit(opts.config);
     const { runDaemon } = await import('../daemon/main.js');
     await runDaemon(opts.config, config);

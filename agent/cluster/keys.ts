@@ -12,10 +12,18 @@ export interface ClusterKeys {
   readonly nodes: string;
   /** Operator actions: hash "farm/backend" -> action JSON. */
   readonly actions: string;
-  /** Monotonic revision counter for actions and config pushes. */
+  /** Revision counter for actions and config pushes (never lowered: see order.ts). */
   readonly revision: string;
+  /**
+   * Written once (SET NX) by the first node to beat into an empty store: a new value means the
+   * store lost its data (a restart without persistence, FLUSHALL, eviction), and the nodes
+   * republish what they hold.
+   */
+  readonly epoch: string;
   /** One node's health observations: hash "farm/backend" -> health. */
   health(id: string): string;
+  /** The admin state one node applies: hash "farm/backend" -> enabled | drain | maintenance. */
+  admin(id: string): string;
   /** The shared config (farms) with its revision. */
   readonly config: string;
   /** Pub/sub channel for change notes (a hint only: state is always read back from keys). */
@@ -29,7 +37,9 @@ export function clusterKeys(prefix: string, cluster: string): ClusterKeys {
     nodes: `${tag}:nodes`,
     actions: `${tag}:actions`,
     revision: `${tag}:revision`,
+    epoch: `${tag}:epoch`,
     health: (id) => `${tag}:health:${id}`,
+    admin: (id) => `${tag}:admin:${id}`,
     config: `${tag}:config`,
     channel: `${tag}:events`,
   };

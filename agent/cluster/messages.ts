@@ -4,6 +4,10 @@
 import { z } from 'zod';
 import { ADMIN_STATES, NODE_ID } from '../../config/schema.js';
 import { VRRP_STATES } from '../vrrp/state.js';
+import { MAX_REVISION } from './order.js';
+
+/** Revisions are millisecond-scale hybrid clocks (order.ts); one far beyond that is garbage. */
+const revision = z.number().int().positive().max(MAX_REVISION);
 
 /** Hash field names (farm/backend) are checked as the state files' keys are. */
 export { isBackendKey } from '../state/store.js';
@@ -13,17 +17,18 @@ export const MAX_VALUE_BYTES = 256 * 1024;
 
 export const actionSchema = z.object({
   admin: z.enum(ADMIN_STATES),
-  rev: z.number().int().positive(),
+  rev: revision,
   node: z.string().regex(NODE_ID),
   at: z.number().int().nonnegative(),
 }).strict();
+export type ActionRecord = z.infer<typeof actionSchema>;
 
 export const heartbeatSchema = z.object({
   node: z.string().regex(NODE_ID),
   version: z.string().max(64),
   vrrp: z.enum(VRRP_STATES),
   virtual_router_id: z.number().int().min(1).max(255).nullable(),
-  config_revision: z.number().int().nonnegative(),
+  config_revision: z.number().int().nonnegative().max(MAX_REVISION),
   config_error: z.string().max(4096).nullable(),
   last_apply: z.number().int().nonnegative().nullable(),
   at: z.number().int().nonnegative(),
@@ -31,9 +36,10 @@ export const heartbeatSchema = z.object({
 export type Heartbeat = z.infer<typeof heartbeatSchema>;
 
 export const healthValue = z.enum(['up', 'down', 'unknown']);
+export const adminValue = z.enum(ADMIN_STATES);
 
 export const sharedConfigSchema = z.object({
-  rev: z.number().int().positive(),
+  rev: revision,
   node: z.string().regex(NODE_ID),
   at: z.number().int().nonnegative(),
   /** The shared part of the config (farms), as parsed YAML: validated again by each node. */
@@ -44,7 +50,7 @@ export type SharedConfig = z.infer<typeof sharedConfigSchema>;
 export const noteSchema = z.object({
   type: z.enum(['action', 'health', 'config', 'heartbeat']),
   node: z.string().regex(NODE_ID),
-  rev: z.number().int().nonnegative().optional(),
+  rev: z.number().int().nonnegative().max(MAX_REVISION).optional(),
 }).strict();
 export type Note = z.infer<typeof noteSchema>;
 

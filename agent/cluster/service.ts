@@ -1,12 +1,14 @@
-// Starts cluster sync for a daemon with a `cluster` section: adapts the daemon to ClusterHost,
-// keeps the shared config across restarts, and exposes the view that status and metrics read.
+// Cluster sync for a daemon with a `cluster` section: adapts the daemon's ports to ClusterHost,
+// keeps the shared config across restarts, and offers the view that status and metrics read,
+// the cluster-wide admin actions, and the sink for this node's own check verdicts.
 
-import type { Daemon } from '../daemon/main.js';
 import type { ClusterConfig } from '../../config/schema.js';
-import type { ClusterState } from '../control/status.js';
+import type { ClusterOffer, ClusterPorts, Service } from '../daemon/ports.js';
+import type { ClusterState, ClusterView } from '../control/status.js';
 import { splitMarkKey } from '../plan/marks.js';
 import type { Health } from '../plan/plan.js';
-import { writeAppliedShared } from '../state/shared-config.js';
+import { readAppliedShared, writeAppliedShared } from '../state/shared-config.js';
+import { readClusterActions, writeClusterActions } from '../state/cluster-actions.js';
 import { VERSION } from '../version.js';
 import { RedisPeerStore, type PeerStore } from './store.js';
 import { ClusterSync } from './sync.js';
@@ -19,40 +21,65 @@ export interface ClusterOptions {
   readonly store?: PeerStore;
 }
 
-export async function startCluster(daemon: Daemon, cluster: ClusterConfig, options: ClusterOptions = {}): Promise<ClusterSync> {
-  const { engine, logger } = daemon;
+/** What the cluster offers, and its life: install the offer, then `start`. */
+export interface ClusterService extends ClusterOffer, Service {
+  readonly sync: ClusterSync;
+  /** Connects to Redis; its trouble is not fatal (the node runs standalone and retries). */
+  start(): Promise<void>;
+}
+
+/**
+ * Builds the sync over the ports, not yet connected: the daemon installs what it offers first,
+ * so no verdict of its own checks bypasses the cluster's policy once `start` runs.
+ */
+export function createCluster(ports: ClusterPorts, cluster: ClusterConfig, options: ClusterOptions = {}): ClusterService {
+  const { config, engine, logger } = ports;
   const store = options.store ?? new RedisPeerStore(cluster);
   const sync = new ClusterSync(store, cluster, {
-    node: daemon.config().node.id,
+    node: config.config().node.id,
     version: VERSION,
-    virtualRouterId: daemon.config().vrrp?.virtual_router_id ?? null,
-    vrrp: () => daemon.vrrp.state,
-    localHealth: () => daemon.localHealth,
+    virtualRouterId: config.config().vrrp?.virtual_router_id ?? null,
+    vrrp: () => ports.vrrp.state,
+    localHealth: () => ports.verdicts.health,
     // The engine keeps one runtime entry per backend of the running config, no more (reload prunes).
     backends: () => engine.runtime,
     appliedHealth: (key) => engine.runtime.get(key)?.health,
     applyHealth: (key, health: Health, reason) => {
       const [farm, backend] = splitMarkKey(key) ?? [];
       if (farm === undefined || backend === undefined) return;
-      engine.setHealth(farm, backend, health, reason === 'own checks' ? daemon.localReasons.get(key) ?? reason : reason);
+      engine.setHealth(farm, backend, health, reason === 'own checks' ? ports.verdicts.reason(key) ?? reason : reason);
     },
     applyAdmin: async (key, admin) => {
       const [farm, backend] = splitMarkKey(key) ?? [];
       if (farm === undefined || backend === undefined) return;
       if (engine.runtime.has(key)) await engine.setAdmin(farm, backend, admin);
     },
+    appliedAdmin: (key) => {
+      const [farm, backend] = splitMarkKey(key) ?? [];
+      const farmConfig = farm === undefined ? undefined : engine.farmConfig(farm);
+      return farmConfig && backend !== undefined && engine.runtime.has(key) ? engine.adminOf(farmConfig, backend) : undefined;
+    },
     lastApply: () => engine.dataplane.lastApplyAt,
+    // Only what this node runs: a refused or stale file is not the cluster's state.
+    runningShared: async () => {
+      const applied = await readAppliedShared(config.config().node.state_dir);
+      return applied && applied.rev === config.sharedRevision() ? applied : null;
+    },
+    journal: {
+      load: () => readClusterActions(config.config().node.state_dir),
+      save: (actions) => writeClusterActions(config.config().node.state_dir, actions),
+    },
     applySharedConfig: async (shared) => {
-      const error = await daemon.applySharedFarms(shared.farms, shared.rev);
-      if (!error) await writeAppliedShared(daemon.config().node.state_dir, shared);
+      const error = await ports.changes.applySharedFarms(shared.farms, shared.rev);
+      if (!error) await writeAppliedShared(config.config().node.state_dir, shared);
       return error;
     },
   }, logger);
   // The revision the daemon runs: the one it read from the state dir at startup when those
   // farms validated, else 0, so the cluster's current revision is applied (or refused, visibly)
   // on connect instead of reported as applied unchecked.
-  sync.startFromRevision(daemon.sharedRevision());
-  daemon.cluster = {
+  sync.startFromRevision(config.sharedRevision());
+  const view: ClusterView = {
     get state(): ClusterState { return sync.connectedNow() ? 'connected' : 'disconnected'; },
     peers: () => sync.peerList().map((p) => ({
       node: p.node, vrrp: p.vrrp, last_seen: new Date(Date.now() - p.ageMs).toISOString(), age_ms: p.ageMs,
@@ -61,10 +88,17 @@ export async function startCluster(daemon: Daemon, cluster: ClusterConfig, optio
     views: (key) => sync.views(key),
     splitBrain: () => [...sync.splitBrains].map(([vrid, masters]) => ({ virtual_router_id: vrid, masters })),
     // What runs, not sync.revision: that also counts a revision this node refused.
-    revision: () => daemon.sharedRevision(),
-    sync,
+    revision: () => config.sharedRevision(),
+    adminViews: (key) => ({ ...sync.adminViews(key) }),
+    adminDisagreements: () => sync.adminDisagreements().map((d) => ({ backend: d.key, views: { ...d.views }, since: new Date(d.since).toISOString() })),
+    dataLosses: () => sync.dataLosses,
   };
-  daemon.services.push({ name: 'cluster', stop: () => sync.stop() });
-  await sync.start();
-  return sync;
+  return {
+    sync,
+    view,
+    admin: sync,
+    health: sync,
+    start: () => sync.start(),
+    stop: () => sync.stop(),
+  };
 }

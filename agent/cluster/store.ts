@@ -5,6 +5,11 @@ import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
 import { parseListen } from '../../config/net.js';
 import type { ClusterConfig } from '../../config/schema.js';
 import { clusterKeys, type ClusterKeys } from './keys.js';
+import type { ActionRecord, SharedConfig } from './messages.js';
+import { aroundRevision, NEW_ACTION, NEW_CONFIG, PUT_ACTION_IF_NEWER, PUT_CONFIG_IF_NEWER } from './store-scripts.js';
+
+export type NewAction = Omit<ActionRecord, 'rev'>;
+export type NewConfig = Omit<SharedConfig, 'rev'>;
 
 export interface PeerStore {
   readonly keys: ClusterKeys;
@@ -16,8 +21,22 @@ export interface PeerStore {
   onConnected(listener: () => void): void;
   onDisconnected(listener: (reason: string) => void): void;
   onNote(listener: (raw: string) => void): void;
-  nextRevision(): Promise<number>;
-  setHeartbeat(node: string, value: string, ttlMs: number): Promise<void>;
+  /**
+   * Stores a new operator action under a revision above the store's counter and `floor` (the
+   * highest this node has seen), at least `now`, and announces it, in one step. The revision.
+   */
+  newAction(field: string, action: NewAction, floor: number, now: number): Promise<number>;
+  /** Stores a replayed action only over an older one (order.ts), announcing it; whether it did. */
+  putActionIfNewer(field: string, action: ActionRecord): Promise<boolean>;
+  /** Stores a new shared config as newAction does: the stored revision only ever grows. */
+  newConfig(config: NewConfig, floor: number, now: number): Promise<number>;
+  /** Stores a republished shared config only over an older one; whether it did. */
+  putConfigIfNewer(config: SharedConfig): Promise<boolean>;
+  /**
+   * Writes this node's heartbeat and registers it; also writes `epoch` as the store's epoch unless
+   * one is there. The epoch in force: a change means the store lost its data.
+   */
+  setHeartbeat(node: string, value: string, ttlMs: number, epoch: string): Promise<string>;
   /** The live heartbeats (not expired). */
   heartbeats(): Promise<string[]>;
   /** HSET and PUBLISH in one MULTI: one round trip, and peers never get the note without the write. */
@@ -26,7 +45,6 @@ export interface PeerStore {
   hsetMany(key: string, values: Record<string, string>): Promise<void>;
   hgetall(key: string): Promise<Record<string, string>>;
   get(key: string): Promise<string | null>;
-  set(key: string, value: string): Promise<void>;
   publish(note: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -40,7 +58,9 @@ export function redisOptions(cluster: ClusterConfig): { url?: string; options: R
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 2000,
-    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+    // At most a second between tries: a node back later than its peers misses their actions for
+    // that long (each try is one TCP connect, cheap for Redis).
+    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 1000),
   };
   if (cluster.sentinels) {
     // parseListen, not split(':'): "[::1]:26379" is a valid sentinel.
@@ -52,10 +72,14 @@ export function redisOptions(cluster: ClusterConfig): { url?: string; options: R
 }
 
 /** EXEC resolves with per-command errors, which must not pass silently. */
-async function execOrThrow(tx: ChainableCommander): Promise<void> {
-  const failed = (await tx.exec())?.find(([err]) => err);
+async function execOrThrow(tx: ChainableCommander): Promise<[Error | null, unknown][]> {
+  const results = (await tx.exec()) ?? [];
+  const failed = results.find(([err]) => err);
   if (failed) throw failed[0];
+  return results;
 }
+
+const SCRIPTS = { NEW_ACTION, PUT_ACTION_IF_NEWER, NEW_CONFIG, PUT_CONFIG_IF_NEWER } as const;
 
 /**
  * Drops from the node set (KEYS[1]) the ids (ARGV) whose heartbeat (KEYS[i + 1]) is gone. A
@@ -83,6 +107,7 @@ export class RedisPeerStore implements PeerStore {
     this.keys = clusterKeys(cluster.key_prefix, cluster.name);
     const { url, options } = redisOptions(cluster);
     this.client = url ? new Redis(url, options) : new Redis(options);
+    for (const [name, lua] of Object.entries(SCRIPTS)) this.client.defineCommand(name, { numberOfKeys: 2, lua });
     // Subscribed by hand on every ready (ioredis's own resubscribe is not awaitable): the store
     // counts as connected only once the SUBSCRIBE is confirmed, so the resync that follows can
     // never fall before a window in which notes are lost.
@@ -137,12 +162,45 @@ export class RedisPeerStore implements PeerStore {
     else for (const listener of this.disconnectedListeners) listener(this.lastError ?? 'connection closed');
   }
 
-  async nextRevision(): Promise<number> {
-    return this.client.incr(this.keys.revision);
+  async newAction(field: string, action: NewAction, floor: number, now: number): Promise<number> {
+    const [head, tail] = aroundRevision(action);
+    const [noteHead, noteTail] = aroundRevision({ type: 'action', node: action.node });
+    return Number(await this.script('NEW_ACTION', [this.keys.revision, this.keys.actions],
+      [floor, now, field, head, tail, this.keys.channel, noteHead, noteTail]));
   }
 
-  async setHeartbeat(node: string, value: string, ttlMs: number): Promise<void> {
-    await execOrThrow(this.client.multi().set(this.keys.node(node), value, 'PX', ttlMs).sadd(this.keys.nodes, node));
+  async putActionIfNewer(field: string, action: ActionRecord): Promise<boolean> {
+    const stored = await this.script('PUT_ACTION_IF_NEWER', [this.keys.revision, this.keys.actions],
+      [action.rev, action.node, field, JSON.stringify(action), this.keys.channel, JSON.stringify({ type: 'action', node: action.node, rev: action.rev })]);
+    return Number(stored) === 1;
+  }
+
+  async newConfig(config: NewConfig, floor: number, now: number): Promise<number> {
+    const [head, tail] = aroundRevision(config);
+    const [noteHead, noteTail] = aroundRevision({ type: 'config', node: config.node });
+    return Number(await this.script('NEW_CONFIG', [this.keys.revision, this.keys.config],
+      [floor, now, head, tail, this.keys.channel, noteHead, noteTail]));
+  }
+
+  async putConfigIfNewer(config: SharedConfig): Promise<boolean> {
+    const stored = await this.script('PUT_CONFIG_IF_NEWER', [this.keys.revision, this.keys.config],
+      [config.rev, config.node, JSON.stringify(config), this.keys.channel, JSON.stringify({ type: 'config', node: config.node, rev: config.rev })]);
+    return Number(stored) === 1;
+  }
+
+  /** Runs one of the scripts by its SHA (ioredis loads it on NOSCRIPT, e.g. after a Redis restart). */
+  private script(name: keyof typeof SCRIPTS, keys: string[], args: (string | number)[]): Promise<unknown> {
+    const command = (this.client as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[name]!;
+    return command.call(this.client, ...keys, ...args);
+  }
+
+  async setHeartbeat(node: string, value: string, ttlMs: number, epoch: string): Promise<string> {
+    const results = await execOrThrow(this.client.multi()
+      .set(this.keys.node(node), value, 'PX', ttlMs)
+      .sadd(this.keys.nodes, node)
+      .set(this.keys.epoch, epoch, 'NX')
+      .get(this.keys.epoch));
+    return String(results[3]?.[1] ?? epoch);
   }
 
   async heartbeats(): Promise<string[]> {
@@ -174,10 +232,6 @@ export class RedisPeerStore implements PeerStore {
 
   async get(key: string): Promise<string | null> {
     return this.client.get(key);
-  }
-
-  async set(key: string, value: string): Promise<void> {
-    await this.client.set(key, value);
   }
 
   async publish(note: string): Promise<void> {

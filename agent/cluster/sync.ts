@@ -1,15 +1,26 @@
-// Cluster sync: operator actions, health views, shared config and heartbeats through a
+// Cluster sync: operator actions, health and admin views, shared config and heartbeats through a
 // PeerStore. Pub/sub notes only trigger reads; a full resync on every (re)connect catches up
-// whatever was missed, and --local actions taken while Redis was away are pushed then.
+// whatever was missed, and --local actions taken while Redis was away are pushed then. Redis may
+// forget (a restart without persistence, a lagging replica promoted, FLUSHALL, eviction): every
+// node keeps the latest action it knows per backend and republishes it on each resync and when
+// the store's epoch changes, and revisions never go backwards (order.ts), so the last action an
+// operator took wins on every node.
 
 import type { AdminState, ClusterConfig } from '../../config/schema.js';
+import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { Health } from '../plan/plan.js';
 import type { VrrpState } from '../vrrp/state.js';
 import { Coalesced } from './coalesce.js';
-import { actionSchema, healthValue, heartbeatSchema, isBackendKey, noteSchema, parseValue, sharedConfigSchema, type Heartbeat, type Note, type SharedConfig } from './messages.js';
+import { ActionBook, type ActionJournal } from './action-book.js';
+import { AdminAgreement, type AdminViews, type Disagreement } from './admin-views.js';
+import { actionSchema, isBackendKey, noteSchema, parseValue, sharedConfigSchema, type Heartbeat, type Note, type SharedConfig } from './messages.js';
+import { readPeerEntries, type PeerEntry } from './peers.js';
+import { localRevision } from './order.js';
 import { effectiveHealth, splitBrain, type PeerView } from './policy.js';
 import type { PeerStore } from './store.js';
+
+export type { ActionJournal } from './action-book.js';
 
 export interface ClusterHost {
   readonly node: string;
@@ -24,10 +35,17 @@ export interface ClusterHost {
   appliedHealth(key: string): Health | undefined;
   applyHealth(key: string, health: Health, reason: string): void;
   applyAdmin(key: string, admin: AdminState): Promise<void>;
+  /** The admin state the engine applies now (an operator's, else the config's). */
+  appliedAdmin(key: string): AdminState | undefined;
   lastApply(): number | null;
   /** Applies a shared config; resolves with the error text when this node refuses it. */
   applySharedConfig(shared: SharedConfig): Promise<string | null>;
+  /** The shared config this node runs, to republish when the store lost it; null when none. */
+  runningShared(): Promise<SharedConfig | null>;
+  /** Where the latest known action per backend is kept across restarts. */
+  readonly journal: ActionJournal;
 }
+
 
 export interface BackendKeys {
   has(key: string): boolean;
@@ -44,10 +62,14 @@ export interface PeerStatus {
 
 export class ClusterSync {
   private heartbeatTimer: NodeJS.Timeout | undefined;
-  private readonly peers = new Map<string, { hb: Heartbeat; health: Map<string, Health> }>();
-  private readonly appliedActions = new Map<string, number>();
-  /** Actions taken with --local while disconnected: pushed on reconnect, none lost. */
-  private readonly pendingLocal = new Map<string, AdminState>();
+  private readonly peers = new Map<string, PeerEntry>();
+  /** The latest action this node knows per backend: followed only when newer, republished after a loss. */
+  private readonly actions: ActionBook;
+  /** The store's epoch as last seen. */
+  private epoch: string | undefined;
+  /** Times the store was found to have lost its data (a new epoch). */
+  dataLosses = 0;
+  private readonly agreement: AdminAgreement;
   private configRevision = 0;
   private configError: string | null = null;
   private stopped = false;
@@ -61,17 +83,23 @@ export class ClusterSync {
   splitBrains = new Map<number, string[]>();
   lastError: string | null = null;
 
-  constructor(private readonly store: PeerStore, private readonly cluster: ClusterConfig, private readonly host: ClusterHost, private readonly logger: Logger) {}
+  constructor(private readonly store: PeerStore, private readonly cluster: ClusterConfig, private readonly host: ClusterHost, private readonly logger: Logger) {
+    this.actions = new ActionBook(host.journal, logger);
+    // Views may differ while an action travels and until the peers' next read; longer is a fault.
+    this.agreement = new AdminAgreement(Math.max(2 * cluster.heartbeat, 1000));
+  }
 
   connectedNow(): boolean {
     return this.store.connected;
   }
 
   async start(): Promise<void> {
+    await this.actions.load();
     this.store.onConnected(() => void this.resync().catch((err: Error) => this.logger.warn({ err: err.message }, 'cluster resync failed')));
     this.store.onDisconnected((reason) => {
       this.lastError = reason;
       this.logger.warn({ reason }, 'cluster disconnected: checking and applying locally until Redis returns');
+      this.agreement.clear();
       this.recomputeAll();
     });
     // A Redis error or a failed apply while following a note must not become an unhandled
@@ -95,19 +123,24 @@ export class ClusterSync {
     this.stopped = true;
     clearInterval(this.heartbeatTimer);
     await this.store.close();
+    await this.actions.settled();
   }
 
   /** An operator action; cluster-wide unless `local`. */
   async setAdmin(key: string, admin: AdminState, local: boolean): Promise<{ revision: number | null }> {
+    const at = Date.now();
     if (!this.store.connected) {
       if (!local) throw new Error(`cluster disconnected (${this.lastError ?? 'Redis unreachable'}); give --local to change this node only`);
-      this.pendingLocal.set(key, admin);
+      // Stamped now, so on reconnect it wins only over actions taken before it.
+      this.actions.own(key, { admin, rev: localRevision(this.floor(), at), node: this.host.node, at }, true);
       await this.host.applyAdmin(key, admin);
       return { revision: null };
     }
-    const revision = await this.writeAction(key, admin);
+    const rev = await this.store.newAction(key, { admin, node: this.host.node, at }, this.floor(), at);
+    this.actions.own(key, { admin, rev, node: this.host.node, at }, false);
     await this.host.applyAdmin(key, admin);
-    return { revision };
+    this.announceAdmin(key);
+    return { revision: rev };
   }
 
   /** This node's probe changed its view of a backend. */
@@ -133,6 +166,27 @@ export class ClusterSync {
     return out;
   }
 
+  /** The admin state each live node applies to one backend (peers that did not say are left out). */
+  adminViews(key: string): AdminViews {
+    const own = this.host.appliedAdmin(key);
+    const out: Record<string, AdminState> = own ? { [this.host.node]: own } : {};
+    for (const [node, peer] of this.peers) {
+      const admin = peer.admin.get(key);
+      if (admin) out[node] = admin;
+    }
+    return out;
+  }
+
+  /** Backends whose nodes have disagreed on the admin state for longer than a resync. */
+  adminDisagreements(): Disagreement[] {
+    return this.agreement.lastingNow();
+  }
+
+  /** Disagreements that outlasted a resync since start. */
+  get adminDisagreementsTotal(): number {
+    return this.agreement.total;
+  }
+
   /**
    * The latest shared config revision this node considered, applied or refused (configError
    * says which): newer ones only are followed. What runs is the daemon's sharedRevision().
@@ -148,10 +202,9 @@ export class ClusterSync {
 
   async pushConfig(farms: unknown[]): Promise<number> {
     if (!this.store.connected) throw new Error(`cluster disconnected (${this.lastError ?? 'Redis unreachable'}): the config was not pushed`);
-    const rev = await this.store.nextRevision();
-    const shared: SharedConfig = { rev, node: this.host.node, at: Date.now(), farms };
-    await this.store.set(this.store.keys.config, JSON.stringify(shared));
-    await this.store.publish(JSON.stringify({ type: 'config', node: this.host.node, rev }));
+    const at = Date.now();
+    const rev = await this.store.newConfig({ node: this.host.node, at, farms }, this.floor(), at);
+    this.actions.see(rev);
     await this.configRead.request();
     return rev;
   }
@@ -162,12 +215,53 @@ export class ClusterSync {
     return parsed.ok ? parsed.value : null;
   }
 
-  private async writeAction(key: string, admin: AdminState): Promise<number> {
-    const rev = await this.store.nextRevision();
-    await this.store.hsetAndPublish(this.store.keys.actions, key, JSON.stringify({ admin, rev, node: this.host.node, at: Date.now() }),
-      JSON.stringify({ type: 'action', node: this.host.node, rev }));
-    this.appliedActions.set(key, rev);
-    return rev;
+  /** Revisions this node hands out start above this. */
+  private floor(): number {
+    return Math.max(this.actions.highestSeen, this.configRevision);
+  }
+
+  /** Tells the peers which admin state this node applies to a backend now. */
+  private announceAdmin(key: string): void {
+    const admin = this.host.appliedAdmin(key);
+    if (!admin || !this.store.connected) return;
+    void this.store.hsetAndPublish(this.store.keys.admin(this.host.node), key, admin, JSON.stringify({ type: 'health', node: this.host.node }))
+      .catch(() => undefined);
+    this.evaluateAgreement();
+  }
+
+  /**
+   * Writes every action this node knows back, each only over an older one: --local actions
+   * taken while away, and, after the store lost its data, the cluster's state as this node
+   * holds it. The running shared config likewise.
+   */
+  private async republish(): Promise<void> {
+    await Promise.all(this.actions.entries().map(async ([key, action, pending]) => {
+      const stored = await this.store.putActionIfNewer(key, action);
+      this.actions.replayed(key);
+      if (pending && !stored) {
+        this.logger.warn({ key, admin: action.admin }, `the --local ${action.admin} of ${key} was superseded by a later action in the cluster`);
+      }
+    }));
+    const shared = await this.host.runningShared();
+    if (shared) await this.store.putConfigIfNewer(shared);
+  }
+
+  /**
+   * What this node writes as the epoch if the store has none: new each time, so an emptied
+   * store never hands back the epoch this node remembers.
+   */
+  private epochCandidate(): string {
+    return `${this.host.node}-${Date.now()}-${randomBytes(6).toString('hex')}`;
+  }
+
+  /** A new epoch: the store lost its data since this node last looked. */
+  private async followEpoch(epoch: string): Promise<boolean> {
+    const previous = this.epoch;
+    this.epoch = epoch;
+    if (previous === undefined || previous === epoch) return false;
+    this.dataLosses++;
+    this.logger.warn({ previous, epoch }, 'the cluster store lost its data (new epoch): republishing this node\'s actions, views and config');
+    return true;
   }
 
   private async handleNote(raw: string): Promise<void> {
@@ -193,14 +287,23 @@ export class ClusterSync {
    */
   private async resync(): Promise<void> {
     await this.store.hsetMany(this.store.keys.health(this.host.node), Object.fromEntries(this.host.localHealth()));
-    await this.store.setHeartbeat(this.host.node, JSON.stringify(this.heartbeat()), this.cluster.heartbeat_ttl);
+    await this.store.hsetMany(this.store.keys.admin(this.host.node), this.ownAdmin());
+    await this.followEpoch(await this.store.setHeartbeat(this.host.node, JSON.stringify(this.heartbeat()), this.cluster.heartbeat_ttl, this.epochCandidate()));
     await this.store.publish(JSON.stringify({ type: 'health', node: this.host.node }));
-    for (const [key, admin] of this.pendingLocal) await this.writeAction(key, admin);
-    this.pendingLocal.clear();
+    await this.republish();
     await this.peersRead.request();
     await this.actionsRead.request();
     await this.configRead.request();
     this.logger.info({ peers: this.peers.size, revision: this.configRevision }, 'cluster connected and resynchronised');
+  }
+
+  private ownAdmin(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const key of this.host.backends().keys()) {
+      const admin = this.host.appliedAdmin(key);
+      if (admin) out[key] = admin;
+    }
+    return out;
   }
 
   private async followActions(): Promise<void> {
@@ -210,10 +313,10 @@ export class ClusterSync {
       if (!isBackendKey(key)) { this.reject('action', `bad field ${JSON.stringify(key.slice(0, 64))}`); continue; }
       const action = parseValue(actionSchema, raw);
       if (!action.ok) { this.reject(`action ${key}`, action.reason); continue; }
-      if (!known.has(key)) continue;
-      if (action.value.rev <= (this.appliedActions.get(key) ?? 0)) continue;
-      this.appliedActions.set(key, action.value.rev);
+      if (!known.has(key)) { this.actions.see(action.value.rev); continue; }
+      if (!this.actions.follow(key, action.value)) continue;
       await this.host.applyAdmin(key, action.value.admin);
+      this.announceAdmin(key);
     }
   }
 
@@ -222,6 +325,7 @@ export class ClusterSync {
     if (raw === null) return;
     const shared = parseValue(sharedConfigSchema, raw);
     if (!shared.ok) return this.reject('config', shared.reason);
+    this.actions.see(shared.value.rev);
     if (shared.value.rev <= this.configRevision) return;
     const error = await this.host.applySharedConfig(shared.value);
     this.configRevision = shared.value.rev;
@@ -234,7 +338,10 @@ export class ClusterSync {
   private async beat(): Promise<void> {
     if (this.stopped || !this.store.connected) return;
     try {
-      await this.store.setHeartbeat(this.host.node, JSON.stringify(this.heartbeat()), this.cluster.heartbeat_ttl);
+      const epoch = await this.store.setHeartbeat(this.host.node, JSON.stringify(this.heartbeat()), this.cluster.heartbeat_ttl, this.epochCandidate());
+      // The store forgot everything while connected (FLUSHALL, eviction, a restart faster than
+      // the reconnect): the same as a reconnect after an outage.
+      if (await this.followEpoch(epoch)) return await this.resync();
       await this.peersRead.request();
     } catch (err) {
       this.lastError = (err as Error).message;
@@ -249,28 +356,28 @@ export class ClusterSync {
   }
 
   private async readPeers(): Promise<void> {
-    const all: Heartbeat[] = [];
-    for (const raw of await this.store.heartbeats()) {
-      const hb = parseValue(heartbeatSchema, raw);
-      if (hb.ok) all.push(hb.value);
-      else this.reject('heartbeat', hb.reason);
-    }
-    const others = all.filter((hb) => hb.node !== this.host.node);
-    const healths = await Promise.all(others.map((hb) => this.store.hgetall(this.store.keys.health(hb.node))));
-    const seen = new Set<string>();
-    others.forEach((hb, i) => {
-      seen.add(hb.node);
-      const health = new Map<string, Health>();
-      for (const [key, value] of Object.entries(healths[i]!)) {
-        const h = healthValue.safeParse(value);
-        if (isBackendKey(key) && h.success) health.set(key, h.data);
-        else this.reject(`health of ${hb.node}`, `bad entry ${JSON.stringify(key.slice(0, 64))}`);
-      }
-      this.peers.set(hb.node, { hb, health });
-    });
-    for (const node of [...this.peers.keys()]) if (!seen.has(node)) this.peers.delete(node);
+    const { all, peers } = await readPeerEntries(this.store, this.host.node, (what, reason) => this.reject(what, reason));
+    this.peers.clear();
+    for (const [node, entry] of peers) this.peers.set(node, entry);
     this.reportSplitBrain(all);
     this.recomputeAll();
+    this.evaluateAgreement();
+  }
+
+  /** Logs admin disagreements that outlast a resync, and tries to heal them from the store. */
+  private evaluateAgreement(now = Date.now()): void {
+    const all = new Map<string, AdminViews>();
+    for (const key of this.host.backends().keys()) all.set(key, this.adminViews(key));
+    const { lasting, resolved } = this.agreement.update(all, now);
+    for (const d of lasting) {
+      const views = Object.entries(d.views).map(([n, a]) => `${n} ${a}`).join(', ');
+      this.logger.error({ key: d.key, views: d.views, since: new Date(d.since).toISOString() }, `nodes disagree on the admin state of ${d.key}: ${views}`);
+    }
+    for (const key of resolved) this.logger.info({ key }, `nodes agree again on the admin state of ${key}`);
+    if (lasting.length > 0) {
+      // Whatever was missed, the store's latest action decides, and this node's is put back if newer.
+      void this.republish().then(() => this.actionsRead.request()).catch((err: Error) => this.logger.warn({ err: err.message }, 'healing an admin disagreement failed'));
+    }
   }
 
   private reportSplitBrain(all: Heartbeat[]): void {

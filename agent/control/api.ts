@@ -1,13 +1,12 @@
-// The control commands over the daemon: what each request does, as data in and data out.
+// The control commands over the daemon's ports: what each request does, as data in and data out.
 
 import type { AdminState } from '../../config/schema.js';
-import type { Daemon } from '../daemon/main.js';
+import type { ControlPorts, ReloadOutcome } from '../daemon/ports.js';
 import { ControlError } from './errors.js';
 import { isHistoryEvent, toEventRecord, type EventRecord } from './events.js';
 import { DEFAULT_EVENTS, MAX_EVENTS, type BackendResult, type ConfigDiffResult, type ConfigPushResult, type ReloadResult, type Request, type RulesResult } from './protocol.js';
 import { issueLines, loadConfigFile, withSharedFarms } from '../../config/load.js';
 import { markKey } from '../plan/marks.js';
-import { daemonStatus } from './snapshot.js';
 import { reportedShare, round, type Status } from './status.js';
 
 /** The capability the socket server serves; a fake implements it in unit tests. */
@@ -50,10 +49,13 @@ export async function dispatch(api: ControlApi, request: Request): Promise<unkno
 
 const list = (names: readonly string[]): string => (names.length > 0 ? names.join(', ') : 'none');
 
-export function daemonApi(daemon: Daemon): ControlApi {
-  const { engine } = daemon;
+/** The ports the API runs on: what `startControl` is given, less the logger. */
+export type ApiPorts = Omit<ControlPorts, 'logger'>;
+
+export function daemonApi(ports: ApiPorts): ControlApi {
+  const { backends: engine, config } = ports;
   return {
-    status: () => daemonStatus(daemon),
+    status: () => ports.status.status(),
     async backend(farm, backend, admin, local = false) {
       const farmConfig = engine.farmConfig(farm);
       if (!farmConfig) throw new ControlError('unknown_farm', `unknown farm "${farm}" (farms: ${list(engine.config.farms.map((f) => f.name))})`);
@@ -62,7 +64,7 @@ export function daemonApi(daemon: Daemon): ControlApi {
       }
       const from = engine.adminOf(farmConfig, backend);
       const started = performance.now();
-      const sync = daemon.cluster?.sync;
+      const sync = ports.cluster();
       try {
         if (sync) await sync.setAdmin(markKey(farm, backend), admin, local);
         else await engine.setAdmin(farm, backend, admin);
@@ -79,32 +81,32 @@ export function daemonApi(daemon: Daemon): ControlApi {
       };
     },
     async reload() {
-      let result: Awaited<ReturnType<Daemon['reload']>>;
+      let result: ReloadOutcome;
       try {
-        result = await daemon.reload();
+        result = await ports.changes.reload();
       } catch (err) {
         throw new ControlError('apply_failed', `the new config is loaded but applying it failed: ${(err as Error).message}; the agent retries`, undefined, { cause: err });
       }
       if (!result.ok) {
         const n = result.errors.length;
-        throw new ControlError('config_invalid', `${daemon.configPath} has ${n} error${n === 1 ? '' : 's'}; the running config is kept`, result.errors);
+        throw new ControlError('config_invalid', `${config.configPath} has ${n} error${n === 1 ? '' : 's'}; the running config is kept`, result.errors);
       }
       return { changed: result.changed };
     },
     async rules() {
       try {
-        const report = await daemon.netfilter.verify();
-        return { driver: daemon.netfilter.driver, text: daemon.netfilter.appliedText(), in_sync: report.inSync, differences: report.differences };
+        const report = await ports.rules.verify();
+        return { driver: ports.rules.driver, text: ports.rules.appliedText(), in_sync: report.inSync, differences: report.differences };
       } catch (err) {
         throw new ControlError('verify_failed', `cannot read the rules back from the kernel: ${(err as Error).message}`, undefined, { cause: err });
       }
     },
     async configPush(farms) {
-      const sync = daemon.cluster?.sync;
+      const sync = ports.cluster();
       if (!sync) throw new ControlError('cluster_unavailable', 'this node has no cluster section: there is nothing to push to');
       // Validate against this node's own config first: refuse here rather than in every node.
-      const local = await loadConfigFile(daemon.configPath);
-      if (!local.ok) throw new ControlError('config_invalid', `${daemon.configPath} itself is invalid`, issueLines(local.issues));
+      const local = await loadConfigFile(config.configPath);
+      if (!local.ok) throw new ControlError('config_invalid', `${config.configPath} itself is invalid`, issueLines(local.issues));
       const merged = withSharedFarms(local, farms);
       if (!merged.ok) throw new ControlError('config_invalid', `the pushed farms are invalid; nothing was pushed`, issueLines(merged.issues));
       try {
@@ -114,28 +116,28 @@ export function daemonApi(daemon: Daemon): ControlApi {
       }
     },
     async configDiff() {
-      const sync = daemon.cluster?.sync;
+      const sync = ports.cluster();
       if (!sync) throw new ControlError('cluster_unavailable', 'this node has no cluster section');
-      const local = await loadConfigFile(daemon.configPath);
-      if (!local.ok) throw new ControlError('config_invalid', `${daemon.configPath} is invalid`, issueLines(local.issues));
+      const local = await loadConfigFile(config.configPath);
+      if (!local.ok) throw new ControlError('config_invalid', `${config.configPath} is invalid`, issueLines(local.issues));
       const shared = await sync.sharedConfig();
       const cluster = withSharedFarms(local, shared?.farms ?? null);
       // Farms that do not validate here cannot be compared; an empty "theirs" would list every
       // local farm as only_local.
-      if (!cluster.ok) throw new ControlError('config_invalid', `the cluster's shared farms (revision ${shared?.rev}) are invalid against ${daemon.configPath}`, issueLines(cluster.issues));
+      if (!cluster.ok) throw new ControlError('config_invalid', `the cluster's shared farms (revision ${shared?.rev}) are invalid against ${config.configPath}`, issueLines(cluster.issues));
       const mine = new Map(local.config.farms.map((f) => [f.name, JSON.stringify(f)]));
       const theirs = new Map(shared ? cluster.config.farms.map((f) => [f.name, JSON.stringify(f)]) : []);
       return {
         // The shared revision this node runs, as the cluster's revision() (status) reports it.
-        running_revision: daemon.sharedRevision(),
+        running_revision: config.sharedRevision(),
         cluster_revision: shared?.rev ?? null,
         only_local: [...mine.keys()].filter((n) => !theirs.has(n)),
         only_cluster: [...theirs.keys()].filter((n) => !mine.has(n)),
         different: [...mine.keys()].filter((n) => theirs.has(n) && theirs.get(n) !== mine.get(n)),
       };
     },
-    events: (n) => engine.recentEvents(n).map(toEventRecord),
-    subscribe: (listener) => engine.on((event) => {
+    events: (n) => ports.events.recentEvents(n).map(toEventRecord),
+    subscribe: (listener) => ports.events.on((event) => {
       if (isHistoryEvent(event)) listener(toEventRecord(event));
     }),
   };

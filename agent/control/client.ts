@@ -2,6 +2,7 @@
 // events --follow, the stream after it). Connection problems become one-line ClientErrors.
 
 import { connect } from 'node:net';
+import { LineSplitter } from '../io/lines.js';
 import { ControlError, type ClientErrorCode } from './errors.js';
 import type { EventRecord } from './events.js';
 import { PROTOCOL_VERSION, type RequestBody, type Response } from './protocol.js';
@@ -15,6 +16,9 @@ export interface CallOptions {
    */
   readonly stream?: { onAnswer(response: Response): void; onEvent(event: EventRecord): void };
 }
+
+/** One answer line at most (a status of many large farms is a few MB); beyond it the agent is not trusted. */
+export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
 /** What a connect error means for an operator. */
 function describeConnectError(path: string, err: NodeJS.ErrnoException): { code: ClientErrorCode; message: string } {
@@ -35,7 +39,7 @@ function describeConnectError(path: string, err: NodeJS.ErrnoException): { code:
 export function call(path: string, request: RequestBody, options: CallOptions = {}): Promise<Response> {
   return new Promise((resolve, reject) => {
     const socket = connect(path);
-    let buffer = '';
+    const lines = new LineSplitter(MAX_ANSWER_BYTES);
     let answer: Response | undefined;
     let settled = false;
     let connected = false;
@@ -49,16 +53,16 @@ export function call(path: string, request: RequestBody, options: CallOptions = 
     };
     const timeoutMs = options.timeoutMs ?? 30_000;
     const timer = setTimeout(() => finish(new ControlError('no_answer', `the agent did not answer within ${timeoutMs / 1000} s`)), timeoutMs);
-    socket.setEncoding('utf8');
     socket.once('connect', () => {
       connected = true;
       socket.write(`${JSON.stringify({ v: PROTOCOL_VERSION, ...request })}\n`);
     });
-    socket.on('data', (chunk: string) => {
-      buffer += chunk;
-      for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
+    socket.on('data', (chunk: Buffer) => {
+      const received = lines.push(chunk);
+      if (lines.overlongLines > 0) {
+        return finish(new ControlError('bad_response', `the agent answered a line longer than ${MAX_ANSWER_BYTES / (1024 * 1024)} MiB`));
+      }
+      for (const line of received) {
         let response: Response;
         try {
           response = JSON.parse(line) as Response;

@@ -2,6 +2,7 @@
 // answered in order, and `events --follow` streaming. Nothing a peer sends can throw out of here.
 
 import type { Socket } from 'node:net';
+import { LineSplitter } from '../io/lines.js';
 import type { Logger } from '../log.js';
 import { dispatch, type ControlApi } from './api.js';
 import { ControlError, type ErrorBody } from './errors.js';
@@ -26,10 +27,8 @@ export const DEFAULT_LIMITS: ConnectionLimits = {
   maxBufferedBytes: 4 * 1024 * 1024,
 };
 
-const NEWLINE = 0x0a;
-
 export function serveConnection(socket: Socket, api: ControlApi, limits: ConnectionLimits, logger: Logger): void {
-  let pending: Buffer = Buffer.alloc(0);
+  const splitter = new LineSplitter(limits.maxRequestBytes);
   const lines: string[] = [];
   let busy = false;
   let readEnded = false;
@@ -48,14 +47,13 @@ export function serveConnection(socket: Socket, api: ControlApi, limits: Connect
   /** Answers with an error and closes: the framing can no longer be trusted. */
   const refuse = (error: ErrorBody): void => {
     send(errorResponse(null, error));
-    pending = Buffer.alloc(0);
     lines.length = 0;
     clearTimeout(deadline);
     closed = true;
     socket.end();
   };
   const armDeadline = (): void => {
-    if (pending.length === 0) {
+    if (splitter.pendingBytes === 0) {
       clearTimeout(deadline);
       deadline = undefined;
     } else if (!deadline) {
@@ -99,22 +97,12 @@ export function serveConnection(socket: Socket, api: ControlApi, limits: Connect
     socket.resume();
   };
 
-  const split = (final: boolean): void => {
-    for (let nl = pending.indexOf(NEWLINE); nl >= 0; nl = pending.indexOf(NEWLINE)) {
-      if (nl > limits.maxRequestBytes) break;
-      const line = pending.subarray(0, nl).toString('utf8').replace(/\r$/, '');
-      pending = pending.subarray(nl + 1);
-      if (line.trim() !== '') lines.push(line);
-    }
-    if (pending.length > limits.maxRequestBytes) {
+  const take = (received: readonly string[]): void => {
+    if (splitter.overlongLines > 0) {
       refuse({ code: 'too_large', message: `the request exceeds ${limits.maxRequestBytes} bytes; closing the connection` });
       return;
     }
-    if (final && pending.length > 0) {
-      const line = pending.toString('utf8');
-      pending = Buffer.alloc(0);
-      if (line.trim() !== '') lines.push(line);
-    }
+    for (const line of received) if (line.trim() !== '') lines.push(line);
     armDeadline();
     void drain();
   };
@@ -122,15 +110,14 @@ export function serveConnection(socket: Socket, api: ControlApi, limits: Connect
   socket.setTimeout(limits.idleTimeoutMs);
   socket.on('timeout', () => {
     // In-flight requests finish on their own; a partial line has its own deadline.
-    if (!busy && !unsubscribe && pending.length === 0) {
+    if (!busy && !unsubscribe && splitter.pendingBytes === 0) {
       closed = true;
       socket.end();
     }
   });
   socket.on('data', (chunk: Buffer) => {
     if (closed || unsubscribe) return; // a follower's further input is ignored
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-    split(false);
+    take(splitter.push(chunk));
   });
   socket.on('end', () => {
     readEnded = true;
@@ -141,7 +128,7 @@ export function serveConnection(socket: Socket, api: ControlApi, limits: Connect
       socket.end();
       return;
     }
-    split(true);
+    take(splitter.end());
   });
   socket.on('error', () => undefined); // EPIPE/ECONNRESET: the peer left; 'close' cleans up
   socket.on('close', () => {

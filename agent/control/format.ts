@@ -55,6 +55,10 @@ export function formatStatus(status: Status, options: { colour: boolean }): stri
       `${dp.drift_repairs > 0 ? `, ${dp.drift_repairs} drift repairs` : ''}`,
   ];
   if (dp.last_error) out.push(`           last error: ${paint(dp.last_error, 'red')}`);
+  for (const d of status.cluster.admin_disagreements ?? []) {
+    const views = Object.entries(d.views).map(([node, admin]) => `${node} ${admin}`).join(', ');
+    out.push(`           ${paint(`nodes disagree on ${d.backend}: ${views} (since ${d.since})`, 'red')}`);
+  }
   for (const farm of status.farms) {
     const inChain = farm.backends.filter((b) => b.in_chain).length;
     out.push('', `${paint(`farm ${farm.name}`, 'bold')}  ${farm.vip} ${farm.protocol}/${farm.ports.join(',')}  ${farm.mode}  ${farm.algorithm}  ` +

@@ -1,25 +1,52 @@
-// Gathers the daemon's live state into a StatusInput; shared by the control API and /metrics.
+// The status source of the running daemon: gathers its live state into a StatusInput when asked;
+// shared by the control API and /metrics.
 
+import type { Config } from '../../config/schema.js';
+import type { StatusSource, VrrpSource } from '../daemon/ports.js';
+import type { BackendRuntime, DataplaneStatus } from '../engine/engine.js';
 import { markKey } from '../plan/marks.js';
+import type { DesiredState } from '../plan/plan.js';
 import { VERSION } from '../version.js';
-import type { Daemon } from '../daemon/main.js';
-import { buildStatus, type Status } from './status.js';
+import { buildStatus, type ClusterView } from './status.js';
 
-export function daemonStatus(daemon: Daemon): Status {
-  const { engine } = daemon;
-  const dp = engine.dataplane;
-  return buildStatus({
-    node: daemon.config().node.id,
-    version: VERSION,
-    now: Date.now(),
-    startedAt: daemon.startedAt,
-    vrrp: { state: daemon.vrrp.state, since: daemon.vrrp.since },
-    ...(daemon.cluster ? { cluster: daemon.cluster } : {}),
-    dataplane: {
-      driver: daemon.netfilter.driver, inSync: dp.inSync, lastError: dp.lastError, applies: dp.applies, applyErrors: dp.applyErrors,
-      lastApplyMs: dp.lastApplyMs, lastApplyAt: dp.lastApplyAt, driftRepairs: daemon.drift.repairs,
+/** What the status is gathered from. */
+export interface StatusParts {
+  config(): Config;
+  readonly startedAt: number;
+  readonly vrrp: VrrpSource;
+  /** The cluster's view while one runs; status says `disabled` while absent. */
+  cluster(): ClusterView | undefined;
+  readonly engine: {
+    readonly dataplane: Readonly<DataplaneStatus>;
+    readonly runtime: ReadonlyMap<string, BackendRuntime>;
+    desired(): DesiredState;
+  };
+  readonly driver: string;
+  driftRepairs(): number;
+  /** Epoch ms (default Date.now). */
+  now?(): number;
+}
+
+export function statusSource(parts: StatusParts): StatusSource {
+  return {
+    status: () => {
+      const { engine } = parts;
+      const dp = engine.dataplane;
+      const cluster = parts.cluster();
+      return buildStatus({
+        node: parts.config().node.id,
+        version: VERSION,
+        now: parts.now?.() ?? Date.now(),
+        startedAt: parts.startedAt,
+        vrrp: { state: parts.vrrp.state, since: parts.vrrp.since },
+        ...(cluster ? { cluster } : {}),
+        dataplane: {
+          driver: parts.driver, inSync: dp.inSync, lastError: dp.lastError, applies: dp.applies, applyErrors: dp.applyErrors,
+          lastApplyMs: dp.lastApplyMs, lastApplyAt: dp.lastApplyAt, driftRepairs: parts.driftRepairs(),
+        },
+        farms: engine.desired().farms,
+        backend: (farm, backend) => engine.runtime.get(markKey(farm, backend)),
+      });
     },
-    farms: engine.desired().farms,
-    backend: (farm, backend) => engine.runtime.get(markKey(farm, backend)),
-  });
+  };
 }

@@ -7,7 +7,6 @@ import type { PlannedFarm } from '../plan/plan.js';
 import type { Health } from '../plan/plan.js';
 import type { VrrpState } from '../vrrp/state.js';
 import { formatMark, markKey } from '../plan/marks.js';
-import type { ClusterSync } from '../cluster/sync.js';
 
 export type ClusterState = 'connected' | 'disconnected' | 'disabled';
 
@@ -33,8 +32,20 @@ export interface ClusterView {
   splitBrain?(): { virtual_router_id: number; masters: string[] }[];
   /** The shared config revision this node runs. */
   revision?(): number;
-  /** The sync itself, for the commands that act cluster-wide. */
-  readonly sync?: ClusterSync;
+  /** The admin state each live node applies to a backend ("farm/backend"). */
+  adminViews?(key: string): Record<string, AdminState>;
+  /** Backends whose nodes have disagreed on the admin state for longer than a resync. */
+  adminDisagreements?(): readonly AdminDisagreement[];
+  /** Times the cluster store was found to have lost its data since start. */
+  dataLosses?(): number;
+}
+
+export interface AdminDisagreement {
+  /** "farm/backend". */
+  readonly backend: string;
+  readonly views: Record<string, AdminState>;
+  /** ISO time since when the nodes disagree. */
+  readonly since: string;
 }
 
 export interface LastCheckStatus {
@@ -62,6 +73,8 @@ export interface BackendStatus {
   readonly last_check: LastCheckStatus | null;
   /** Clustered: each live node's own view of this backend. */
   readonly views?: Record<string, Health>;
+  /** Clustered: the admin state each live node applies (they differ only briefly, or by a fault). */
+  readonly admin_views?: Record<string, AdminState>;
 }
 
 export interface FarmStatus {
@@ -84,6 +97,8 @@ export interface Status {
     readonly peers: readonly PeerStatus[];
     readonly split_brain?: readonly { virtual_router_id: number; masters: string[] }[];
     readonly config_revision?: number;
+    readonly admin_disagreements?: readonly AdminDisagreement[];
+    readonly data_losses?: number;
   };
   readonly dataplane: {
     readonly driver: string;
@@ -143,6 +158,8 @@ export function buildStatus(input: StatusInput): Status {
         state: input.cluster.state, peers: [...input.cluster.peers()],
         ...(input.cluster.splitBrain ? { split_brain: input.cluster.splitBrain() } : {}),
         ...(input.cluster.revision ? { config_revision: input.cluster.revision() } : {}),
+        ...(input.cluster.adminDisagreements ? { admin_disagreements: [...input.cluster.adminDisagreements()] } : {}),
+        ...(input.cluster.dataLosses ? { data_losses: input.cluster.dataLosses() } : {}),
       }
       : { state: 'disabled', peers: [] },
     dataplane: {
@@ -162,6 +179,7 @@ export function buildStatus(input: StatusInput): Status {
           health_since: rt?.since === undefined ? null : iso(rt.since),
           last_check: check ? { ok: check.ok, message: check.message, latency_ms: round(check.latencyMs, 3), at: iso(check.at) } : null,
           ...(input.cluster?.views ? { views: input.cluster.views(markKey(farm.name, b.name)) } : {}),
+          ...(input.cluster?.adminViews ? { admin_views: input.cluster.adminViews(markKey(farm.name, b.name)) } : {}),
         };
       }),
     })),

@@ -4,7 +4,7 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ADMIN_STATES } from '../../config/schema.js';
-import type { EngineEvent } from '../engine/engine.js';
+import type { EngineEvent } from '../engine/history.js';
 import type { Status } from '../control/status.js';
 import { VRRP_STATES } from '../vrrp/state.js';
 import type { Health } from '../plan/plan.js';
@@ -39,6 +39,9 @@ export class AgentMetrics {
   private readonly vrrp = this.gauge('ha_agent_vrrp_state', 'VRRP state of this node: 1 for the current state', ['state']);
   private readonly clusterConnected = this.gauge('ha_agent_cluster_connected', '1 when connected to the cluster store (0 when disconnected or standalone)', []);
   private readonly clusterPeers = this.gauge('ha_agent_cluster_peers', 'Peers seen in the cluster', []);
+  private readonly adminDisagreements = this.gauge('ha_agent_cluster_admin_disagreements',
+    'Backends whose nodes have applied different admin states for longer than a resync (alert when above 0)', []);
+  private readonly dataLosses = this.counter('ha_agent_cluster_store_data_losses_total', 'Times the cluster store was found to have lost its data (a new epoch)', []);
   private readonly applies = this.counter('ha_agent_applies_total', 'Rule transactions applied', []);
   private readonly applyErrors = this.counter('ha_agent_apply_errors_total', 'Rule transactions that failed (the kernel kept the previous rules)', []);
   private readonly driftRepairs = this.counter('ha_agent_drift_repairs_total', 'Times the kernel rules had drifted and were rewritten', []);
@@ -109,6 +112,8 @@ export class AgentMetrics {
     this.inSync.set(status.dataplane.in_sync ? 1 : 0);
     this.clusterConnected.set(status.cluster.state === 'connected' ? 1 : 0);
     this.clusterPeers.set(status.cluster.peers.length);
+    this.adminDisagreements.set(status.cluster.admin_disagreements?.length ?? 0);
+    setCounter(this.dataLosses, status.cluster.data_losses ?? 0);
     setCounter(this.applies, status.dataplane.applies);
     setCounter(this.applyErrors, status.dataplane.apply_errors);
     setCounter(this.driftRepairs, status.dataplane.drift_repairs);

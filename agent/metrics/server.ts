@@ -1,14 +1,13 @@
 // GET /metrics on control.metrics (host:port) when configured; nothing else is served.
 
 import { createServer } from 'node:http';
-import type { Daemon } from '../daemon/main.js';
+import type { MetricsPorts } from '../daemon/ports.js';
 import { parseListen } from '../../config/net.js';
-import { daemonStatus } from '../control/snapshot.js';
 import { AgentMetrics } from './registry.js';
 
-export async function startMetrics(daemon: Daemon, listen: string): Promise<{ stop(): Promise<void> }> {
+export async function startMetrics(ports: MetricsPorts, listen: string): Promise<{ stop(): Promise<void> }> {
   const metrics = new AgentMetrics();
-  const unsubscribe = daemon.engine.on((event) => metrics.observe(event));
+  const unsubscribe = ports.events.on((event) => metrics.observe(event));
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics') {
@@ -19,10 +18,10 @@ export async function startMetrics(daemon: Daemon, listen: string): Promise<{ st
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
       return;
     }
-    metrics.scrape(daemonStatus(daemon)).then(
+    metrics.scrape(ports.status.status()).then(
       (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(req.method === 'HEAD' ? undefined : text),
       (err: Error) => {
-        daemon.logger.error({ err: err.message }, 'rendering metrics failed');
+        ports.logger.error({ err: err.message }, 'rendering metrics failed');
         res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n');
       },
     );
@@ -42,8 +41,8 @@ export async function startMetrics(daemon: Daemon, listen: string): Promise<{ st
     unsubscribe();
     throw new Error(`cannot serve metrics on ${listen}: ${(err as Error).message}`);
   }
-  server.on('error', (err) => daemon.logger.error({ err: err.message }, 'metrics server error'));
-  daemon.logger.info({ listen }, 'metrics at /metrics');
+  server.on('error', (err) => ports.logger.error({ err: err.message }, 'metrics server error'));
+  ports.logger.info({ listen }, 'metrics at /metrics');
   return {
     async stop() {
       unsubscribe();

@@ -7,6 +7,7 @@ import type { Config, ConntrackdConfig } from '../../config/schema.js';
 import { describeFailure } from '../apply/runner.js';
 import { writeFileAtomic, writeIfChanged } from '../state/atomic-write.js';
 import { renderConntrackd } from '../render/conntrackd.js';
+import { serialQueue } from '../util/serial.js';
 import { vrrpPaths } from './paths.js';
 import type { VrrpState } from './state.js';
 import { Supervisor } from './supervisor.js';
@@ -68,18 +69,19 @@ export async function startConntrackd(config: Configured, deps: UnitDeps): Promi
     return false;
   };
 
-  let queue: Promise<void> = Promise.resolve();
+  // The requests of one transition run together, and transitions in the order they came.
+  const queue = serialQueue();
   const enqueue = (from: VrrpState, to: VrrpState, why: string): void => {
     const actions = syncActions(from, to, c.external_cache);
     if (actions.length === 0) return;
-    queue = queue.then(async () => {
+    void queue.run(async () => {
       const started = performance.now();
       for (const flag of actions) {
         const result = await ctl(flag);
         if (result.exitCode !== 0) logger.error({ err: describeFailure(result), flag }, `conntrackd ${flag} failed`);
       }
       logger.info({ vrrp: to, actions, ms: Math.round(performance.now() - started) }, `conntrack sync (${why}): ${actions.join(' ')}`);
-    });
+    }).catch((err: Error) => logger.error({ err: err.message, actions }, `conntrack sync (${why}) failed`));
   };
 
   let supervisor: Supervisor | undefined;
@@ -98,9 +100,9 @@ export async function startConntrackd(config: Configured, deps: UnitDeps): Promi
         },
         // A restarted conntrackd has empty caches: as BACKUP it asks the master for everything.
         onRestart: () => {
-          queue = queue.then(async () => {
+          void queue.run(async () => {
             if (await ready()) enqueue('UNKNOWN', view.state, 'conntrackd restarted');
-          });
+          }).catch((err: Error) => logger.error({ err: err.message }, 'conntrackd restarted, and asking it for a resync failed'));
         },
       });
       supervisor.start();
@@ -123,7 +125,7 @@ export async function startConntrackd(config: Configured, deps: UnitDeps): Promi
   const unsubscribe = view.on((to, from) => enqueue(from, to, `VRRP ${to}`));
 
   return {
-    idle: () => queue,
+    idle: () => queue.idle(),
     reconfigure: async (next) => {
       if (!next.conntrackd || next.conntrackd.mode !== c.mode) {
         logger.warn('adding, removing or changing the mode of the conntrackd section takes effect after a restart');
@@ -140,7 +142,7 @@ export async function startConntrackd(config: Configured, deps: UnitDeps): Promi
     },
     stop: async () => {
       unsubscribe();
-      await queue;
+      await queue.idle();
       await supervisor?.stop();
     },
   };

@@ -6,7 +6,8 @@ import { lstat, unlink } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import type { Runner } from '../apply/runner.js';
 import { describeFailure } from '../apply/runner.js';
-import { LineSplitter } from './notify.js';
+import { LineSplitter } from '../io/lines.js';
+import { MAX_LINE } from './notify.js';
 
 /**
  * Creates the FIFO unless one is there. An existing FIFO is kept, never recreated: a keepalived
@@ -34,9 +35,9 @@ export function readFifoLines(path: string, onLine: (line: string) => void, opts
   const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
   if (opts.discardBuffered) drain(fd);
   const socket = new Socket({ fd, readable: true, writable: false });
-  const lines = new LineSplitter();
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
+  // An overlong line is garbage, not a reason to stop following keepalived: it is dropped.
+  const lines = new LineSplitter(MAX_LINE);
+  socket.on('data', (chunk: Buffer) => {
     for (const line of lines.push(chunk)) onLine(line);
   });
   socket.on('error', () => socket.destroy());

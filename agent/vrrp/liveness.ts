@@ -7,9 +7,9 @@
 // - vrrp_track_process: unusable. Its proc connector only exists in the initial network
 //   namespace ("Failed to set/clear process event listen - errno 111"), so an LB run in a
 //   namespace sits in FAULT from the start; and a stopped process still counts as running.
-// - track_script: ~1.66 s for both SIGKILL and SIGSTOP (keepalived runs scripts at most once a
+// - track_script: under 2 s for both SIGKILL and SIGSTOP (keepalived runs scripts at most once a
 //   second, so the bound is grace + 1 s), and the only one that sees a hang.
-// - parent-death signal (spawn mode, see supervisor.ts): ~7 ms for SIGKILL, blind to SIGSTOP.
+// - parent-death signal (spawn mode, see supervisor.ts): milliseconds for SIGKILL, blind to SIGSTOP.
 // So: a track_script comparing a heartbeat deadline with now catches both, and in spawn mode the
 // parent-death signal makes the common case, a dead agent, near-instant.
 

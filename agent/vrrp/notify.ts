@@ -46,24 +46,3 @@ export function parseNotifyLine(line: string): NotifyEvent | undefined {
     ...(priority !== undefined && priority <= 255 ? { priority } : {}),
   };
 }
-
-/** Splits a stream into lines: feed chunks, get complete lines; overlong fragments are discarded. */
-export class LineSplitter {
-  private pending = '';
-  private discarding = false;
-
-  push(chunk: string): string[] {
-    const parts = (this.pending + chunk).split('\n');
-    this.pending = parts.pop() ?? '';
-    const lines: string[] = [];
-    for (const part of parts) {
-      if (this.discarding) this.discarding = false;
-      else if (part.length <= MAX_LINE) lines.push(part);
-    }
-    if (this.pending.length > MAX_LINE) {
-      this.pending = '';
-      this.discarding = true;
-    }
-    return lines;
-  }
-}

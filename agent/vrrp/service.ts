@@ -2,8 +2,9 @@
 // both following config reloads; stopped in the reverse order.
 
 import type { Config } from '../../config/schema.js';
-import type { Daemon } from '../daemon/main.js';
+import type { VrrpPorts } from '../daemon/ports.js';
 import { ExecaRunner, type Runner } from '../apply/runner.js';
+import { serialQueue } from '../util/serial.js';
 import { startConntrackd, type ConntrackdService } from './conntrackd.js';
 import { startKeepalived, type KeepalivedService } from './keepalived.js';
 
@@ -13,12 +14,12 @@ export interface VrrpService {
   stop(): Promise<void>;
 }
 
-export async function startVrrp(daemon: Pick<Daemon, 'config' | 'logger' | 'vrrp'>, runner: Runner = new ExecaRunner()): Promise<VrrpService> {
-  const config = daemon.config();
+export async function startVrrp(ports: VrrpPorts, runner: Runner = new ExecaRunner()): Promise<VrrpService> {
+  const config = ports.config.config();
   const vrrp = config.vrrp;
   if (!vrrp) throw new Error('startVrrp needs a vrrp section');
-  const logger = daemon.logger.child({ component: 'vrrp' });
-  const deps = { runner, logger, view: daemon.vrrp };
+  const logger = ports.logger.child({ component: 'vrrp' });
+  const deps = { runner, logger, view: ports.vrrp };
 
   let conntrackd: ConntrackdService | undefined;
   if (config.conntrackd) conntrackd = await startConntrackd({ ...config, conntrackd: config.conntrackd }, deps);
@@ -31,15 +32,17 @@ export async function startVrrp(daemon: Pick<Daemon, 'config' | 'logger' | 'vrrp
   }
 
   // One at a time and in order, so the last config put in use is the one left written.
-  let reconfiguring = Promise.resolve();
-  const reconfigure = (next: Config): Promise<void> => {
-    reconfiguring = reconfiguring
-      .then(() => Promise.all([keepalived.reconfigure(next), conntrackd?.reconfigure(next)]))
-      .then(() => undefined, (err: Error) => logger.error({ err: err.message }, 'applying the reloaded vrrp config failed'));
-    return reconfiguring;
-  };
+  const queue = serialQueue();
+  const reconfigure = (next: Config): Promise<void> => queue.run(async () => {
+    try {
+      await Promise.all([keepalived.reconfigure(next), conntrackd?.reconfigure(next)]);
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'applying the reloaded vrrp config failed');
+    }
+  });
   // A reload while starting came before the daemon knew this service: catch up with it.
-  if (daemon.config() !== config) void reconfigure(daemon.config());
+  const current = ports.config.config();
+  if (current !== config) void reconfigure(current);
 
   return {
     reconfigure,

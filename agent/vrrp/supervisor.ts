@@ -30,8 +30,8 @@ const SETPRIV_PATHS = ['/usr/bin/setpriv', '/bin/setpriv'];
 /**
  * util-linux setpriv sets the parent-death signal and execs the helper (same pid): if the agent
  * is SIGKILLed, the kernel sends the helper SIGTERM, so keepalived leaves MASTER at once (its VRRP
- * child sends a priority-0 advert) instead of holding the VIP for a dead agent. Measured: the peer
- * is MASTER ~70 ms after the agent's SIGKILL, against ~1.5 s through the heartbeat script alone.
+ * child sends a priority-0 advert) instead of holding the VIP for a dead agent: the peer takes
+ * over within one advert, not after the heartbeat script's second-scale bound (bench/RESULTS.md).
  */
 export function withParentDeathSignal(command: string, args: readonly string[]): { command: string; args: string[] } {
   const setpriv = SETPRIV_PATHS.find((p) => {

@@ -140,6 +140,29 @@ describe('execProbe', () => {
     assert.deepEqual([down.ok, down.message], [false, `exec check_tcp: exit 2: connect to address 127.0.0.1 and port ${port}: Connection refused`]);
   });
 
+  // The SPEC's example names check_tcp bare; Debian puts it in /usr/lib/nagios/plugins, not on PATH.
+  it('finds a bare check_tcp in /usr/lib/nagios/plugins, the way check-config does', needsProgram(CHECK_TCP), async () => {
+    assert.ok(!(process.env.PATH ?? '').split(':').includes('/usr/lib/nagios/plugins'), 'the test needs a PATH without the plugin directory');
+    const up = await execProbe(['check_tcp', '-H', '{ip}', '-p', '{port}'], runner)(local, 2000);
+    assert.equal(up.ok, true, up.message);
+    assert.match(up.message, /^exec check_tcp: TCP OK - /);
+  });
+
+  it('looks for a bare name on PATH, then in the plugin directories it is given', async () => {
+    const fixtures = fixture('.');
+    const fromPlugins = await execProbe(['print-args', '{port}'], runner, { path: '/nonexistent', pluginDirs: [fixtures] })(local, 2000);
+    assert.deepEqual([fromPlugins.ok, fromPlugins.message], [true, `exec print-args: [${server.port}]`]);
+    const fake = new FakeRunner(() => ({ exitCode: 0, stdout: 'OK\n' }));
+    await execProbe(['print-args'], fake, { path: fixtures, pluginDirs: ['/nonexistent'] })(local, 1000);
+    assert.deepEqual(fake.calls.map((c) => c.command), [join(fixtures, 'print-args')]);
+  });
+
+  it('hands a name found nowhere to the runner as written, which reports it', async () => {
+    const fake = new FakeRunner(() => ({ exitCode: -1, spawnError: 'spawn check_gone ENOENT' }));
+    const result = await execProbe(['check_gone'], fake, { path: '/nonexistent', pluginDirs: [] })(local, 1000);
+    assert.deepEqual([result.ok, result.message, fake.calls[0]?.command], [false, 'exec check_gone: spawn check_gone ENOENT', 'check_gone']);
+  });
+
   it(`works with Debian's monitoring-plugins check_http: 200 is up, 500 is down with the plugin's reason`, needsProgram(CHECK_HTTP), async () => {
     const web = await httpServer((req, res) => {
       res.statusCode = req.url === '/broken' ? 500 : 200;

@@ -1,4 +1,5 @@
-// The scheduler on a fake clock (spread, intervals, pause, concurrency, reload, stop) and once for real.
+// The scheduler on a fake clock (spread, intervals, pause, concurrency, reload, stop), then with
+// real tcp probes against loopback servers, still on the fake clock.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -8,7 +9,8 @@ import { Scheduler, targetKey, type SchedulerOptions } from '../../checks/schedu
 import { tcpProbe } from '../../checks/tcp.js';
 import type { CheckResult, CheckTarget, Probe } from '../../checks/types.js';
 import { checkSchema, type CheckConfig } from '../../config/schema.js';
-import { tcpServer } from './servers.js';
+import { waitFor } from '../netns/poll.js';
+import { sleep, tcpServer } from './servers.js';
 
 const tcp = (extra: Record<string, unknown> = {}): CheckConfig => checkSchema.parse({ type: 'tcp', interval: '1s', timeout: '500ms', ...extra });
 const target = (i: number): CheckTarget => ({ farm: 'app', backend: `b${i}`, ip: '10.0.0.1', port: 8000 + i });
@@ -208,29 +210,46 @@ describe('Scheduler (fake clock)', () => {
   });
 });
 
-describe('Scheduler (real time)', () => {
+describe('Scheduler (real backends on loopback, fake clock)', () => {
   it('checks real backends, brings them up, and stops promptly', async () => {
     const servers = await Promise.all(Array.from({ length: 5 }, () => tcpServer()));
+    const clock = new FakeClock();
     const transitions: string[] = [];
     let results = 0;
     const s = new Scheduler({
       probeFor: () => tcpProbe,
+      clock,
+      resolutionMs: 0,
+      random: () => 0,
       onResult: () => void results++,
       onTransition: (t, tr) => transitions.push(`${t.backend} ${tr.from}>${tr.to}`),
     });
+    /**
+     * Moves the clock on one interval at a time, and lets each round of real probes answer
+     * before the next: the schedule is the clock's, only the answers take real time.
+     */
+    const run = async (ms: number): Promise<void> => {
+      for (let left = ms; left > 0; left -= 100) {
+        await clock.advance(Math.min(100, left));
+        await waitFor(() => s.inFlight === 0, { timeoutMs: 2000, intervalMs: 1, what: 'the probes in flight' });
+      }
+    };
     try {
       servers.forEach((srv, n) => s.add({ target: { ...target(n), ip: '127.0.0.1', port: srv.port }, check: tcp({ interval: '100ms', rise: 2 }) }));
-      await new Promise((resolve) => setTimeout(resolve, 450));
+      await run(450);
       assert.ok(results >= 15 && results <= 25, `${results} results`);
+      assert.equal(results, 25, 'probes at 0, 100, 200, 300 and 400 ms');
       assert.deepEqual(transitions.sort(), [0, 1, 2, 3, 4].map((n) => `b${n} unknown>up`));
       await servers[0]!.close();
-      const started = performance.now();
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      await run(400);
       assert.equal(s.state('app/b0')?.health, 'down');
+      const started = performance.now();
       await s.stop();
       assert.ok(performance.now() - started < 500);
+      assert.equal(clock.pendingTimers, 0);
       const after = results;
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await clock.advance(200);
+      await sleep(50);
       assert.equal(results, after, 'no results after stop');
     } finally {
       await s.stop();
@@ -238,4 +257,3 @@ describe('Scheduler (real time)', () => {
     }
   });
 });
-

@@ -9,11 +9,10 @@ import { blackholePort, closedPort, sleep, tcpServer, timeWaitCount, type Listen
 
 const target = (port: number): CheckTarget => ({ farm: 'app', backend: 'app0', ip: '127.0.0.1', port });
 
-// The agent's probe (the native engine when built) and both JavaScript fallbacks behave the same.
+// The agent's probe (the native engine when built) and the JavaScript fallback behave the same.
 const modes: Array<[string, Probe]> = [
   [`tcpProbe (${tcpDirect.mode})`, agentProbe],
-  ...(tcpDirect.mode === 'uv' ? [] : [['tcpProbe (uv fallback)', promiseProbe(createTcpDirect('uv'))] as [string, Probe]]),
-  ['tcpProbe (net fallback)', promiseProbe(createTcpDirect('net'))],
+  ...(tcpDirect.mode === 'net' ? [] : [['tcpProbe (net fallback)', promiseProbe(createTcpDirect('net'))] as [string, Probe]]),
 ];
 
 for (const [name, tcpProbe] of modes) describe(name, () => {

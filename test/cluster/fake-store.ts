@@ -2,7 +2,9 @@
 // them, each read a little slow (so overlapping reads show), with call counts.
 
 import { clusterKeys, type ClusterKeys } from '../../agent/cluster/keys.js';
-import type { PeerStore } from '../../agent/cluster/store.js';
+import type { NewAction, NewConfig, PeerStore } from '../../agent/cluster/store.js';
+import type { ActionRecord, SharedConfig } from '../../agent/cluster/messages.js';
+import { isNewer, nextRevision } from '../../agent/cluster/order.js';
 
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 1));
 
@@ -45,14 +47,70 @@ export class FakeStore implements PeerStore {
     this.calls.set(name, this.count(name) + 1);
   }
 
-  async nextRevision(): Promise<number> {
-    this.call('nextRevision');
-    return ++this.revision;
+  /** The scripts' semantics (store-scripts.ts), on the same order.ts rules. */
+  private next(floor: number, now: number): number {
+    this.revision = nextRevision(Number(this.strings.get(this.keys.revision) ?? 0), floor, now);
+    this.strings.set(this.keys.revision, String(this.revision));
+    return this.revision;
   }
 
-  async setHeartbeat(node: string, value: string): Promise<void> {
+  private raise(rev: number): void {
+    if (Number(this.strings.get(this.keys.revision) ?? 0) < rev) this.strings.set(this.keys.revision, String(rev));
+  }
+
+  private storedStamp(raw: string | undefined): { rev: number; node: string } | undefined {
+    try {
+      const v = raw === undefined ? undefined : JSON.parse(raw) as { rev?: unknown; node?: unknown };
+      return v && typeof v.rev === 'number' && typeof v.node === 'string' ? { rev: v.rev, node: v.node } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async newAction(field: string, action: NewAction, floor: number, now: number): Promise<number> {
+    this.call('newAction');
+    const rev = this.next(floor, now);
+    this.hash(this.keys.actions).set(field, JSON.stringify({ rev, ...action }));
+    this.published.push(JSON.stringify({ rev, type: 'action', node: action.node }));
+    return rev;
+  }
+
+  async putActionIfNewer(field: string, action: ActionRecord): Promise<boolean> {
+    this.call('putActionIfNewer');
+    if (!isNewer(action, this.storedStamp(this.hash(this.keys.actions).get(field)))) return false;
+    this.hash(this.keys.actions).set(field, JSON.stringify(action));
+    this.raise(action.rev);
+    this.published.push(JSON.stringify({ type: 'action', node: action.node, rev: action.rev }));
+    return true;
+  }
+
+  async newConfig(config: NewConfig, floor: number, now: number): Promise<number> {
+    this.call('newConfig');
+    const rev = this.next(floor, now);
+    this.strings.set(this.keys.config, JSON.stringify({ rev, ...config }));
+    this.published.push(JSON.stringify({ rev, type: 'config', node: config.node }));
+    return rev;
+  }
+
+  async putConfigIfNewer(config: SharedConfig): Promise<boolean> {
+    this.call('putConfigIfNewer');
+    if (!isNewer(config, this.storedStamp(this.strings.get(this.keys.config)))) return false;
+    this.strings.set(this.keys.config, JSON.stringify(config));
+    this.raise(config.rev);
+    return true;
+  }
+
+  async setHeartbeat(node: string, value: string, _ttlMs: number, epoch: string): Promise<string> {
     this.call('setHeartbeat');
     this.strings.set(this.keys.node(node), value);
+    if (!this.strings.has(this.keys.epoch)) this.strings.set(this.keys.epoch, epoch);
+    return this.strings.get(this.keys.epoch)!;
+  }
+
+  /** What Redis does on a restart without persistence: everything gone. */
+  flush(): void {
+    this.strings.clear();
+    this.hashes.clear();
   }
 
   /**
@@ -90,11 +148,6 @@ export class FakeStore implements PeerStore {
   async get(key: string): Promise<string | null> {
     this.call('get');
     return this.strings.get(key) ?? null;
-  }
-
-  async set(key: string, value: string): Promise<void> {
-    this.call('set');
-    this.strings.set(key, value);
   }
 
   async publish(note: string): Promise<void> {

@@ -3,7 +3,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createLab, backendIp, VIP, waitFor, type Lab, type NsProcess, type TopologySpec } from '../netns/topology.js';
+import { createLab, backendIp, labBackendsYaml, VIP, waitFor, type Lab, type NsProcess, type TopologySpec } from '../netns/topology.js';
 import { agentDir, runAgentctl, startAgent, type AgentDir, type CtlResult } from '../support/agent.js';
 
 export const REDIS_IP = '10.1.0.50';
@@ -11,6 +11,15 @@ export const REDIS_PORT = 6390;
 export const REDIS_USER = 'lbagent';
 export const REDIS_PASSWORD = 's3cret-pass';
 export const redisUrl = (password = REDIS_PASSWORD) => `redis://${REDIS_USER}:${password}@${REDIS_IP}:${REDIS_PORT}/0`;
+
+/** Farms on the lab VIP, one port each from 80, over the first two backends, checked every 200 ms. */
+export const clusterFarmsYaml = (names = ['web']): string => names.map((name, f) => `  - name: ${name}
+    vip: ${VIP}
+    ports: [${80 + f}]
+    check: { type: tcp, interval: 200ms, timeout: 100ms, rise: 2, fall: 2 }
+    backends:
+${labBackendsYaml(2)}
+`).join('');
 
 export function clusterTopology(lbs: number, backends: number): TopologySpec {
   return {
@@ -37,9 +46,12 @@ export interface ClusterLab {
   readonly dirs: AgentDir[];
   readonly agents: (NsProcess | undefined)[];
   redis: NsProcess | undefined;
-  startRedis(): Promise<void>;
+  /** `bind` other than the lab address keeps the agents out, e.g. while old state is planted. */
+  startRedis(bind?: string): Promise<void>;
   stopRedis(): Promise<void>;
   redisCli(...args: string[]): Promise<string>;
+  /** redis-cli to the server at `host` (e.g. 127.0.0.1 inside the redis host). */
+  redisCliAt(host: string, ...args: string[]): Promise<string>;
   /** redis-cli with the last argument read from stdin (-x), for values too large for argv. */
   redisCliStdin(input: string, ...args: string[]): Promise<string>;
   startAgent(i: number): Promise<NsProcess>;
@@ -56,8 +68,8 @@ export async function createClusterLab(opts: { lbs: number; backends: number; fa
   const agents: (NsProcess | undefined)[] = [];
   const c: ClusterLab = {
     lab, dirs, agents, redis: undefined,
-    async startRedis() {
-      c.redis = lab.spawn('redis', 'redis-server', ['--port', String(REDIS_PORT), '--bind', REDIS_IP, '--save', '', '--appendonly', 'no',
+    async startRedis(bind = REDIS_IP) {
+      c.redis = lab.spawn('redis', 'redis-server', ['--port', String(REDIS_PORT), '--bind', bind, '--save', '', '--appendonly', 'no',
         '--protected-mode', 'no', '--aclfile', join(aclDir, 'users.acl'), '--dir', aclDir]);
       await c.redis.waitForLine(/Ready to accept connections/, 10_000);
     },
@@ -65,8 +77,9 @@ export async function createClusterLab(opts: { lbs: number; backends: number; fa
       await c.redis?.stop(2000);
       c.redis = undefined;
     },
-    async redisCli(...args) {
-      const r = await lab.exec('redis', 'redis-cli', ['-h', REDIS_IP, '-p', String(REDIS_PORT), '--user', REDIS_USER, '--pass', REDIS_PASSWORD, '--no-auth-warning', ...args]);
+    redisCli: (...args) => c.redisCliAt(REDIS_IP, ...args),
+    async redisCliAt(host, ...args) {
+      const r = await lab.exec('redis', 'redis-cli', ['-h', host, '-p', String(REDIS_PORT), '--user', REDIS_USER, '--pass', REDIS_PASSWORD, '--no-auth-warning', ...args]);
       return r.stdout.trim();
     },
     async redisCliStdin(input, ...args) {

@@ -74,16 +74,95 @@ describe('RedisPeerStore with a real redis-server', needsProgram('redis-server')
     try {
       await writer.connect();
       await reader.connect();
-      for (const node of ['lb1', 'lb2', 'lb3']) await writer.setHeartbeat(node, `hb ${node}`, 60_000);
+      for (const node of ['lb1', 'lb2', 'lb3']) await writer.setHeartbeat(node, `hb ${node}`, 60_000, 'e1');
       assert.deepEqual((await reader.heartbeats()).sort(), ['hb lb1', 'hb lb2', 'hb lb3']);
 
-      await writer.setHeartbeat('lb4', 'hb lb4', 20);
+      await writer.setHeartbeat('lb4', 'hb lb4', 20, 'e1');
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.deepEqual((await reader.heartbeats()).sort(), ['hb lb1', 'hb lb2', 'hb lb3']);
       assert.deepEqual((await admin.smembers(reader.keys.nodes)).sort(), ['lb1', 'lb2', 'lb3']);
     } finally {
       await writer.close();
       await reader.close();
+    }
+  });
+
+  it('two config pushes at once: the stored revision is the higher one, and it only ever grows', async () => {
+    const cluster = clusterSchema.parse({ redis: url, name: 'pushes' });
+    const a = new RedisPeerStore(cluster);
+    const b = new RedisPeerStore(cluster);
+    try {
+      await a.connect();
+      await b.connect();
+      for (let round = 0; round < 20; round++) {
+        const now = Date.now();
+        // Both with the same clock and floor: only Redis can tell them apart.
+        const revs = await Promise.all([
+          a.newConfig({ node: 'lb1', at: now, farms: [{ round, by: 'lb1' }] }, 0, now),
+          b.newConfig({ node: 'lb2', at: now, farms: [{ round, by: 'lb2' }] }, 0, now),
+        ]);
+        assert.notEqual(revs[0], revs[1]);
+        const stored = JSON.parse((await admin.get(a.keys.config))!) as { rev: number; farms: { by: string }[] };
+        assert.equal(stored.rev, Math.max(...revs));
+        assert.equal(stored.farms[0]!.by, revs[0]! > revs[1]! ? 'lb1' : 'lb2');
+      }
+      // A republished older config does not overwrite; the JSON is stored as written ([] stays []).
+      const current = JSON.parse((await admin.get(a.keys.config))!) as { rev: number };
+      assert.equal(await a.putConfigIfNewer({ rev: current.rev - 1, node: 'lb9', at: 1, farms: [] }), false);
+      assert.equal(await a.putConfigIfNewer({ rev: current.rev + 1, node: 'lb9', at: 1, farms: [] }), true);
+      assert.deepEqual(JSON.parse((await admin.get(a.keys.config))!), { rev: current.rev + 1, node: 'lb9', at: 1, farms: [] });
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('revisions never go backwards when Redis loses its data, and a replayed action lands only over an older one', async () => {
+    const cluster = clusterSchema.parse({ redis: url, name: 'loss' });
+    const store = new RedisPeerStore(cluster);
+    try {
+      await store.connect();
+      const first = await store.newAction('web/b1', { admin: 'drain', node: 'lb2', at: 1 }, 0, 1000);
+      assert.equal(first, 1000, 'at least the clock');
+      assert.equal(await store.newAction('web/b1', { admin: 'enabled', node: 'lb2', at: 1 }, 0, 5), first + 1, 'above the counter when the clock is behind');
+      await admin.del(store.keys.revision, store.keys.actions);
+      // Emptied: the counter restarts at 0, yet the writer's floor keeps the revision above what it saw.
+      const after = await store.newAction('web/b1', { admin: 'enabled', node: 'lb2', at: 2 }, first + 1, 10);
+      assert.equal(after, first + 2);
+      assert.ok(after > first + 1, `revision ${after} after the loss`);
+      const stored = () => admin.hget(store.keys.actions, 'web/b1').then((v) => JSON.parse(v!) as { rev: number; admin: string; node: string });
+      assert.deepEqual(await stored(), { rev: after, admin: 'enabled', node: 'lb2', at: 2 });
+      // lb1 republishes the older drain it remembers: refused.
+      assert.equal(await store.putActionIfNewer('web/b1', { admin: 'drain', rev: first, node: 'lb1', at: 1 }), false);
+      assert.equal((await stored()).admin, 'enabled');
+      // Same revision: the higher node id wins, byte by byte, whatever the server's locale.
+      assert.equal(await store.putActionIfNewer('web/b1', { admin: 'maintenance', rev: after, node: 'lb1', at: 3 }), false);
+      assert.equal(await store.putActionIfNewer('web/b1', { admin: 'maintenance', rev: after, node: 'lb3', at: 3 }), true);
+      assert.equal((await stored()).node, 'lb3');
+      // The counter was raised to the replayed revision: the next new one is above it.
+      const next = await store.newAction('web/b2', { admin: 'drain', node: 'lb1', at: 4 }, 0, 0);
+      assert.ok(next > after);
+      // Garbage in the stored value or the counter is overwritten, not a crash.
+      await admin.hset(store.keys.actions, 'web/b3', 'not json');
+      await admin.set(store.keys.revision, 'NaN-ish');
+      assert.equal(await store.putActionIfNewer('web/b3', { admin: 'drain', rev: 5, node: 'lb1', at: 5 }), true);
+      assert.ok((await store.newAction('web/b3', { admin: 'enabled', node: 'lb1', at: 6 }, 0, 0)) >= 6);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('the epoch is written once into an empty store; a flush shows as a new epoch', async () => {
+    const cluster = clusterSchema.parse({ redis: url, name: 'epoch' });
+    const store = new RedisPeerStore(cluster);
+    try {
+      await store.connect();
+      assert.equal(await store.setHeartbeat('lb1', 'hb', 60_000, 'first'), 'first');
+      assert.equal(await store.setHeartbeat('lb2', 'hb', 60_000, 'second'), 'first');
+      await admin.flushall();
+      assert.equal(await store.setHeartbeat('lb2', 'hb', 60_000, 'second'), 'second');
+    } finally {
+      await store.close();
     }
   });
 });

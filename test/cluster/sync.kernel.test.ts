@@ -4,20 +4,14 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { backendIp, labBackendsYaml, VIP, sleep, waitFor, type NsProcess } from '../netns/topology.js';
+import { backendIp, sleep, waitFor, type NsProcess } from '../netns/topology.js';
 import { needsRoot } from '../support/root.js';
 import { agentLogs, markedBackends, startAgent, waitForChain } from '../support/agent.js';
-import { createClusterLab, redisUrl, waitConnected, type ClusterLab } from './lab.js';
+import { clusterFarmsYaml, createClusterLab, redisUrl, waitConnected, type ClusterLab } from './lab.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const farms = (names = ['web']) => names.map((name, f) => `  - name: ${name}
-    vip: ${VIP}
-    ports: [${80 + f}]
-    check: { type: tcp, interval: 200ms, timeout: 100ms, rise: 2, fall: 2 }
-    backends:
-${labBackendsYaml(2)}
-`).join('');
+const farms = clusterFarmsYaml;
 
 describe('cluster sync through Redis', needsRoot(), () => {
   let c: ClusterLab;

@@ -15,7 +15,7 @@ import { FakeStore, until } from './fake-store.js';
 /** A heartbeat timer far away: the tests drive every read themselves. */
 const cluster = clusterSchema.parse({ redis: 'redis://127.0.0.1:6379/0', heartbeat: '1h', heartbeat_ttl: '2h' });
 
-function setup(overrides: Partial<ClusterHost> = {}) {
+function setup(overrides: Partial<ClusterHost> = {}, clusterConfig = cluster) {
   const store = new FakeStore();
   const lines: { msg: string; err?: string }[] = [];
   const logger = createLogger('info', new Writable({
@@ -33,11 +33,14 @@ function setup(overrides: Partial<ClusterHost> = {}) {
     appliedHealth: () => undefined,
     applyHealth: () => undefined,
     applyAdmin: async () => undefined,
+    appliedAdmin: () => 'enabled',
     lastApply: () => null,
     applySharedConfig: async () => null,
+    runningShared: async () => null,
+    journal: { load: async () => new Map(), save: async () => undefined },
     ...overrides,
   };
-  const sync = new ClusterSync(store, cluster, host, logger);
+  const sync = new ClusterSync(store, clusterConfig, host, logger);
   return { store, lines, sync };
 }
 
@@ -162,6 +165,113 @@ test('on (re)connect a node writes its heartbeat and health before announcing th
     await sync.start();
     await until(() => store.hash(store.keys.actions).has('f/b'));
     assert.deepEqual(seenAtAnnouncement, [{ heartbeat: true, health: true, actions: 0 }]);
+  } finally {
+    await sync.stop();
+  }
+});
+
+test('Redis emptied while connected: the new epoch is seen at the next beat and the node republishes its actions, views and admin states', async () => {
+  const { store, lines, sync } = setup({}, clusterSchema.parse({ redis: 'redis://127.0.0.1:6379/0', heartbeat: '20ms', heartbeat_ttl: '2h' }));
+  try {
+    await sync.start();
+    await until(() => lines.some((l) => /resynchronised/.test(l.msg)));
+    const { revision } = await sync.setAdmin('f/b', 'drain', false);
+    store.flush();
+    await until(() => store.hash(store.keys.actions).has('f/b'));
+    assert.deepEqual(JSON.parse(store.hash(store.keys.actions).get('f/b')!), { rev: revision, admin: 'drain', node: 'lb1', at: JSON.parse(store.hash(store.keys.actions).get('f/b')!).at });
+    await until(() => store.hash(store.keys.health('lb1')).get('f/b') === 'up' && store.hash(store.keys.admin('lb1')).get('f/b') === 'enabled');
+    assert.equal(sync.dataLosses, 1);
+    assert.ok(lines.some((l) => /lost its data/.test(l.msg)));
+    // The next action is above the one remembered although the store's counter restarted.
+    const after = await sync.setAdmin('f/b', 'enabled', false);
+    assert.ok(after.revision! > revision!, `${after.revision} after ${revision}`);
+  } finally {
+    await sync.stop();
+  }
+});
+
+test('a peer action taken after Redis lost its data is followed, though its revision was counted again from an empty store', async () => {
+  const applied: string[] = [];
+  const { store, lines, sync } = setup({ applyAdmin: async (_key, admin) => { applied.push(admin); } });
+  try {
+    await sync.start();
+    await until(() => lines.some((l) => /resynchronised/.test(l.msg)));
+    // lb2 drained f/b at revision 5000 (its clock), and this node followed.
+    store.hash(store.keys.actions).set('f/b', JSON.stringify({ admin: 'drain', rev: 5000, node: 'lb2', at: 5000 }));
+    store.note(JSON.stringify({ type: 'action', node: 'lb2', rev: 5000 }));
+    await until(() => applied.length === 1);
+    // Redis restarts empty; lb2 enables, through the store as the agent does it.
+    store.flush();
+    const rev = await store.newAction('f/b', { admin: 'enabled', node: 'lb2', at: Date.now() }, 5000, Date.now());
+    store.note(JSON.stringify({ type: 'action', node: 'lb2', rev }));
+    await until(() => applied.length === 2);
+    assert.deepEqual(applied, ['drain', 'enabled']);
+  } finally {
+    await sync.stop();
+  }
+});
+
+test('a --local action replayed after an outage loses to a later action another node took meanwhile', async () => {
+  const applied: string[] = [];
+  const { store, lines, sync } = setup({ applyAdmin: async (_key, admin) => { applied.push(admin); } });
+  // Disconnected: the operator drains on this node only.
+  await sync.setAdmin('f/b', 'drain', true);
+  // Later, lb2 (connected) puts the backend in maintenance.
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  await store.newAction('f/b', { admin: 'maintenance', node: 'lb2', at: Date.now() }, 0, Date.now());
+  try {
+    await sync.start();
+    await until(() => applied.length === 2);
+    assert.deepEqual(applied, ['drain', 'maintenance']);
+    assert.equal(JSON.parse(store.hash(store.keys.actions).get('f/b')!).admin, 'maintenance');
+    assert.ok(lines.some((l) => /--local drain of f\/b was superseded/.test(l.msg)));
+  } finally {
+    await sync.stop();
+  }
+});
+
+test('a --local action replayed after an outage wins over an older one in the store', async () => {
+  const { store, sync } = setup();
+  store.hash(store.keys.actions).set('f/b', JSON.stringify({ admin: 'maintenance', rev: 10, node: 'lb2', at: 10 }));
+  await sync.setAdmin('f/b', 'drain', true);
+  try {
+    await sync.start();
+    await until(() => JSON.parse(store.hash(store.keys.actions).get('f/b')!).admin === 'drain');
+  } finally {
+    await sync.stop();
+  }
+});
+
+test('a restarted node republishes the actions it journaled when the store is empty', async () => {
+  const saved = new Map([['f/b', { admin: 'maintenance' as const, rev: 77, node: 'lb2', at: 77 }]]);
+  const { store, sync } = setup({ journal: { load: async () => saved, save: async () => undefined } });
+  try {
+    await sync.start();
+    await until(() => store.hash(store.keys.actions).has('f/b'));
+    assert.deepEqual(JSON.parse(store.hash(store.keys.actions).get('f/b')!), saved.get('f/b'));
+  } finally {
+    await sync.stop();
+  }
+});
+
+test('nodes that disagree on an admin state longer than a resync are logged, listed and healed; agreement again is logged', async () => {
+  let own: 'enabled' | 'drain' = 'enabled';
+  const { store, lines, sync } = setup({ appliedAdmin: () => own }, clusterSchema.parse({ redis: 'redis://127.0.0.1:6379/0', heartbeat: '100ms', heartbeat_ttl: '2h' }));
+  store.strings.set(store.keys.node('lb2'), heartbeat('lb2'));
+  store.hash(store.keys.admin('lb2')).set('f/b', 'drain');
+  try {
+    await sync.start();
+    await until(() => lines.some((l) => /resynchronised/.test(l.msg)));
+    assert.deepEqual(sync.adminViews('f/b'), { lb1: 'enabled', lb2: 'drain' });
+    assert.deepEqual(sync.adminDisagreements(), [], 'not before the grace');
+    await until(() => sync.adminDisagreements().length === 1, 3000);
+    assert.equal(sync.adminDisagreements()[0]!.key, 'f/b');
+    assert.equal(sync.adminDisagreementsTotal, 1);
+    assert.ok(lines.some((l) => l.msg === 'nodes disagree on the admin state of f/b: lb1 enabled, lb2 drain'));
+    own = 'drain';
+    store.note(JSON.stringify({ type: 'health', node: 'lb2' }));
+    await until(() => sync.adminDisagreements().length === 0);
+    assert.ok(lines.some((l) => l.msg === 'nodes agree again on the admin state of f/b'));
   } finally {
     await sync.stop();
   }

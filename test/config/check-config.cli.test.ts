@@ -2,7 +2,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,10 +13,16 @@ const CLI = fileURLToPath(new URL('../../agent/cli/ha-agent.js', import.meta.url
 const FULL = fileURLToPath(new URL('../../../test/fixtures/config/full.yaml', import.meta.url));
 const STACK_FRAME = /^\s+at /m;
 
-const run = (...args: string[]) => execa(process.execPath, [CLI, ...args], { reject: false, timeout: 20_000 });
-
 let dir = '';
-before(async () => { dir = await mkdtemp(join(tmpdir(), 'ha-agent-check-config-')); });
+// full.yaml's dns farm runs check_dns, which monitoring-plugins-standard installs: a stand-in on PATH.
+const run = (...args: string[]) =>
+  execa(process.execPath, [CLI, ...args], { reject: false, timeout: 20_000, env: { PATH: `${join(dir, 'bin')}:${process.env.PATH}` } });
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ha-agent-check-config-'));
+  await mkdir(join(dir, 'bin'));
+  await writeFile(join(dir, 'bin', 'check_dns'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+});
 after(async () => { await rm(dir, { recursive: true, force: true }); });
 
 const PICKED = [
@@ -27,6 +33,7 @@ const PICKED = [
   'YAML: duplicate key',
   'a list as the document',
   'three independent errors',
+  'backend at the VIP of another farm',
 ];
 
 for (const name of PICKED) {

@@ -3,6 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { formatIssues, loadConfigFile, parseConfigText, validateConfig } from '../../config/load.js';
 import { BAD_CASES } from './cases/bad.js';
 import { GOOD_CASES } from './cases/good.js';
@@ -58,10 +61,26 @@ test('a YAML alias bomb is refused, not expanded', () => {
 });
 
 test('loadConfigFile: a full example loads', async () => {
-  const result = await loadConfigFile(fixture('full.yaml'));
+  // Its dns farm runs check_dns, which monitoring-plugins-standard installs: a stand-in here.
+  const plugins = await mkdtemp(join(tmpdir(), 'ha-agent-plugins-'));
+  await writeFile(join(plugins, 'check_dns'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+  const result = await loadConfigFile(fixture('full.yaml'), { pluginDirs: [plugins] }).finally(() => rm(plugins, { recursive: true }));
   assert.ok(result.ok, result.ok ? '' : formatIssues(result.issues));
   assert.deepEqual(result.config.farms.map((f) => f.name), ['app', 'web', 'dns']);
   assert.equal(result.config.vrrp?.advert_int, 1000);
+});
+
+test('loadConfigFile names an exec check program found nowhere: check-config and run both load through it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ha-agent-load-'));
+  try {
+    const file = join(dir, 'config.yaml');
+    await writeFile(file, config([farm({ check: '{ type: exec, command: [check_nothing_here, -H, "{ip}"] }' })]));
+    const result = await loadConfigFile(file);
+    assert.equal(result.ok, false, 'must fail');
+    if (!result.ok) assert.equal(formatIssues(result.issues), 'farms[0].check.command[0]: "check_nothing_here" is not on PATH nor in /usr/lib/nagios/plugins');
+  } finally {
+    await rm(dir, { recursive: true });
+  }
 });
 
 test('loadConfigFile: a missing file is one clear issue', async () => {

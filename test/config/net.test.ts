@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  formatPortRange, hostPortError, ipv4ToInt, isIPv4, isIPv4Cidr, isInterfaceName, normalisePorts, parseListen, parsePort, parsePortEntry,
+  formatPortRange, hostPortError, ipv4ToInt, isIPv4, isIPv4Cidr, isIPv6, isInterfaceName, normalisePorts, parseListen, parsePort, parsePortEntry,
   portsInBoth, rangesOverlap, redactUrl, redisUrlError, type PortRange,
 } from '../../config/net.js';
 
@@ -16,6 +16,11 @@ const table = <I, O>(name: string, fn: (input: I) => O, rows: readonly (readonly
 table('isIPv4', isIPv4, [
   ['192.168.1.10', true], ['0.0.0.0', true], ['255.255.255.255', true],
   ['10.0.0.300', false], ['10.0.0', false], ['10.0.0.1.2', false], ['010.0.0.1', false], ['10.0.0.1 ', false], ['', false], ['::1', false],
+]);
+
+table('isIPv6', isIPv6, [
+  ['::1', true], ['fd00::1:2', true], ['::ffff:10.0.0.1', true],
+  ['1:::2', false], ['fd00::g', false], ['10.0.0.1', false], ['[::1]', false], ['', false],
 ]);
 
 table('isIPv4Cidr', isIPv4Cidr, [
@@ -68,6 +73,8 @@ table('formatPortRange', (x: PortRange) => [formatPortRange(x), formatPortRange(
 table('hostPortError', hostPortError, [
   ['127.0.0.1:9798', undefined], ['localhost:9798', undefined], ['[::1]:9798', undefined],
   ['127.0.0.1', '"127.0.0.1" is not host:port like 127.0.0.1:9798'], ['127.0.0.1:99999', 'port 99999 is outside 1-65535'],
+  ['[fd00::1:2]:26379', undefined], ['[1:::2]:9798', '"[1:::2]:9798" is not host:port like 127.0.0.1:9798'],
+  ['[10.0.0.1]:9798', '"[10.0.0.1]:9798" is not host:port like 127.0.0.1:9798'],
 ]);
 
 table('parseListen', parseListen, [

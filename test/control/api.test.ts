@@ -1,4 +1,5 @@
-// daemonApi over a fake engine and a real ClusterSync on a fake store: what each failure reports.
+// daemonApi over its ports (a fake engine, a real ClusterSync on a fake store as the cluster's
+// admin port): what each failure reports.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,9 +14,10 @@ import { ClusterSync, type ClusterHost } from '../../agent/cluster/sync.js';
 import type { PeerStore } from '../../agent/cluster/store.js';
 import { clusterKeys } from '../../agent/cluster/keys.js';
 import { splitMarkKey } from '../../agent/plan/marks.js';
+import { FakeNetfilter } from '../../agent/apply/netfilter.fake.js';
+import type { ApiPorts } from '../../agent/control/api.js';
 import { silentLogger } from '../../agent/log.js';
-import type { Daemon } from '../../agent/daemon/main.js';
-import { CONFIG } from './fakes.js';
+import { CONFIG, sampleStatus } from './fakes.js';
 
 const CLUSTERED = `${CONFIG}cluster: { redis: "redis://127.0.0.1:1" }\n`;
 
@@ -33,7 +35,7 @@ function fakeEngine(applyError: string | null) {
       overrides.set(`${farm}/${backend}`, admin);
       if (applyError) throw new Error(applyError);
     },
-    desired: () => ({ farms: [] }),
+    desired: () => ({ markMask: parsed.config.dataplane.mark_mask, farms: [] }),
   };
 }
 
@@ -50,18 +52,24 @@ function setup(options: { connected: boolean; applyError?: string; shared?: unkn
   const engine = fakeEngine(options.applyError ?? null);
   const host = {
     node: 'lb1',
+    journal: { load: async () => new Map(), save: async () => undefined },
     applyAdmin: async (key: string, admin: AdminState) => {
       const [farm, backend] = splitMarkKey(key)!;
       await engine.setAdmin(farm, backend, admin);
     },
   } as unknown as ClusterHost;
   const sync = new ClusterSync(fakeStore(options.connected, options.shared), engine.config.cluster!, host, silentLogger);
-  // No shared config applied yet: the node runs revision 0.
-  const daemon = {
-    engine, configPath: options.configPath ?? '/nonexistent', sharedRevision: () => 0,
-    cluster: { state: 'connected', peers: () => [], sync },
-  } as unknown as Daemon;
-  return { api: daemonApi(daemon), engine };
+  const ports: ApiPorts = {
+    status: { status: () => sampleStatus() },
+    events: { on: () => () => undefined, recentEvents: () => [] },
+    backends: engine,
+    // No shared config applied yet: the node runs revision 0.
+    config: { configPath: options.configPath ?? '/nonexistent', config: () => engine.config, sharedRevision: () => 0 },
+    changes: { reload: async () => ({ ok: true, changed: [] }) },
+    rules: new FakeNetfilter(),
+    cluster: () => sync,
+  };
+  return { api: daemonApi(ports), engine };
 }
 
 const rejectsWith = (promise: Promise<unknown>, code: string, message?: RegExp) =>

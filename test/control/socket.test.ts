@@ -4,11 +4,11 @@ import { describe, it, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, stat, writeFile, link } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listenControl, type ControlSocket } from '../../agent/control/socket.js';
-import { call } from '../../agent/control/client.js';
+import { call, MAX_ANSWER_BYTES } from '../../agent/control/client.js';
 import { ControlError } from '../../agent/control/errors.js';
 import { silentLogger } from '../../agent/log.js';
 import { FakeApi } from './fakes.js';
@@ -80,6 +80,18 @@ describe('control socket', () => {
     await c2.closed();
     assert.equal((c2.lines[0] as { error: { code: string } }).error.code, 'too_large');
     assert.equal((await call(path, { cmd: 'status' })).ok, true, 'the server still answers');
+  });
+
+  it('frames requests cut anywhere and ended by CRLF', async () => {
+    const c = await rawConnect(path);
+    c.socket.write('{"v":1,"id":1,"cmd":"sta');
+    await new Promise((r) => setTimeout(r, 20));
+    c.socket.write('tus"}\r');
+    await new Promise((r) => setTimeout(r, 20));
+    c.socket.write('\n{"v":1,"id":2,"cmd":"status"}\r\n');
+    const lines = (await c.waitLines(2)) as { id: number; ok: boolean }[];
+    assert.deepEqual(lines.map((l) => [l.id, l.ok]), [[1, true], [2, true]]);
+    c.socket.destroy();
   });
 
   it('times out a half-sent request', async () => {
@@ -155,6 +167,59 @@ describe('control socket', () => {
     c.socket.destroy();
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(api.followers, 0);
+  });
+});
+
+describe('client framing', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ha-client-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  /** A fake agent that answers every connection with `answer`. */
+  async function fakeAgent(name: string, answer: (socket: Socket) => void): Promise<{ path: string; close(): Promise<void> }> {
+    const path = join(dir, name);
+    const server = createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () => answer(socket));
+    });
+    await new Promise<void>((r) => server.listen(path, r));
+    return { path, close: () => new Promise<void>((r) => server.close(() => r())) };
+  }
+
+  it('reads an answer that arrives a byte at a time, a character cut in two included', async () => {
+    const text = Buffer.from(`${JSON.stringify({ v: 1, id: null, ok: true, result: { node: 'lb-é€' } })}\n`);
+    const agent = await fakeAgent('bytes.sock', (socket) => {
+      let at = 0;
+      const next = () => (at < text.length ? socket.write(text.subarray(at, ++at), next) : socket.end());
+      next();
+    });
+    try {
+      const r = await call(agent.path, { cmd: 'status' });
+      assert.deepEqual(r, { v: 1, id: null, ok: true, result: { node: 'lb-é€' } });
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it('gives up on an answer line longer than the cap, without waiting for its end', async () => {
+    const block = Buffer.alloc(1024 * 1024, 'x');
+    const agent = await fakeAgent('big.sock', (socket) => {
+      let sent = 0;
+      const next = (): void => {
+        if (socket.destroyed || sent > MAX_ANSWER_BYTES + block.length) return;
+        sent += block.length;
+        socket.write(block, next);
+      };
+      next();
+    });
+    try {
+      await assert.rejects(call(agent.path, { cmd: 'status' }, { timeoutMs: 20_000 }),
+        (err: ControlError) => err.code === 'bad_response' && err.message === 'the agent answered a line longer than 64 MiB');
+    } finally {
+      await agent.close();
+    }
   });
 });
 

@@ -1,5 +1,6 @@
 // The engine with a fake Netfilter: events coalesce into one transaction, cuts come after the
 // rules changed, failures are retried without losing work, reloads touch only changed farms.
+// Tests about time (the coalescing window, the retry delay) run on the fake clock.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import { FakeNetfilter } from '../../agent/apply/netfilter.fake.js';
 import type { ConnTracker } from '../../agent/apply/conntrack.js';
 import { silentLogger } from '../../agent/log.js';
 import type { SavedBackend } from '../../agent/state/store.js';
+import { FakeClock } from '../../checks/clock.fake.js';
 
 const FARMS = `node: { id: lb1 }
 farms:
@@ -28,13 +30,25 @@ function config(extra = ''): Config {
   return parsedConfig(`${FARMS}${extra}`);
 }
 
-function setup(saved = new Map<string, SavedBackend>()) {
+/** Advances the fake clock a millisecond at a time until `promise` settles (within `limitMs`). */
+async function within<T>(clock: FakeClock, promise: Promise<T>, limitMs = 1000): Promise<T> {
+  let settled = false;
+  promise.then(() => { settled = true; }, () => { settled = true; });
+  for (let ms = 0; ms < limitMs && !settled; ms++) await clock.advance(1);
+  return promise;
+}
+
+/** The engine on the system clock, or on `clock` (which then also gives the time stamps). */
+function setup(saved = new Map<string, SavedBackend>(), clock?: FakeClock) {
   const netfilter = new FakeNetfilter();
   const order: string[] = [];
   netfilter.onSync = () => order.push('sync');
   const conntrack: ConnTracker & { cuts: number[] } = { cuts: [], cut: async (mark) => { order.push('cut'); conntrack.cuts.push(mark); return 1; } };
   const persisted: Map<string, SavedBackend>[] = [];
-  const engine = new Engine({ netfilter, conntrack, logger: silentLogger, now: Date.now, persist: async (b) => { persisted.push(new Map(b)); }, coalesceMs: 5, retryMs: 50 });
+  const engine = new Engine({
+    netfilter, conntrack, logger: silentLogger, now: clock ? () => clock.now() : Date.now, ...(clock ? { clock } : {}),
+    persist: async (b) => { persisted.push(new Map(b)); }, coalesceMs: 5, retryMs: 50,
+  });
   return { engine, netfilter, conntrack, order, persisted, start: () => engine.start(config(), saved, new Map()) };
 }
 
@@ -52,20 +66,24 @@ test('events within the coalescing window become one transaction covering every 
 });
 
 test('the window is time, not a turn of the event loop: events 2 ms apart share a transaction, 40 ms apart do not', async () => {
-  const { engine, netfilter, start } = setup();
-  await start();
+  const clock = new FakeClock();
+  const { engine, netfilter, start } = setup(new Map(), clock);
+  await within(clock, start());
   const before = netfilter.syncs.length;
   engine.setHealth('a', 'x', 'down', 'test');
-  await new Promise((resolve) => setTimeout(resolve, 2));
+  await clock.advance(2);
+  assert.equal(netfilter.syncs.length, before, 'nothing is applied inside the window');
   engine.setHealth('b', 'z', 'down', 'test');
-  await engine.requestSync([]);
+  const joined = engine.requestSync([]);
+  await clock.advance(3);
+  await joined;
   assert.equal(netfilter.syncs.length - before, 1);
   assert.deepEqual(netfilter.syncs.at(-1)!.changed, ['a', 'b']);
 
   engine.setHealth('a', 'x', 'up', 'test');
-  await new Promise((resolve) => setTimeout(resolve, 40));
+  await clock.advance(40);
   engine.setHealth('b', 'z', 'up', 'test');
-  await engine.requestSync([]);
+  await within(clock, engine.requestSync([]));
   assert.deepEqual(netfilter.syncs.slice(before + 1).map((s) => s.changed), [['a'], ['b']]);
 });
 
@@ -85,15 +103,18 @@ test('a down backend is cut after the rules changed, only where cut_on_down hold
 });
 
 test('a failed apply rejects its waiters, keeps the work, and retries it later', async () => {
-  const { engine, netfilter, start } = setup();
-  await start();
+  const clock = new FakeClock();
+  const { engine, netfilter, start } = setup(new Map(), clock);
+  await within(clock, start());
   netfilter.failNext = 1;
   engine.setHealth('a', 'x', 'down', 'test');
-  await assert.rejects(engine.requestSync([]), /resource busy/);
+  await assert.rejects(within(clock, engine.requestSync([])), /resource busy/);
   assert.equal(engine.dataplane.inSync, false);
   assert.match(engine.dataplane.lastError!, /resource busy/);
-  const deadline = Date.now() + 2000;
-  while (netfilter.chainOf('a').join() !== 'y' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  await clock.advance(40);
+  assert.deepEqual(netfilter.chainOf('a'), ['x', 'y'], 'not retried before the retry delay');
+  // The retry (50 ms after the failure), then its coalescing window.
+  await clock.advance(20);
   assert.deepEqual(netfilter.chainOf('a'), ['y']);
   assert.equal(engine.dataplane.inSync, true);
 });
@@ -143,9 +164,10 @@ test('reload re-applies an unchanged farm whose marks moved, so no two farms sha
 });
 
 test('exclusive: a drift check waits for the apply in flight, and holds the next apply until it is done', async () => {
-  const { engine, netfilter, conntrack, order, start } = setup();
-  await start();
-  const tick = () => new Promise((r) => setTimeout(r, 30));
+  const clock = new FakeClock();
+  const { engine, netfilter, conntrack, order, start } = setup(new Map(), clock);
+  await within(clock, start());
+  const tick = () => clock.advance(30);
   let releaseCut!: () => void;
   const cutGate = new Promise<void>((resolve) => (releaseCut = resolve));
   conntrack.cut = async () => {
@@ -173,7 +195,7 @@ test('exclusive: a drift check waits for the apply in flight, and holds the next
   assert.deepEqual(order.slice(first), ['sync', 'cut', 'exclusive start'], 'no apply while the exclusive task runs');
   releaseCheck();
   await held;
-  await applied;
+  await within(clock, applied);
   assert.deepEqual(order.slice(first), ['sync', 'cut', 'exclusive start', 'exclusive end', 'sync', 'cut']);
   assert.deepEqual(netfilter.chainOf('a'), []);
 });

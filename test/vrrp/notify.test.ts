@@ -2,7 +2,8 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { LineSplitter, MAX_LINE, parseNotifyLine, type NotifyEvent } from '../../agent/vrrp/notify.js';
+import { MAX_LINE, parseNotifyLine, type NotifyEvent } from '../../agent/vrrp/notify.js';
+import { LineSplitter } from '../../agent/io/lines.js';
 
 const CASES: [string, NotifyEvent | undefined][] = [
   ['INSTANCE "ha_agent" MASTER 150', { kind: 'instance', name: 'ha_agent', state: 'MASTER', priority: 150 }],
@@ -43,16 +44,16 @@ describe('parseNotifyLine', () => {
   });
 });
 
-describe('LineSplitter', () => {
+describe('LineSplitter at the notify cap', () => {
   it('joins lines split across chunks and keeps the unfinished tail', () => {
-    const s = new LineSplitter();
+    const s = new LineSplitter(MAX_LINE);
     assert.deepEqual(s.push('INSTANCE "a" MAS'), []);
     assert.deepEqual(s.push('TER 1\nINSTANCE "a" BACKUP 1\nINST'), ['INSTANCE "a" MASTER 1', 'INSTANCE "a" BACKUP 1']);
     assert.deepEqual(s.push('ANCE "a" FAULT 1\n'), ['INSTANCE "a" FAULT 1']);
   });
 
   it('drops an overlong line entirely, in one chunk or many, and recovers at the next newline', () => {
-    const s = new LineSplitter();
+    const s = new LineSplitter(MAX_LINE);
     const junk = 'x'.repeat(MAX_LINE + 10);
     assert.deepEqual(s.push(`${junk}\nok\n`), ['ok']);
     assert.deepEqual(s.push(junk), []);

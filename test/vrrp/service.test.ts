@@ -1,5 +1,5 @@
 // The daemon's VRRP service follows each config the daemon puts in use through its reconfigure
-// hook, at once and in order, rather than looking for a new daemon.config() now and then.
+// hook, at once and in order, rather than looking for a new config() now and then.
 
 import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Daemon } from '../../agent/daemon/main.js';
+import type { Service, VrrpPorts } from '../../agent/daemon/ports.js';
 import { silentLogger } from '../../agent/log.js';
 import { startVrrp, type VrrpService } from '../../agent/vrrp/service.js';
 import { VrrpView } from '../../agent/vrrp/state.js';
@@ -36,18 +36,18 @@ vrrp: { interface: front, virtual_router_id: 51, priority: 150, keepalived: { mo
   return r.config;
 }
 
-/** What the service needs of the daemon; `config` answers as the test says. */
-const fakeDaemon = (config: () => Config): Pick<Daemon, 'config' | 'logger' | 'vrrp'> => ({ config, logger: silentLogger, vrrp: new VrrpView(true) });
+/** The service's ports; `config` answers as the test says. */
+const fakePorts = (config: () => Config): VrrpPorts => ({ config: { config }, logger: silentLogger, vrrp: new VrrpView(true) });
 
 const keepalivedConf = () => readFileSync(join(dir, 'etc', 'keepalived.conf'), 'utf8');
 const reloads = (runner: MixedRunner) => runner.fake.calls.filter((c) => c.command === 'systemctl' && c.args.join(' ') === 'reload keepalived').length;
 
 describe('vrrp service', () => {
-  it('a reload reaches keepalived through the hook, done when the hook resolves (no poll of daemon.config())', async () => {
+  it('a reload reaches keepalived through the hook, done when the hook resolves (no poll of config())', async () => {
     const runner = new MixedRunner();
     const first = config('10.1.0.100');
-    // The daemon's services list takes the service as runDaemon pushes it.
-    const entry: Daemon['services'][number] = { name: 'vrrp', ...(service = await startVrrp(fakeDaemon(() => first), runner)) };
+    // The daemon installs the service as a Service, and calls its hook as one.
+    const entry: Service = service = await startVrrp(fakePorts(() => first), runner);
     assert.doesNotMatch(keepalivedConf(), /10\.1\.0\.101/);
     assert.equal(reloads(runner), 1);
 
@@ -63,7 +63,7 @@ describe('vrrp service', () => {
   it('runs reconfigures one after the other: the last config put in use is the one written', async () => {
     const runner = new MixedRunner();
     const first = config('10.1.0.100');
-    service = await startVrrp(fakeDaemon(() => first), runner);
+    service = await startVrrp(fakePorts(() => first), runner);
     void service.reconfigure(config('10.1.0.100', '10.1.0.101'));
     await service.reconfigure(config('10.1.0.100', '10.1.0.102'));
     assert.match(keepalivedConf(), /10\.1\.0\.102/);
@@ -76,7 +76,7 @@ describe('vrrp service', () => {
     const first = config('10.1.0.100');
     const reloaded = config('10.1.0.100', '10.1.0.101');
     let current = first;
-    service = await startVrrp(fakeDaemon(() => {
+    service = await startVrrp(fakePorts(() => {
       const answer = current;
       current = reloaded; // the daemon swaps its config once the service has read the first one
       return answer;

@@ -14,6 +14,7 @@ const two = (b1: Record<string, string>) => `[${backend()}, ${backend({ name: 'a
 const check = (c: string) => config([farm({ check: c })]);
 const cluster = (c: string) => config([farm()], `cluster: ${c}\n`);
 const ct = '{ interface: eth1, local_address: 10.0.9.1, peer_address: 10.0.9.2 }';
+const CRON = 'is not a cron schedule like "*/10 * * * * *" (second minute hour day-of-month month day-of-week; or five fields, without the second)';
 
 export const BAD_CASES: readonly BadCase[] = [
   // --- IPv4 addresses
@@ -211,6 +212,30 @@ export const BAD_CASES: readonly BadCase[] = [
     errors: ['cluster.heartbeat_ttl: must be longer than cluster.heartbeat'] },
   { name: 'metrics port out of range', yaml: config([farm()], 'control: { metrics: "127.0.0.1:99999" }\n'), want: null,
     errors: ['control.metrics: port 99999 is outside 1-65535'] },
+
+  // --- a backend at a VIP: the load balancer would forward to itself
+  { name: 'backend at its own farm VIP', yaml: config([farm({ backends: `[${backend({ ip: '192.0.2.10' })}]` })]), want: null,
+    errors: ['farms[0].backends[0].ip: 192.0.2.10 is the VIP of farm "app" (farms[0]); a backend there would be balanced again (a DNAT loop)'] },
+  { name: 'backend at the VIP of another farm', yaml: config([farm(), farm({ name: 'web', vip: '192.0.2.11', backends: `[${backend({ ip: '192.0.2.10' })}]` })]), want: null,
+    errors: ['farms[1].backends[0].ip: 192.0.2.10 is the VIP of farm "app" (farms[0]); a backend there would be balanced again (a DNAT loop)'] },
+
+  // --- values the daemon only reads when it runs
+  { name: 'verify_schedule in words', yaml: config([farm()], 'dataplane: { verify_schedule: "every tuesday" }\n'), want: null,
+    errors: [`dataplane.verify_schedule: "every tuesday" ${CRON}`] },
+  { name: 'verify_schedule with second 61', yaml: config([farm()], 'dataplane: { verify_schedule: "61 * * * * *" }\n'), want: null,
+    errors: [`dataplane.verify_schedule: "61 * * * * *" ${CRON}`] },
+  { name: 'verify_schedule with a year field', yaml: config([farm()], 'dataplane: { verify_schedule: "0 0 0 1 1 * 2030" }\n'), want: null,
+    errors: [`dataplane.verify_schedule: "0 0 0 1 1 * 2030" ${CRON}`] },
+  { name: 'verify_schedule blank', yaml: config([farm()], 'dataplane: { verify_schedule: "  " }\n'), want: null,
+    errors: [`dataplane.verify_schedule: "  " ${CRON}`] },
+  { name: 'metrics on something that is not an address', yaml: config([farm()], 'control: { metrics: "300.1.1.1:9798" }\n'), want: null,
+    errors: ['control.metrics: "300.1.1.1" is not an IP address to listen on; give one like 127.0.0.1:9798 or [::1]:9798'] },
+  { name: 'metrics on a host name', yaml: config([farm()], 'control: { metrics: "lb1.example:9798" }\n'), want: null,
+    errors: ['control.metrics: "lb1.example" is not an IP address to listen on; give one like 127.0.0.1:9798 or [::1]:9798'] },
+  { name: 'a duration longer than a timer can wait', yaml: check('{ interval: 600h }'), want: null,
+    errors: ['farms[0].check.interval: "600h" is longer than 596h, the longest a timer can wait'] },
+  { name: 'a cluster heartbeat longer than a timer can wait', yaml: cluster('{ redis: "redis://10.0.0.5", heartbeat: 1000h, heartbeat_ttl: 2000h }'), want: null,
+    errors: ['cluster.heartbeat: "1000h" is longer than 596h, the longest a timer can wait', 'cluster.heartbeat_ttl: "2000h" is longer than 596h, the longest a timer can wait'] },
 
   // --- every error at once
   { name: 'three independent errors', yaml: config([farm({ vip: '10.0.0.300', backends: `[${backend({ wieght: '2' })}]` })], vrrp({ priority: '255' })), want: null,
