@@ -10,6 +10,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { LineSplitter } from '../io/lines.js';
+import { serialQueue } from '../util/serial.js';
 
 /** Not nft syntax: nft echoes it back as the offending line, on a line of its own. */
 const MARKER = 'ha-agent-end-of-reply';
@@ -36,7 +37,8 @@ export class NftSession {
   private markerSeen = false;
   private pending: { resolve: (out: string) => void; reject: (err: Error) => void } | undefined;
   private lines = 0;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** One transaction at a time: replies are matched to requests by order. */
+  private readonly queue = serialQueue();
 
   constructor(private readonly options: NftSessionOptions) {}
 
@@ -46,9 +48,7 @@ export class NftSession {
    */
   run(text: string): Promise<string> {
     const line = text.split('\n').filter((l) => l.trim() && !l.startsWith('#')).join('; ');
-    const result = this.queue.then(() => this.send(line));
-    this.queue = result.catch(() => undefined);
-    return result;
+    return this.queue.run(() => this.send(line));
   }
 
   /**

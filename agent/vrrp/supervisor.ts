@@ -3,7 +3,7 @@
 
 import { spawn as nodeSpawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { LineSplitter } from '../io/lines.js';
 import type { Logger } from '../log.js';
 
 export type SpawnFn = (command: string, args: readonly string[]) => ChildProcess;
@@ -52,6 +52,8 @@ const defaultSpawn: SpawnFn = (command, args) => {
 
 // keepalived -l prefixes every line with a ctime timestamp; pino has its own.
 const TIMESTAMP = /^\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4}: /;
+/** keepalived and conntrackd log lines are short; anything longer is not a log line worth keeping whole. */
+const HELPER_LINE_BYTES = 16 * 1024;
 
 export class Supervisor {
   private child: ChildProcess | undefined;
@@ -103,7 +105,12 @@ export class Supervisor {
     const child = (this.opts.spawn ?? defaultSpawn)(this.opts.command, this.opts.args);
     this.child = child;
     for (const stream of [child.stdout, child.stderr]) {
-      if (stream) createInterface({ input: stream }).on('line', (line) => logger.info({ helper: name }, line.replace(TIMESTAMP, '')));
+      if (!stream) continue;
+      // Capped: a helper that never ends a line must not grow the agent's memory.
+      const lines = new LineSplitter(HELPER_LINE_BYTES);
+      const log = (line: string) => logger.info({ helper: name }, line.replace(TIMESTAMP, ''));
+      stream.on('data', (chunk: Buffer) => lines.push(chunk).forEach(log));
+      stream.on('end', () => lines.end().forEach(log));
     }
     this.exited = new Promise((resolve) => {
       let done = false;
