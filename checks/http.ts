@@ -1,162 +1,234 @@
 // HTTP(S) probe: one request per check, status against ranges, optional body regex.
+//
+// Thousands of checks a second make the per-check cost what matters. Node's http module spends,
+// per check, a ClientRequest, an IncomingMessage, a parser, header objects and a dozen callbacks,
+// and cost about three times HAProxy's CPU (`option httpchk`). So the request is built once per
+// backend, one timer serves all timeouts (checks/tcp-timeouts.ts), the common message is built
+// once per backend and status, and the exchange is made by the cheapest connector that can make
+// it (checks/http-connector.ts):
+// - native (checks/http-native.ts, native/http_check.c): plain HTTP judged on the status alone
+//   (no expect_body), which is what most checks are: a socket in C that sends the request, reads
+//   the status line and resets, results in batches. It measured at HAProxy's cost, where a lean
+//   JavaScript connector (net.Socket and the reader below, no http module) still cost about twice
+//   HAProxy's CPU: the socket handle, stream and callbacks per check remain (bench/RESULTS.md).
+// - net (checks/http-net.ts): a socket in JavaScript and a small response reader
+//   (checks/http-response.ts): https (one TLS context per config, sessions resumed per backend,
+//   as HAProxy's checks do), bodies to match, what the engine does not take, and everything where
+//   the engine is not built.
+// The status line is read by the same rule either way, so the verdicts do not depend on the way.
 
-import { readFile } from 'node:fs/promises';
-import http from 'node:http';
-import https from 'node:https';
 import net from 'node:net';
-import tls from 'node:tls';
-import type { CheckConfig } from '../config/schema.js';
-import { ABORTED, describeError } from './errors.js';
-import type { CheckResult, CheckTarget, Probe } from './types.js';
+import { ABORTED } from './errors.js';
+import type { HttpBody, HttpConnector, HttpMode, HttpTls } from './http-connector.js';
+import { loadHttpCheckAddon, NativeHttpChecks, type HttpAddonLoad, type NativeExchange } from './http-native.js';
+import { HttpNetConnector, type NetExchange } from './http-net.js';
+import { BODY_LIMIT } from './http-response.js';
+import { Spec, statusMatches, type HttpCheckConfig } from './http-spec.js';
+import { Timeouts, type Timed } from './tcp-timeouts.js';
+import type { CheckResult, CheckTarget, DirectProbe, Probe, ProbeAttempt, ProbeDone } from './types.js';
 
-export type HttpCheckConfig = Extract<CheckConfig, { type: 'http' | 'https' }>;
+export { BODY_LIMIT };
+export { buildRequest, formatStatusRanges, statusMatches, type HttpCheckConfig } from './http-spec.js';
+export type { HttpMode } from './http-connector.js';
 
-/** The most body the regex is matched against; the rest is never read. */
-export const BODY_LIMIT = 64 * 1024;
+class Exchange implements ProbeAttempt, Timed, NativeExchange, NetExchange {
+  prev: Timed | undefined = undefined;
+  next: Timed | undefined = undefined;
+  list: Timed['list'] = undefined;
+  /** The connector holding this exchange while it is in flight. */
+  via: HttpConnector<Exchange> | undefined = undefined;
+  nativeToken = -1;
+  raw: net.Socket | undefined = undefined;
+  top: net.Socket | undefined = undefined;
+  settled = false;
+  readonly deadline: number;
+  readonly head: boolean;
+  readonly statusOnly: boolean;
 
-interface StatusRange { readonly from: number; readonly to: number }
+  constructor(
+    readonly spec: Spec,
+    readonly target: CheckTarget,
+    readonly request: Buffer,
+    readonly tls: HttpTls | undefined,
+    readonly timeoutMs: number,
+    readonly token: unknown,
+    readonly done: ProbeDone<unknown>,
+    readonly started: number,
+  ) {
+    this.deadline = started + timeoutMs;
+    this.head = spec.head;
+    this.statusOnly = spec.bodyRe === undefined;
+  }
 
-/** `200-399`, `200,204`: how the expected statuses read in messages. */
-export function formatStatusRanges(ranges: readonly StatusRange[]): string {
-  return ranges.map((r) => (r.from === r.to ? String(r.from) : `${r.from}-${r.to}`)).join(',');
+  wantsBody(status: number): boolean {
+    return this.spec.bodyRe !== undefined && statusMatches(status, this.spec.check.expect_status);
+  }
 }
 
-export function statusMatches(status: number, ranges: readonly StatusRange[]): boolean {
-  return ranges.some((r) => status >= r.from && status <= r.to);
+const timeouts = new Timeouts<Exchange>((exchange) => {
+  abandon(exchange);
+  settle(exchange, false, `timed out after ${exchange.timeoutMs} ms`);
+});
+
+function abandon(exchange: Exchange): void {
+  exchange.via?.abort(exchange);
+  exchange.via = undefined;
 }
 
-/** Builds the probe for one http/https check config: the regex and CA are prepared once per probe. */
-export function httpProbe(check: HttpCheckConfig): Probe {
-  const bodyRe = check.expect_body === undefined ? undefined : new RegExp(check.expect_body);
-  const expected = formatStatusRanges(check.expect_status);
-  const label = check.type.toUpperCase();
-  // Read once per config (the scheduler builds one probe per config object, shared by the farm's
-  // backends; a reload brings new objects, hence new probes), not once per request.
-  let ca: Promise<Buffer | Error> | undefined;
-  const loadCa = (file: string): Promise<Buffer | Error> =>
-    (ca ??= readFile(file).catch((err: unknown) => new Error(`CA file ${file}: ${describeError(err)}`)));
+function result(spec: Spec, target: CheckTarget, started: number, ok: boolean, detail: string): CheckResult {
+  return { ok, message: spec.wording(target).prefix + detail, latencyMs: performance.now() - started };
+}
 
-  return async (target, timeoutMs, signal) => {
-    const started = performance.now();
-    const where = `${label} ${check.method} ${check.type}://${target.ip}:${target.port}${check.path}`;
-    let caBytes: Buffer | undefined;
-    if (check.type === 'https' && check.tls.ca !== undefined) {
-      const loaded = await loadCa(check.tls.ca);
-      if (loaded instanceof Error) return { ok: false, message: `${where}: ${loaded.message}`, latencyMs: 0 };
-      caBytes = loaded;
+/** Reports once; `message` whole (the prefix included). */
+function settleWith(exchange: Exchange, ok: boolean, message: string): void {
+  if (exchange.settled) return;
+  exchange.settled = true;
+  timeouts.drop(exchange);
+  exchange.done(exchange.token, { ok, message, latencyMs: performance.now() - exchange.started }, exchange);
+}
+
+function settle(exchange: Exchange, ok: boolean, detail: string): void {
+  settleWith(exchange, ok, exchange.spec.wording(exchange.target).prefix + detail);
+}
+
+/** The verdict on an answer, in the words the http module's probe used. */
+function judge(exchange: Exchange, status: number, body: HttpBody | undefined): void {
+  const { spec } = exchange;
+  if (!statusMatches(status, spec.check.expect_status)) return settle(exchange, false, `status ${status} not in ${spec.expected}`);
+  const re = spec.bodyRe;
+  if (re === undefined) {
+    // The common verdict: one string per backend, rebuilt only when its status changes.
+    const w = spec.wording(exchange.target);
+    if (w.status !== status) {
+      w.status = status;
+      w.message = `${w.prefix}status ${status}`;
     }
-    return request(check, target, timeoutMs, signal, { where, started, expected, bodyRe, caBytes });
+    return settleWith(exchange, true, w.message);
+  }
+  const text = body?.text ?? '';
+  if (re.test(text)) return settle(exchange, true, `status ${status}, body matches /${re.source}/`);
+  const scope = body?.cut ? ` in the first ${BODY_LIMIT / 1024} KiB` : '';
+  return settle(exchange, false, `status ${status}, body does not match /${re.source}/${scope}`);
+}
+
+/** The one callback every connector reports to. */
+function onAnswer(exchange: Exchange, status: number, failure: string | undefined, body: HttpBody | undefined): void {
+  exchange.via = undefined;
+  if (failure !== undefined) settle(exchange, false, failure);
+  else judge(exchange, status, body);
+}
+
+const netConnector = new HttpNetConnector<Exchange>(onAnswer);
+
+interface Engine {
+  readonly native: NativeHttpChecks<Exchange> | undefined;
+  /** Why the native engine is not in use, when it is not. */
+  readonly fallback: string | undefined;
+}
+
+function openNative(load: () => HttpAddonLoad): Engine {
+  const loaded = load();
+  if (loaded.addon === undefined) return { native: undefined, fallback: loaded.error };
+  try {
+    return { native: new NativeHttpChecks<Exchange>(loaded.addon, onAnswer), fallback: undefined };
+  } catch (err) {
+    // An engine that will not start (no epoll fd to be had) leaves the JavaScript connector.
+    return { native: undefined, fallback: (err as Error).message };
+  }
+}
+
+/** The engine is one per process (its addon initialises once), opened by the first check that wants it. */
+let processEngine: Engine | undefined;
+
+const MODES: readonly HttpMode[] = ['native', 'net'];
+const asked = process.env.HA_AGENT_HTTP_PROBE;
+const askedMode = MODES.find((m) => m === asked);
+
+export interface HttpProbeOptions {
+  /** native (default, or HA_AGENT_HTTP_PROBE's for diagnosis): the engine where it can; net: never. */
+  readonly mode?: HttpMode;
+  /** Tests load an engine of their own; the agent's is loaded once per process. */
+  readonly load?: () => HttpAddonLoad;
+}
+
+function engineFor(options: HttpProbeOptions): Engine {
+  if ((options.mode ?? askedMode ?? 'native') === 'net') return { native: undefined, fallback: 'net mode asked for' };
+  const load = options.load ?? loadHttpCheckAddon;
+  if (load !== loadHttpCheckAddon) return openNative(load);
+  return (processEngine ??= openNative(load));
+}
+
+const validPort = (port: number): boolean => Number.isInteger(port) && port > 0 && port < 65_536;
+
+/** Settles on a microtask: `done` never runs inside `start` or `cancel`. */
+function failSoon<T>(spec: Spec, target: CheckTarget, started: number, detail: string, token: T, done: ProbeDone<T>, attempt: ProbeAttempt): void {
+  const outcome = result(spec, target, started, false, detail);
+  queueMicrotask(() => done(token, outcome, attempt));
+}
+
+/** Builds the probe for one http/https check config: regex, request and TLS settings are prepared once. */
+export function httpProbe(check: HttpCheckConfig, options: HttpProbeOptions = {}): Probe {
+  const spec = new Spec(check);
+  let engine: Engine | undefined;
+  const direct: DirectProbe = {
+    start<T>(target: CheckTarget, timeoutMs: number, token: T, done: ProbeDone<T>): ProbeAttempt {
+      const started = performance.now();
+      const request = spec.request(target);
+      const tls = spec.tls();
+      if (request instanceof Error || tls instanceof Error) {
+        const attempt: ProbeAttempt = { target };
+        failSoon(spec, target, started, (request instanceof Error ? request : (tls as Error)).message, token, done, attempt);
+        return attempt;
+      }
+      const exchange = new Exchange(spec, target, request, tls, timeoutMs, token, done as ProbeDone<unknown>, started);
+      const native = (engine ??= engineFor(options)).native;
+      const via: HttpConnector<Exchange> = native !== undefined && native.takes(exchange) && validPort(target.port)
+        && net.isIP(target.ip) !== 0 ? native : netConnector;
+      const error = via.start(exchange);
+      if (error !== undefined) {
+        exchange.settled = true;
+        failSoon(spec, target, started, error, token, done, exchange);
+      } else {
+        exchange.via = via;
+        timeouts.add(exchange);
+      }
+      return exchange;
+    },
+    cancel(pending: ProbeAttempt): void {
+      if (!(pending instanceof Exchange) || pending.settled) return;
+      abandon(pending);
+      pending.settled = true;
+      timeouts.drop(pending);
+      failSoon(spec, pending.target, pending.started, ABORTED, pending.token, pending.done, pending);
+    },
   };
-}
-
-interface RequestContext {
-  readonly where: string;
-  readonly started: number;
-  readonly expected: string;
-  readonly bodyRe: RegExp | undefined;
-  readonly caBytes: Buffer | undefined;
-}
-
-function request(check: HttpCheckConfig, target: CheckTarget, timeoutMs: number, signal: AbortSignal | undefined,
-  ctx: RequestContext): Promise<CheckResult> {
-  return new Promise<CheckResult>((resolve) => {
+  const probe = (target: CheckTarget, timeoutMs: number, signal?: AbortSignal) => new Promise<CheckResult>((resolve) => {
     if (signal?.aborted) {
-      resolve({ ok: false, message: `${ctx.where}: ${ABORTED}`, latencyMs: 0 });
+      resolve({ ok: false, message: spec.wording(target).prefix + ABORTED, latencyMs: 0 });
       return;
     }
-    let raw: net.Socket | undefined;
-    let top: net.Socket | undefined;
-    let req: http.ClientRequest | undefined;
-    let done = false;
-    const finish = (ok: boolean, detail: string): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
+    const onAbort = (): void => direct.cancel(attempt);
+    const attempt = direct.start(target, timeoutMs, undefined, (_token, outcome) => {
       signal?.removeEventListener('abort', onAbort);
-      closeWithReset(raw, top);
-      req?.destroy();
-      resolve({ ok, message: `${ctx.where}: ${detail}`, latencyMs: performance.now() - ctx.started });
-    };
-    const onAbort = (): void => finish(false, ABORTED);
-    // The whole exchange must fit in the timeout, not just each pause between packets.
-    const timer = setTimeout(() => finish(false, `timed out after ${timeoutMs} ms`), timeoutMs);
-
-    const hostHeader = check.host ?? `${target.ip}:${target.port}`;
-    const options: http.RequestOptions = {
-      method: check.method,
-      path: check.path,
-      headers: { host: hostHeader, 'user-agent': 'ha-agent health check', accept: '*/*', connection: 'close' },
-      // Our own connection and no agent: no pooling, no keep-alive, and the raw TCP socket at
-      // hand so it can be closed with a reset.
-      createConnection: () => {
-        raw = net.connect({ host: target.ip, port: target.port });
-        raw.on('error', () => undefined);
-        if (check.type === 'http') return (top = raw);
-        return (top = tls.connect({
-          socket: raw,
-          host: target.ip,
-          servername: serverName(check),
-          rejectUnauthorized: check.tls.verify,
-          ...(ctx.caBytes ? { ca: ctx.caBytes } : {}),
-        }));
-      },
-    };
-    try {
-      req = (check.type === 'https' ? https : http).request(options);
-    } catch (err) {
-      // A bad port or header throws synchronously; it is still just a failed check.
-      finish(false, describeError(err));
-      return;
-    }
-    req.on('error', (err) => finish(false, describeError(err)));
-    req.on('response', (res) => {
-      const status = res.statusCode ?? 0;
-      res.on('error', (err) => finish(false, describeError(err)));
-      if (!statusMatches(status, check.expect_status)) return finish(false, `status ${status} not in ${ctx.expected}`);
-      const bodyRe = ctx.bodyRe;
-      if (!bodyRe) return finish(true, `status ${status}`);
-      const chunks: Buffer[] = [];
-      let size = 0;
-      const judge = (): void => {
-        const body = Buffer.concat(chunks, size).subarray(0, BODY_LIMIT).toString('utf8');
-        const scope = size >= BODY_LIMIT ? ` in the first ${BODY_LIMIT / 1024} KiB` : '';
-        if (bodyRe.test(body)) finish(true, `status ${status}, body matches /${bodyRe.source}/`);
-        else finish(false, `status ${status}, body does not match /${bodyRe.source}/${scope}`);
-      };
-      res.on('data', (chunk: Buffer) => {
-        chunks.push(chunk);
-        size += chunk.length;
-        if (size >= BODY_LIMIT) judge();
-      });
-      res.on('end', judge);
+      resolve(outcome);
     });
     signal?.addEventListener('abort', onAbort, { once: true });
-    req.end();
   });
+  return Object.assign(probe, { direct });
 }
 
-/** SNI: the configured name, else the Host header's name; never an IP (RFC 6066 forbids it). */
-function serverName(check: HttpCheckConfig): string | undefined {
-  const name = check.tls.sni ?? check.host?.replace(/:\d+$/, '');
-  return name === undefined || net.isIP(name) !== 0 ? undefined : name;
+/** How this process makes http checks of a kind (the benchmarks record it). */
+export function httpConnectorMode(kind: 'http' | 'https'): HttpMode {
+  return kind === 'http' && engineFor({}).native !== undefined ? 'native' : 'net';
 }
 
-/**
- * Resets rather than closes, as the TCP probe does: no TIME_WAIT left on the load balancer.
- * Once a shutdown has begun (the server closed first after `connection: close`, and Node
- * answered with its own FIN) a reset is refused with EINVAL, and Node 20 then spins on the
- * socket; but then the server closed first and holds the TIME_WAIT, so a plain destroy is right.
- */
-function closeWithReset(raw: net.Socket | undefined, top: net.Socket | undefined): void {
-  if (!raw || !top || top.destroyed) return;
-  // Still connecting: nothing to reset, and resetAndDestroy would wait for the connect.
-  if (raw.connecting || top.writableEnded || raw.writableEnded || raw.destroyed) {
-    top.destroy();
-    return;
+/** What an operator should hear about http checks at start: a bad override or a fallback. */
+export function httpProbeWarnings(): string[] {
+  const out: string[] = [];
+  if (asked !== undefined && askedMode === undefined) {
+    out.push(`HA_AGENT_HTTP_PROBE=${JSON.stringify(asked)} is not one of ${MODES.join(', ')}; using native`);
   }
-  try {
-    raw.resetAndDestroy();
-  } catch {
-    top.destroy();
-  }
+  const engine = engineFor({});
+  if (engine.native === undefined && askedMode !== 'net') out.push(`http checks run in JavaScript: ${engine.fallback}`);
+  return out;
 }

@@ -1,11 +1,12 @@
-// What a valid config asks of the machine it runs on: the programs and the group it names are
-// there. Checked when a config is loaded from its file (check-config, run, reload), after the pure
+// What a valid config asks of the machine it runs on: the programs, the group and the secret files
+// it names are there. Checked when a config is loaded from its file (check-config, run, reload), after the pure
 // validation, so that a config check-config accepts does not fail when the daemon starts.
 
 import { resolveGroup } from '../agent/control/group.js';
 import type { Config } from './schema.js';
 import type { ConfigIssue } from './semantics.js';
 import { findCheckProgram, findProgram, notFoundMessage, pluginDirs, type CheckSearch } from './program.js';
+import { hostSecretIssues } from './secrets.js';
 
 export async function hostIssues(config: Config, search: CheckSearch = {}): Promise<ConfigIssue[]> {
   const found: Promise<ConfigIssue | undefined>[] = [];
@@ -25,6 +26,12 @@ export async function hostIssues(config: Config, search: CheckSearch = {}): Prom
   if (conntrackd) need('conntrackd.binary', findProgram(conntrackd.binary, onPath), () => notFoundMessage(conntrackd.binary));
   const group = config.control.group;
   if (group !== undefined) found.push(groupIssue(group));
+  // Notify hooks run like the daemon's other programs: by path or on PATH (no plugin directories).
+  config.notify.forEach((hook, h) => {
+    const program = hook.exec?.[0];
+    if (program !== undefined) need(`notify[${h}].exec[0]`, findProgram(program, onPath), () => notFoundMessage(program));
+  });
+  found.push(...hostSecretIssues(config.cluster).map((issue) => Promise.resolve(issue)));
   return (await Promise.all(found)).filter((issue): issue is ConfigIssue => issue !== undefined);
 }
 

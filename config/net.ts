@@ -13,6 +13,23 @@ export function isIPv4Cidr(text: string): boolean {
   return isIPv4(addr) && /^(3[0-2]|[12]?\d)$/.test(prefix);
 }
 
+/** The IP family of an address already known valid. */
+export type IpFamily = 'ipv4' | 'ipv6';
+export const ipFamily = (ip: string): IpFamily => (isIPv6(ip) ? 'ipv6' : 'ipv4');
+
+/**
+ * An IPv6 address in the one form ip6tables-save, nft and `ip` print (RFC 5952: lowercase, the
+ * longest run of zero groups as ::), so rules written and rules read back compare as text.
+ * IPv4 addresses are returned as they are.
+ */
+export function canonicalIp(ip: string): string {
+  if (!isIPv6(ip)) return ip;
+  return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+}
+
+/** "192.168.1.10:443", "[fd00::10]:443": an endpoint as people and URLs write it. */
+export const formatEndpoint = (ip: string, port: number | string): string => (isIPv6(ip) ? `[${ip}]:${port}` : `${ip}:${port}`);
+
 export function ipv4ToInt(ip: string): number {
   return ip.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
 }
@@ -117,9 +134,16 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host, port: Number(listen.slice(colon + 1)) };
 }
 
-/** Hides the password of a URL before it is echoed in a message or a log. */
+/**
+ * Hides the password of a URL before it is echoed in a message or a log: up to the last `@`, so
+ * an unescaped `@` or `/` in it hides all of it; text that is not URL-shaped but has an `@` loses
+ * everything before it (a mistyped scheme must not print the password either).
+ */
 export function redactUrl(text: string): string {
-  return text.replace(/^([a-z]+:\/\/[^:@/]*:)[^@/]*@/i, '$1***@');
+  const withPassword = /^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:).*@/is;
+  if (withPassword.test(text)) return text.replace(withPassword, '$1***@');
+  if (/^[a-z][a-z0-9+.-]*:\/\/[^:@/]*@/i.test(text) || !text.includes('@')) return text;
+  return `***${text.slice(text.lastIndexOf('@'))}`;
 }
 
 const REDIS_EXAMPLE = 'expected a URL like redis://127.0.0.1:6379/0 (rediss:// for TLS)';
@@ -139,5 +163,9 @@ export function redisUrlError(text: string): string | undefined {
   }
   if (!url.hostname) return `${shown} has no host; ${REDIS_EXAMPLE}`;
   if (!/^\/?(\d+)?$/.test(url.pathname)) return `${shown}: the database must be a number, like /0`;
+  // ioredis reads a query as client options (password among them): keys of their own are clearer.
+  if (url.search !== '' || url.hash !== '') {
+    return `${JSON.stringify(redactUrl(text.replace(/[?#].*$/s, '')))}: options after ? or # are not read (not shown here: they may hold a password); use the cluster keys (password_file, tls)`;
+  }
   return undefined;
 }

@@ -5,11 +5,13 @@ import { z } from 'zod';
 import { DEFAULT_CONTROL_SOCKET } from './defaults.js';
 import { cronScheduleError, DEFAULT_VERIFY_SCHEDULE } from './cron.js';
 import { formatDuration } from './duration.js';
+import { notifySchema } from './notify.js';
+import { clusterSecretIssues } from './secrets.js';
 import {
   absolutePath, describeValue, duration, ipv4, markValue, name, quote, readWith, text, wholeNumber,
 } from './fields.js';
 import {
-  hostPortError, isIPv4, isIPv4Cidr, isInterfaceName, listenAddressError, normalisePorts, parsePort, parsePortEntry, redisUrlError, type PortRange,
+  canonicalIp, hostPortError, isIPv4, isIPv4Cidr, isIPv6, isInterfaceName, listenAddressError, normalisePorts, parsePort, parsePortEntry, redisUrlError, type PortRange,
 } from './net.js';
 
 const cidr = text('an address with a prefix like 192.168.1.1/24',
@@ -20,14 +22,40 @@ const ifname = text('a network interface name',
 
 const port = readWith(parsePort);
 
-/** `ports: [443, "8000-8010"]`, sorted and with overlapping entries merged. */
+/**
+ * `ports: [443, "8000-8010"]`, sorted and with overlapping entries merged. Empty for `protocol:
+ * all`, which takes every port; semantics.ts asks the other protocols for at least one.
+ */
 const portList = z.array(readWith(parsePortEntry), { invalid_type_error: 'expected a list of ports like [443, "8000-8010"]' })
-  .min(1, 'a farm needs at least one port')
+  .default([])
   .transform(normalisePorts);
+
+/** An IPv4 or IPv6 address (farm VIPs, backends), IPv6 in its canonical form so rules read back
+ * from the kernel compare as text. An IPv4-mapped IPv6 address is refused: its packets are IPv4. */
+const ipAddress = text('an IPv4 address like 192.168.1.10', ipAddressError).transform(canonicalIp);
+
+function ipAddressError(s: string): string | undefined {
+  if (isIPv4(s)) return undefined;
+  // What the text looks like decides which family the message names.
+  if (!isIPv6(s)) return `${quote(s)} is not an ${s.includes(':') ? 'IPv6' : 'IPv4'} address`;
+  return /^::ffff:/i.test(canonicalIp(s)) ? `${quote(s)} is an IPv4-mapped IPv6 address; write the IPv4 address` : undefined;
+}
+
+/** What a farm carries: `all` is every protocol (TCP, UDP, ICMP, ...) and every port of the VIP. */
+export const FARM_PROTOCOLS = ['tcp', 'udp', 'sctp', 'all'] as const;
+export type FarmProtocol = (typeof FARM_PROTOCOLS)[number];
+
+/** Conntrack helpers a farm may attach (with their NAT halves): each reads its protocol's control
+ * connection and opens the data connections it announces. */
+export const HELPERS = ['ftp', 'sip', 'tftp'] as const;
+export type Helper = (typeof HELPERS)[number];
 
 export const FARM_NAME = /^[A-Za-z0-9_-]{1,24}$/;
 export const BACKEND_NAME = /^[A-Za-z0-9_-]{1,32}$/;
 export const NODE_ID = /^[a-z0-9-]{1,32}$/;
+
+/** `log.level`: pino's levels that SPEC §4 names (HA_AGENT_LOG_LEVEL also takes fatal and silent). */
+export const CONFIG_LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
 
 export const ADMIN_STATES = ['enabled', 'drain', 'maintenance'] as const;
 export type AdminState = (typeof ADMIN_STATES)[number];
@@ -117,7 +145,8 @@ export const checkSchema = z.preprocess(defaultCheckType, z.discriminatedUnion('
 
 export const backendSchema = z.object({
   name: name(BACKEND_NAME, 'backend name', '1-32 letters, digits, _ or -'),
-  ip: ipv4,
+  /** Of the farm's VIP family (semantics.ts). */
+  ip: ipAddress,
   /** Absent: keep the port the client connected to (multi-port farms). */
   port: port.optional(),
   /** Probe this port instead (HAProxy's per-server `port`): overrides `port` and the farm's `check.port`. */
@@ -129,14 +158,17 @@ export const backendSchema = z.object({
   mark: markValue.optional(),
 }, { invalid_type_error: 'expected a backend: a mapping like { name: app0, ip: 192.168.1.10, port: 443 }' }).strict();
 
-const snatSource = text('vip, masquerade or an IPv4 address', (s) =>
-  (s === 'vip' || s === 'masquerade' || isIPv4(s) ? undefined : `${quote(s)} is not vip, masquerade or an IPv4 address`));
+const snatSource = text('vip, masquerade or an IP address', (s) =>
+  (s === 'vip' || s === 'masquerade' || isIPv4(s) || isIPv6(s) ? undefined : `${quote(s)} is not vip, masquerade or an ${s.includes(':') ? 'IPv6' : 'IPv4'} address`))
+  .transform(canonicalIp);
 
 export const farmSchema = z.object({
   name: name(FARM_NAME, 'farm name', '1-24 letters, digits, _ or -'),
-  vip: ipv4,
+  /** IPv4 or IPv6; the farm's rules go to that family's tables (iptables/ip6tables, ip/ip6). */
+  vip: ipAddress,
   ports: portList,
-  protocol: z.enum(['tcp', 'udp']).default('tcp'),
+  protocol: z.enum(FARM_PROTOCOLS).default('tcp'),
+  helper: z.enum(HELPERS).optional(),
   mode: z.enum(['dnat', 'snat']).default('dnat'),
   snat_source: snatSource.default('vip'),
   algorithm: z.enum(['weight', 'roundrobin', 'hash-srcip']).default('weight'),
@@ -162,7 +194,23 @@ export const clusterSchema = z.object({
   health_policy: z.enum(['local', 'master', 'quorum']).default('local'),
   heartbeat: duration.default('1s'),
   heartbeat_ttl: duration.default('5s'),
-}).strict();
+  /** The Redis user with sentinels (with a URL, it is written in the URL). */
+  username: z.string().min(1).optional(),
+  /** A file holding the Redis password, read at each (re)connect: a password kept out of the config. */
+  password_file: absolutePath.optional(),
+  sentinel_username: z.string().min(1).optional(),
+  /** The Sentinels' own password (their requirepass or ACL user), from a file. */
+  sentinel_password_file: absolutePath.optional(),
+  /** TLS to Redis (rediss://) and, with sentinels, to the sentinels and the master they name. */
+  tls: z.object({
+    ca: absolutePath.optional(),
+    cert: absolutePath.optional(),
+    key: absolutePath.optional(),
+    /** The name the server certificate must carry (SNI too), when it is not the host connected to. */
+    servername: z.string().min(1).optional(),
+  }).strict().optional(),
+}).strict().superRefine((cluster, ctx) => clusterSecretIssues(cluster, (path, message) =>
+  ctx.addIssue({ code: z.ZodIssueCode.custom, path: path.split('.').slice(1), message })));
 
 /** VRRPv3 carries the advertisement interval in centiseconds, 12 bits wide (RFC 5798 5.2.7). */
 const advertInt = duration.superRefine((ms, ctx) => {
@@ -223,6 +271,10 @@ export const configSchema = z.object({
     metrics: text('host:port like 127.0.0.1:9798', listenAddressError).optional(),
     group: z.string().min(1).optional(),
   }).strict().default({}),
+  /** HA_AGENT_LOG_LEVEL, when set, overrides `level` (agent/log.ts). */
+  log: z.object({
+    level: z.enum(CONFIG_LOG_LEVELS).default('info'),
+  }).strict().default({}),
   dataplane: z.object({
     driver: z.enum(['iptables', 'nftables']).default('iptables'),
     /** Bits of the fwmark the agent owns; other fwmark users keep the rest. */
@@ -238,6 +290,7 @@ export const configSchema = z.object({
   vrrp: vrrpSchema.optional(),
   conntrackd: conntrackdSchema.optional(),
   cluster: clusterSchema.optional(),
+  notify: notifySchema,
 }).strict();
 
 export type Config = z.output<typeof configSchema>;

@@ -1,7 +1,8 @@
 // Rules across fields that a per-field schema cannot express. Pure: parsed config in, issues out.
 
 import type { ClusterConfig, Config, ConntrackdConfig, FarmConfig, VrrpConfig } from './schema.js';
-import { formatPortRange, portsInBoth } from './net.js';
+import { formatEndpoint, formatPortRange, ipFamily, isIPv4, isIPv6, portsInBoth } from './net.js';
+import { driverIssues } from './drivers.js';
 import { formatDuration } from './duration.js';
 
 export interface ConfigIssue {
@@ -31,6 +32,7 @@ export function semanticIssues(config: ConfigParts): ConfigIssue[] {
   const add: Add = (path, message) => issues.push({ path, message });
   farmIssues(config.farms, add);
   if (config.dataplane) markIssues(config.dataplane, config.farms, add);
+  if (config.dataplane) driverIssues(config.dataplane.driver, config.farms, add);
   if (config.vrrp) vrrpIssues(config.vrrp, add);
   if (config.vrrp) vipIssues(config.vrrp, config.farms, add);
   // keepalived splits its track script's command line on blanks and has no quoting for it.
@@ -66,6 +68,7 @@ function farmIssues(farms: ConfigParts['farms'], add: Add): void {
     if (farm.algorithm === 'hash-srcip' && farm.persistence) {
       add(`${at}.persistence`, 'hash-srcip already keeps a client on one backend; remove persistence');
     }
+    protocolIssues(farm, at, add);
 
     const backendNames = new Map<string, number>();
     const endpoints = new Map<string, number>();
@@ -74,10 +77,16 @@ function farmIssues(farms: ConfigParts['farms'], add: Add): void {
       const sameName = backendNames.get(backend.name);
       if (sameName !== undefined) add(`${bat}.name`, `duplicate backend name "${backend.name}" (also backends[${sameName}])`);
       else backendNames.set(backend.name, b);
-      const endpoint = `${backend.ip}:${backend.port ?? '*'}`;
+      const endpoint = formatEndpoint(backend.ip, backend.port ?? '*');
       const sameEndpoint = endpoints.get(endpoint);
       if (sameEndpoint !== undefined) add(`${bat}.port`, `duplicate backend ${endpoint} (also backends[${sameEndpoint}])`);
       else endpoints.set(endpoint, b);
+      if (ipFamily(backend.ip) !== ipFamily(farm.vip)) {
+        add(`${bat}.ip`, `${backend.ip} is ${familyName(backend.ip)} but the VIP ${farm.vip} is ${familyName(farm.vip)}; a farm's backends are of its VIP's family`);
+      }
+      if (farm.protocol === 'all' && backend.port !== undefined) {
+        add(`${bat}.port`, 'protocol all forwards every port as it came; remove the backend port');
+      }
       const owner = vipOwners.get(backend.ip);
       if (owner !== undefined) {
         add(`${bat}.ip`, `${backend.ip} is the VIP of farm "${farms[owner]!.name}" (farms[${owner}]); a backend there would be balanced again (a DNAT loop)`);
@@ -92,7 +101,12 @@ function farmIssues(farms: ConfigParts['farms'], add: Add): void {
   farms.forEach((farm, f) => {
     for (let g = 0; g < f && farm; g++) {
       const other = farms[g];
-      if (!other || other.vip !== farm.vip || other.protocol !== farm.protocol) continue;
+      if (!other || other.vip !== farm.vip) continue;
+      if (farm.protocol === 'all' || other.protocol === 'all') {
+        add(`farms[${f}].vip`, `${farm.vip} is already served by farm "${other.name}" (farms[${g}]); a protocol all farm takes every protocol and port of its VIP, so it shares the VIP with no other farm`);
+        continue;
+      }
+      if (other.protocol !== farm.protocol) continue;
       const shared = portsInBoth(other.ports, farm.ports);
       if (shared.length === 0) continue;
       const ports = shared.map((r) => formatPortRange(r, '-')).join(',');
@@ -100,6 +114,24 @@ function farmIssues(farms: ConfigParts['farms'], add: Add): void {
       add(`farms[${f}].ports`, `${farm.protocol} ${farm.vip} ${one ? `port ${ports} is` : `ports ${ports} are`} already served by farm "${other.name}" (farms[${g}])`);
     }
   });
+}
+
+const familyName = (ip: string): string => (ipFamily(ip) === 'ipv6' ? 'IPv6' : 'IPv4');
+
+/** Which protocols each helper reads (the kernel registers ftp for TCP, tftp for UDP, sip for both). */
+const HELPER_PROTOCOLS = { ftp: ['tcp'], tftp: ['udp'], sip: ['udp', 'tcp'] } as const;
+
+function protocolIssues(farm: FarmConfig, at: string, add: Add): void {
+  if (farm.protocol === 'all' && farm.ports.length > 0) add(`${at}.ports`, 'protocol all takes every port of the VIP; remove ports');
+  if (farm.protocol !== 'all' && farm.ports.length === 0) add(`${at}.ports`, 'a farm needs at least one port');
+  if (farm.helper !== undefined) {
+    const takes: readonly string[] = HELPER_PROTOCOLS[farm.helper];
+    if (!takes.includes(farm.protocol)) add(`${at}.helper`, `the ${farm.helper} helper reads ${takes.join(' or ')} control connections; set protocol: ${takes[0]}`);
+  }
+  const source = farm.snat_source;
+  if (farm.mode === 'snat' && (isIPv4(source) || isIPv6(source)) && ipFamily(source) !== ipFamily(farm.vip)) {
+    add(`${at}.snat_source`, `${source} is ${familyName(source)} but the VIP ${farm.vip} is ${familyName(farm.vip)}; SNAT rewrites to an address of the VIP's family`);
+  }
 }
 
 function markIssues(dataplane: Config['dataplane'], farms: ConfigParts['farms'], add: Add): void {
@@ -149,6 +181,12 @@ function vipIssues(vrrp: VrrpConfig, farms: ConfigParts['farms'], add: Add): voi
     if (first !== undefined) add(`vrrp.extra_addresses[${i}].address`, `duplicate address ${ip} (also extra_addresses[${first}])`);
     else seen.set(ip, i);
   });
+  // keepalived keeps one address family per instance, so IPv6 VIPs move in an instance of their
+  // own whose adverts are IPv6 too: it cannot send them to the IPv4 unicast peers.
+  const v6 = farms.findIndex((farm) => farm !== undefined && ipFamily(farm.vip) === 'ipv6');
+  if (v6 >= 0 && vrrp.unicast_peers.length > 0) {
+    add('vrrp.unicast_peers', `farms[${v6}].vip ${farms[v6]!.vip} is IPv6: keepalived moves IPv6 VIPs in an IPv6 instance, which advertises by IPv6 multicast and cannot use the IPv4 unicast peers; remove unicast_peers and unicast_src or serve the farm on an IPv4 VIP`);
+  }
   if (vrrp.unicast_src && (vips.has(vrrp.unicast_src) || seen.has(vrrp.unicast_src))) {
     add('vrrp.unicast_src', `${vrrp.unicast_src} moves with VRRP; use an address of this node that never moves`);
   }

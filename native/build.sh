@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
-# Builds the tcp check engine (native/tcp_check.c) into dist/native/tcp_check.node, against the
-# Node-API and libuv headers of the Node that runs the build (<prefix>/include/node, shipped with
-# Node's packages). Optional by design: without a C compiler or those headers the build says so,
-# and the agent's tcp checks run in JavaScript (slower, and they complete the handshake); the
-# daemon logs which one it uses. A compiler that fails on the source is an error.
+# Builds the native modules into dist/native/*.node: the check engines (native/tcp_check.c,
+# native/http_check.c, both on native/engine.h) and systemd's notifier (native/sd_notify.c),
+# against the Node-API and libuv headers of the Node that runs the build (<prefix>/include/node,
+# shipped with Node's packages). Optional by design: on a system other than Linux (the engines
+# need epoll), or without a C compiler or those headers, the build says so, removes any module an
+# earlier build left (it would not match this tree's JavaScript), and the agent's tcp and http
+# checks run in JavaScript (slower, and tcp checks complete the handshake); the daemon logs why at
+# start. A compiler that fails on the source is an error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cc=${CC:-cc}
-out=dist/native/tcp_check.node
+modules=(tcp_check http_check sd_notify)
 include=$(node -p "require('node:path').resolve(process.execPath, '../../include/node')")
-if ! command -v "$cc" >/dev/null 2>&1; then
-  echo "build: no C compiler ($cc): tcp checks will run in JavaScript (README, Checks)" >&2
+skip() {
+  for module in "${modules[@]}"; do rm -f "dist/native/$module.node"; done
+  echo "build: $1: tcp checks will run in JavaScript, http checks too (README, Checks)" >&2
   exit 0
-fi
-if [ ! -f "$include/node_api.h" ] || [ ! -f "$include/uv.h" ]; then
-  echo "build: no Node headers in $include: tcp checks will run in JavaScript (README, Checks)" >&2
-  exit 0
-fi
+}
+system=$(uname -s)
+[ "$system" = Linux ] || skip "the tcp check engine needs Linux, this is $system"
+command -v "$cc" >/dev/null 2>&1 || skip "no C compiler ($cc)"
+[ -f "$include/node_api.h" ] && [ -f "$include/uv.h" ] || skip "no Node headers in $include"
 mkdir -p dist/native
-"$cc" -O2 -Wall -Wextra -Werror -std=gnu11 -shared -fPIC -I"$include" -o "$out.tmp" native/tcp_check.c
-mv "$out.tmp" "$out"
+for module in "${modules[@]}"; do
+  out=dist/native/$module.node
+  "$cc" -O2 -Wall -Wextra -Werror -std=gnu11 -shared -fPIC -I"$include" -o "$out.tmp" "native/$module.c" -lm
+  mv "$out.tmp" "$out"
+done

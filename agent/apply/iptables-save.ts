@@ -1,10 +1,13 @@
 // Reads the agent's chains back out of iptables-save output, for start-up adoption and drift
 // checks. Pure: text in, Ruleset out.
 
-import { DISPATCH_CHAINS, TABLES, chainKey, isOwnedChain, type Chain, type Jump, type Ruleset, type Table } from '../render/ruleset.js';
+import { DISPATCH_CHAINS, HELPER_DISPATCH, TABLES, chainKey, isOwnedChain, type Chain, type Jump, type Ruleset, type Table } from '../render/ruleset.js';
 
-const SET_CHAINS = new Set(DISPATCH_CHAINS.map((c) => c.name));
+const SET_CHAINS = new Set([...DISPATCH_CHAINS, HELPER_DISPATCH].map((c) => c.name));
 const KNOWN_TABLES = new Set<string>(TABLES);
+
+/** In raw the agent owns only the helpers' chain: other software's HAGENT-looking names there are not ours. */
+const ownedIn = (table: Table, chain: string): boolean => (table === 'raw' ? chain === HELPER_DISPATCH.name : isOwnedChain(chain));
 
 export function parseIptablesSave(text: string): Ruleset {
   const chains = new Map<string, { table: Table; name: string; rules: string[] }>();
@@ -20,7 +23,7 @@ export function parseIptablesSave(text: string): Ruleset {
     if (!table) continue;
     if (line.startsWith(':')) {
       const name = line.slice(1).split(' ')[0]!;
-      if (isOwnedChain(name)) chains.set(chainKey(table, name), { table, name, rules: [] });
+      if (ownedIn(table, name)) chains.set(chainKey(table, name), { table, name, rules: [] });
       continue;
     }
     if (!line.startsWith('-A ')) continue;
@@ -32,7 +35,7 @@ export function parseIptablesSave(text: string): Ruleset {
       owned.rules.push(normalizeRule(rule));
     } else {
       const jump = /^-j (\S+)$/.exec(rule);
-      if (jump && isOwnedChain(jump[1]!)) jumps.push({ table, from: chain, to: jump[1]! });
+      if (jump && ownedIn(table, jump[1]!)) jumps.push({ table, from: chain, to: jump[1]! });
     }
   }
   const result = new Map<string, Chain>();

@@ -1,16 +1,20 @@
-// Netfilter over iptables-restore --noflush: every change is one transaction of only the
-// agent's chains; the applied ruleset is kept in memory so no apply lists the kernel.
+// Netfilter over iptables-restore --noflush (or ip6tables-restore, for the IPv6 farms): every change
+// is one transaction of only the agent's chains; the applied ruleset is kept in memory so no apply
+// lists the kernel.
 
 import { touchedFarms } from '../render/common.js';
 import { renderFarm, assembleRuleset, formatRestore, type FarmRender } from '../render/iptables.js';
-import { emptyRuleset, chainKey, jumpKey, JUMPS, type Chain, type Ruleset, type Table } from '../render/ruleset.js';
-import type { DesiredState } from '../plan/plan.js';
+import { emptyRuleset, chainKey, jumpKey, jumpsFor, HELPER_DISPATCH, type Chain, type Ruleset, type Table } from '../render/ruleset.js';
+import type { IpFamily } from '../../config/net.js';
+import { ofFamily, type DesiredState } from '../plan/plan.js';
 import { parseIptablesSave, normalizeRule } from './iptables-save.js';
 import { buildTransaction } from './transaction.js';
 import { ApplyError, type DriftReport, type Netfilter, type SyncResult } from './netfilter.js';
 import { describeFailure, type Runner } from './runner.js';
 
 export interface IptablesOptions {
+  /** The farms this instance applies, by VIP family (default ipv4: iptables; ipv6: ip6tables). */
+  readonly family?: IpFamily;
   readonly restoreCommand?: string;
   readonly saveCommand?: string;
   readonly timeoutMs?: number;
@@ -26,18 +30,28 @@ export class IptablesRestore implements Netfilter {
   /** Set after a failed apply: the next sync first re-reads the kernel (kube-proxy's "full sync"). */
   private needsObserve = false;
 
-  constructor(private readonly runner: Runner, private readonly options: IptablesOptions = {}) {}
+  private readonly family: IpFamily;
+  private readonly restoreCommand: string;
+  private readonly saveCommand: string;
+
+  constructor(private readonly runner: Runner, private readonly options: IptablesOptions = {}) {
+    this.family = options.family ?? 'ipv4';
+    const tool = this.family === 'ipv6' ? 'ip6tables' : 'iptables';
+    this.restoreCommand = options.restoreCommand ?? `${tool}-restore`;
+    this.saveCommand = options.saveCommand ?? `${tool}-save`;
+  }
 
   async adopt(): Promise<void> {
     this.applied = await this.observe();
     this.needsObserve = false;
   }
 
-  async sync(desired: DesiredState, changed?: ReadonlySet<string>): Promise<SyncResult> {
+  async sync(all: DesiredState, changed?: ReadonlySet<string>): Promise<SyncResult> {
+    const desired = ofFamily(all, this.family);
     const full = this.needsObserve || !changed || this.renderedMask !== desired.markMask;
     if (this.needsObserve) await this.adopt();
     const scope = full ? this.renderAll(desired) : this.renderChanged(desired, changed);
-    const ruleset: Ruleset = { chains: this.desiredChains, jumps: JUMPS };
+    const ruleset: Ruleset = { chains: this.desiredChains, jumps: jumpsFor(this.desiredChains) };
     try {
       return await this.applyRuleset(ruleset, scope);
     } catch (err) {
@@ -58,10 +72,11 @@ export class IptablesRestore implements Netfilter {
     return compareRulesets(this.applied, observed);
   }
 
-  async repair(desired: DesiredState): Promise<SyncResult> {
+  async repair(all: DesiredState): Promise<SyncResult> {
+    const desired = ofFamily(all, this.family);
     this.applied = await this.observe();
     this.renderAll(desired);
-    return this.applyRuleset({ chains: this.desiredChains, jumps: JUMPS });
+    return this.applyRuleset({ chains: this.desiredChains, jumps: jumpsFor(this.desiredChains) });
   }
 
   appliedText(): string {
@@ -126,8 +141,10 @@ export class IptablesRestore implements Netfilter {
       for (const d of after) rulesOf(d.table, d.chain).push(d.rule);
     }
     for (const [key, rules] of edited) {
-      const chain = this.desiredChains.get(key)!;
-      this.desiredChains.set(key, { ...chain, rules });
+      const chain = this.desiredChains.get(key) ?? { ...HELPER_DISPATCH, kind: 'set' as const, rules: [] };
+      // The helpers' chain (and raw's jump to it) is there only while some farm has a helper.
+      if (rules.length === 0 && chain.name === HELPER_DISPATCH.name) this.desiredChains.delete(key);
+      else this.desiredChains.set(key, { ...chain, rules });
       scope.add(key);
     }
     return scope;
@@ -137,7 +154,7 @@ export class IptablesRestore implements Netfilter {
     const started = performance.now();
     const tx = buildTransaction(this.applied, ruleset, scope);
     if (tx) {
-      const result = await this.runner.run(this.options.restoreCommand ?? 'iptables-restore', ['--noflush', '-w', '5'], {
+      const result = await this.runner.run(this.restoreCommand, ['--noflush', '-w', '5'], {
         input: tx.text,
         timeoutMs: this.options.timeoutMs ?? 30_000,
       });
@@ -163,7 +180,7 @@ export class IptablesRestore implements Netfilter {
   }
 
   private async observe(): Promise<Ruleset> {
-    const result = await this.runner.run(this.options.saveCommand ?? 'iptables-save', [], { timeoutMs: this.options.timeoutMs ?? 30_000 });
+    const result = await this.runner.run(this.saveCommand, [], { timeoutMs: this.options.timeoutMs ?? 30_000 });
     if (result.exitCode !== 0 || result.timedOut) throw new ApplyError(`cannot read the kernel's rules: ${describeFailure(result)}`);
     return parseIptablesSave(result.stdout);
   }

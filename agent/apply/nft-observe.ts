@@ -1,13 +1,13 @@
-// Reads the agent's table back from `nft -j -s list table ip ha_agent` (start-up adoption, drift
-// checks) and compares it with what was applied. Pure: JSON text in, state and differences out.
+// Reads the agent's table back from `nft -j -s list table ip ha_agent` (or `ip6 ha_agent`; start-up
+// adoption, drift checks) and compares it with what was applied. Pure: JSON text in, state and differences out.
 
 import { formatMark } from '../plan/marks.js';
-import { NFT_TABLE, parseDigestTag, type BaseHook, type NftState } from '../render/nft-model.js';
+import { NFT_TABLE, parseDigestTag, type BaseHook, type NftFamily, type NftObjectKind, type NftState } from '../render/nft-model.js';
 
 export interface NftObserved extends NftState {
   readonly present: boolean;
   readonly chains: ReadonlyMap<string, { readonly digest: string; readonly base?: BaseHook; readonly rules: number }>;
-  readonly sets: ReadonlyMap<string, { readonly kind: 'set' | 'map' }>;
+  readonly sets: ReadonlyMap<string, { readonly kind: NftObjectKind }>;
   /** "chain X" / "set X" -> the object as the kernel holds it, without handles, counters or
    * dynamic set contents: equal snapshots mean nothing was changed behind the agent's back. */
   readonly snapshot: ReadonlyMap<string, string>;
@@ -50,11 +50,11 @@ const strip = (item: Json, drop: readonly string[]): string =>
   JSON.stringify(Object.fromEntries(Object.entries(item).filter(([k]) => !drop.includes(k))));
 
 /** Throws on text that is not nft's JSON; an empty list means an empty table. */
-export function parseNftJson(text: string): NftObserved {
+export function parseNftJson(text: string, family: NftFamily = 'ip'): NftObserved {
   const items = (JSON.parse(text) as { nftables?: unknown[] }).nftables;
   if (!Array.isArray(items)) throw new Error('not nft JSON output: no "nftables" list');
   const chains = new Map<string, { base?: BaseHook; rules: Json[] }>();
-  const sets = new Map<string, { kind: 'set' | 'map' }>();
+  const sets = new Map<string, { kind: NftObjectKind }>();
   const elements = new Map<string, Map<string, string>>();
   const dirtyMaps = new Set<string>();
   const snapshot = new Map<string, string>();
@@ -63,7 +63,7 @@ export function parseNftJson(text: string): NftObserved {
     const item = obj(raw) ?? {};
     const [kind, body] = Object.entries(item)[0] ?? [];
     const o = obj(body);
-    if (!o || o.family !== 'ip' || (kind !== 'table' && o.table !== NFT_TABLE) || (kind === 'table' && o.name !== NFT_TABLE)) continue;
+    if (!o || o.family !== family || (kind !== 'table' && o.table !== NFT_TABLE) || (kind === 'table' && o.name !== NFT_TABLE)) continue;
     if (kind === 'table') present = true;
     else if (kind === 'chain') {
       const base = hookOf(o);
@@ -71,6 +71,9 @@ export function parseNftJson(text: string): NftObserved {
       snapshot.set(`chain ${String(o.name)}`, strip(o, ['handle']));
     } else if (kind === 'rule') {
       chains.get(String(o.chain))?.rules.push(o);
+    } else if (kind === 'ct helper') {
+      sets.set(String(o.name), { kind });
+      snapshot.set(`${kind} ${String(o.name)}`, strip(o, ['handle']));
     } else if (kind === 'set' || kind === 'map') {
       const name = String(o.name);
       sets.set(name, { kind });
@@ -101,7 +104,7 @@ export function parseNftJson(text: string): NftObserved {
 
 /** One difference: the object it concerns (for repair) and a line for people (for drift reports). */
 export interface NftDifference {
-  readonly kind: 'chain' | 'set' | 'map';
+  readonly kind: 'chain' | 'set' | 'map' | 'ct helper';
   readonly name: string;
   /** "<kind> <name>: <what differs>". */
   readonly message: string;
@@ -131,8 +134,9 @@ export function compareNft(applied: NftState, observed: NftObserved, baseline?: 
   if (out.length === 0 && baseline) {
     for (const [key, text] of baseline) {
       if (observed.snapshot.get(key) === text) continue;
-      // Snapshot keys are "<kind> <name>", as parseNftJson writes them.
-      const [kind, name] = key.split(' ') as [NftDifference['kind'], string];
+      // Snapshot keys are "<kind> <name>", as parseNftJson writes them (the kind may be two words).
+      const at = key.lastIndexOf(' ');
+      const [kind, name] = [key.slice(0, at) as NftDifference['kind'], key.slice(at + 1)];
       differs(kind, name, 'changed in the kernel since it was applied');
     }
   }

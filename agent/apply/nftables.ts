@@ -2,10 +2,10 @@
 // change through a long-lived `nft -i` (else `nft -f -`); what was applied is kept in memory per
 // farm, so applying never lists the kernel (only adopt/verify/repair do) nor walks every farm.
 
-import type { DesiredState } from '../plan/plan.js';
+import { ofFamily, type DesiredState } from '../plan/plan.js';
 import { touchedFarms } from '../render/common.js';
 import { diffNft, type NftTransaction } from '../render/nft-diff.js';
-import { TABLE_REF, formatFull, type NftModel, type NftState } from '../render/nft-model.js';
+import { formatFull, tableRef, type NftFamily, type NftModel, type NftState } from '../render/nft-model.js';
 import { assembleNft, diffFarms, renderNftFarm, type NftFarmRender } from '../render/nftables.js';
 import { ABSENT, compareNft, parseNftJson, type NftDifference, type NftObserved } from './nft-observe.js';
 import { ApplyError, type DriftReport, type Netfilter, type SyncResult } from './netfilter.js';
@@ -21,6 +21,8 @@ export interface NftOptions {
    * an `nft -f` each. Default: on when the runner runs commands on this host (ExecaRunner).
    */
   readonly session?: boolean | readonly string[];
+  /** Which of the agent's tables this instance owns (default ip: IPv4 farms; ip6: IPv6 farms). */
+  readonly family?: NftFamily;
 }
 
 /** Session processes that die in a row before the driver stops using them and stays with `nft -f`. */
@@ -46,8 +48,12 @@ export class NftCli implements Netfilter {
   private needsAdopt = false;
   private session: NftSession | undefined;
   private sessionFailures = 0;
+  private readonly family: NftFamily;
+  private readonly table: string;
 
   constructor(private readonly runner: Runner, private readonly options: NftOptions = {}) {
+    this.family = options.family ?? 'ip';
+    this.table = tableRef(this.family);
     const { session = runner instanceof ExecaRunner } = options;
     const argv = session === true ? [options.command ?? 'nft'] : session || undefined;
     if (argv) this.session = new NftSession({ argv, timeoutMs: options.timeoutMs ?? 30_000 });
@@ -61,7 +67,8 @@ export class NftCli implements Netfilter {
     this.needsAdopt = false;
   }
 
-  async sync(desired: DesiredState, changed?: ReadonlySet<string>): Promise<SyncResult> {
+  async sync(all: DesiredState, changed?: ReadonlySet<string>): Promise<SyncResult> {
+    const desired = this.own(all);
     if (this.needsAdopt) await this.adopt();
     if (this.kernel || !changed || this.appliedMask !== desired.markMask) return this.syncAll(desired, changed);
     const started = performance.now();
@@ -74,7 +81,7 @@ export class NftCli implements Netfilter {
       const farm = byName.get(name);
       after.set(name, farm && renderNftFarm(farm, desired.markMask));
     }
-    const tx = diffFarms(desired.markMask, before, [...after.values()].filter((r): r is NftFarmRender => r !== undefined));
+    const tx = diffFarms(desired.markMask, before, [...after.values()].filter((r): r is NftFarmRender => r !== undefined), this.family);
     const done = tx ? await this.bringTo(tx, () => this.fullModel(desired, changed), true) : { changed: false, rewritten: [], deleted: [] };
     for (const [name, render] of after) {
       if (render) this.applied.set(name, render);
@@ -93,7 +100,8 @@ export class NftCli implements Netfilter {
     return { inSync: differences.length === 0, differences };
   }
 
-  async repair(desired: DesiredState): Promise<SyncResult> {
+  async repair(all: DesiredState): Promise<SyncResult> {
+    const desired = this.own(all);
     const observed = await this.observe();
     const drift = compareNft(this.appliedState(), observed, this.baseline);
     // Chains and maps named in the drift are rewritten even when their tags still look right.
@@ -115,7 +123,7 @@ export class NftCli implements Netfilter {
 
   async removeAll(): Promise<void> {
     // `add` first makes the delete succeed whether or not the table exists.
-    await this.apply(`add table ${TABLE_REF}\ndelete table ${TABLE_REF}\n`);
+    await this.apply(`add table ${this.table}\ndelete table ${this.table}\n`);
     // The agent is stopping: no nft process is left behind (a later change starts another).
     this.session?.close();
     this.setKernel(ABSENT);
@@ -123,11 +131,16 @@ export class NftCli implements Netfilter {
     this.baseline = undefined;
   }
 
+  /** The farms this instance's table holds: those of its family. */
+  private own(desired: DesiredState): DesiredState {
+    return ofFamily(desired, this.family === 'ip6' ? 'ipv6' : 'ipv4');
+  }
+
   /** Every farm rendered (those outside `changed` reused from `applied`), diffed against what is known. */
   private async syncAll(desired: DesiredState, changed?: ReadonlySet<string>): Promise<SyncResult> {
     const started = performance.now();
     const renders = this.renderAll(desired, changed);
-    const model = assembleNft(desired.markMask, [...renders.values()]);
+    const model = assembleNft(desired.markMask, [...renders.values()], this.family);
     const from = this.appliedState();
     // Knowing of no chain (a fresh instance that did not adopt, or no table): replace the table
     // whole, so rules of an unknown earlier run are never appended to.
@@ -149,7 +162,7 @@ export class NftCli implements Netfilter {
   }
 
   private fullModel(desired: DesiredState, changed?: ReadonlySet<string>): NftModel {
-    return assembleNft(desired.markMask, [...this.renderAll(desired, changed).values()]);
+    return assembleNft(desired.markMask, [...this.renderAll(desired, changed).values()], this.family);
   }
 
   private appliedState(): NftState {
@@ -158,7 +171,7 @@ export class NftCli implements Netfilter {
 
   /** The applied farms put together, cached until the next change. */
   private appliedFull(): NftModel {
-    this.appliedModel ??= assembleNft(this.appliedMask ?? 0, [...this.applied.values()]);
+    this.appliedModel ??= assembleNft(this.appliedMask ?? 0, [...this.applied.values()], this.family);
     return this.appliedModel;
   }
 
@@ -225,18 +238,18 @@ export class NftCli implements Netfilter {
   }
 
   private async observe(): Promise<NftObserved> {
-    const result = await this.runner.run(this.options.command ?? 'nft', ['-j', '-s', 'list', 'table', ...TABLE_REF.split(' ')], { timeoutMs: this.options.timeoutMs ?? 30_000 });
+    const result = await this.runner.run(this.options.command ?? 'nft', ['-j', '-s', 'list', 'table', ...this.table.split(' ')], { timeoutMs: this.options.timeoutMs ?? 30_000 });
     if (result.exitCode !== 0 && !result.timedOut && /No such file or directory/.test(result.stderr)) return ABSENT;
-    if (result.exitCode !== 0 || result.timedOut || result.spawnError) throw new ApplyError(`cannot read the table ${TABLE_REF}: ${describeFailure(result)}`);
+    if (result.exitCode !== 0 || result.timedOut || result.spawnError) throw new ApplyError(`cannot read the table ${this.table}: ${describeFailure(result)}`);
     try {
-      return parseNftJson(result.stdout);
+      return parseNftJson(result.stdout, this.family);
     } catch (err) {
-      throw new ApplyError(`cannot read the table ${TABLE_REF}: ${(err as Error).message}`, undefined, { cause: err });
+      throw new ApplyError(`cannot read the table ${this.table}: ${(err as Error).message}`, undefined, { cause: err });
     }
   }
 
   private async listText(): Promise<string> {
-    const result = await this.runner.run(this.options.command ?? 'nft', ['-s', 'list', 'table', ...TABLE_REF.split(' ')], { timeoutMs: this.options.timeoutMs ?? 30_000 });
+    const result = await this.runner.run(this.options.command ?? 'nft', ['-s', 'list', 'table', ...this.table.split(' ')], { timeoutMs: this.options.timeoutMs ?? 30_000 });
     return result.exitCode === 0 ? result.stdout : '';
   }
 }

@@ -5,10 +5,11 @@ import { setFlagsFromString } from 'node:v8';
 import { Command, Option } from 'commander';
 import { loadConfigFile, formatIssues } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
+import { exposureWarnings } from '../../config/secrets.js';
 import { parseDownList, staticPlan } from '../plan/static.js';
-import { renderRuleset, formatRestore } from '../render/iptables.js';
+import { renderIptables } from '../render/iptables.js';
 import { readMarks } from '../state/marks-file.js';
-import { logLevelFromEnv } from '../log.js';
+import { isJournalStream, logLevelFromEnv } from '../log.js';
 import { VERSION } from '../version.js';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, runProgram } from './exit.js';
 
@@ -53,6 +54,8 @@ program.command('check-config')
     checkLogLevel();
     const config = await loadOrExit(path);
     const backends = config.farms.reduce((n, f) => n + f.backends.length, 0);
+    // Not errors (the agent runs), but a secret every local user can read is worth fixing.
+    for (const warning of await exposureWarnings(path, config.cluster)) process.stderr.write(`warning: ${warning}\n`);
     process.stdout.write(`${path}: ok (node ${config.node.id}, ${config.farms.length} farms, ${backends} backends, driver ${config.dataplane.driver}` +
       `${config.vrrp ? `, vrrp ${config.vrrp.virtual_router_id}` : ''}${config.cluster ? ', clustered' : ''})\n`);
   });
@@ -72,7 +75,8 @@ program.command('render')
       const { renderNft } = await import('../render/nftables.js');
       process.stdout.write(renderNft(desired));
     } else {
-      process.stdout.write(formatRestore(renderRuleset(desired)));
+      const { ipv4, ipv6 } = renderIptables(desired);
+      process.stdout.write(ipv6 === undefined ? ipv4 : `${ipv4}# ip6tables-restore input for the IPv6 farms:\n${ipv6}`);
     }
   });
 
@@ -100,7 +104,9 @@ program.command('run')
   });
 
 process.on('uncaughtException', (err) => {
-  process.stderr.write(`fatal: ${err.stack ?? err.message}\n`);
+  // In the journal each line is an entry of its own: each carries the crit priority (agent/log.ts).
+  const prefix = isJournalStream(process.env, 2) ? '<2>' : '';
+  process.stderr.write(`${`fatal: ${err.stack ?? err.message}`.split('\n').map((line) => prefix + line).join('\n')}\n`);
   process.exit(EXIT_FAILURE);
 });
 

@@ -4,6 +4,7 @@
 import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
 import { parseListen } from '../../config/net.js';
 import type { ClusterConfig } from '../../config/schema.js';
+import { readClusterSecrets, type ClusterSecrets } from '../../config/secrets.js';
 import { clusterKeys, type ClusterKeys } from './keys.js';
 import type { ActionRecord, SharedConfig } from './messages.js';
 import { aroundRevision, NEW_ACTION, NEW_CONFIG, PUT_ACTION_IF_NEWER, PUT_CONFIG_IF_NEWER } from './store-scripts.js';
@@ -49,8 +50,13 @@ export interface PeerStore {
   close(): Promise<void>;
 }
 
-/** ioredis options from the cluster section: URL (redis:// or rediss://) or Sentinel. */
-export function redisOptions(cluster: ClusterConfig): { url?: string; options: RedisOptions } {
+/**
+ * ioredis options from the cluster section and the files it names: URL (redis:// or rediss://)
+ * or Sentinel. The URL is taken apart here rather than handed to ioredis, which would read a
+ * password or options from it by its own rules: the client holds host, port and credentials,
+ * never a URL string that an error or a dump could print.
+ */
+export function redisOptions(cluster: ClusterConfig, secrets: ClusterSecrets = readClusterSecrets(cluster)): { options: RedisOptions } {
   const options: RedisOptions = {
     lazyConnect: true,
     // Commands fail at once while disconnected: the agent acts locally and resyncs later,
@@ -66,9 +72,45 @@ export function redisOptions(cluster: ClusterConfig): { url?: string; options: R
     // parseListen, not split(':'): "[::1]:26379" is a valid sentinel.
     options.sentinels = cluster.sentinels.map((s) => (typeof s === 'string' ? parseListen(s) : s));
     options.name = cluster.sentinel_name;
-    return { options };
+    if (cluster.username) options.username = cluster.username;
+    if (cluster.sentinel_username) options.sentinelUsername = cluster.sentinel_username;
+  } else {
+    const url = new URL(cluster.redis!);
+    options.host = url.hostname.replace(/^\[|\]$/g, '');
+    options.port = url.port ? Number(url.port) : 6379;
+    if (url.pathname.length > 1) options.db = Number(url.pathname.slice(1));
+    if (url.username) options.username = decodeURIComponent(url.username);
+    if (url.password) options.password = decodeURIComponent(url.password);
   }
-  return { url: cluster.redis, options };
+  return { options: { ...options, ...credentialOptions(cluster, secrets) } };
+}
+
+/** The options that come from files: set again before each reconnect, so rotated files are used. */
+function credentialOptions(cluster: ClusterConfig, secrets: ClusterSecrets): RedisOptions {
+  const options: RedisOptions = {};
+  if (secrets.password !== undefined) options.password = secrets.password;
+  const tls = cluster.tls ? { ...secrets.tls } : undefined;
+  if (cluster.sentinels) {
+    if (secrets.sentinelPassword !== undefined) options.sentinelPassword = secrets.sentinelPassword;
+    // Without enableTLSForSentinelMode ioredis would speak TLS to the sentinels only, and plain
+    // text to the master they name.
+    if (tls) Object.assign(options, { tls, sentinelTLS: tls, enableTLSForSentinelMode: true });
+  } else if (/^rediss:/i.test(cluster.redis ?? '')) {
+    options.tls = tls ?? {};
+  }
+  return options;
+}
+
+/** Reads the secret files again before `client` reconnects; a file gone bad keeps the last good value. */
+function refreshCredentials(client: Redis, cluster: ClusterConfig, failed: (message: string) => void): void {
+  if (!cluster.password_file && !cluster.sentinel_password_file && !cluster.tls) return;
+  client.on('reconnecting', () => {
+    try {
+      Object.assign(client.options, credentialOptions(cluster, readClusterSecrets(cluster)));
+    } catch (err) {
+      failed((err as Error).message);
+    }
+  });
 }
 
 /** EXEC resolves with per-command errors, which must not pass silently. */
@@ -105,14 +147,16 @@ export class RedisPeerStore implements PeerStore {
 
   constructor(cluster: ClusterConfig) {
     this.keys = clusterKeys(cluster.key_prefix, cluster.name);
-    const { url, options } = redisOptions(cluster);
-    this.client = url ? new Redis(url, options) : new Redis(options);
+    const { options } = redisOptions(cluster);
+    this.client = new Redis(options);
     for (const [name, lua] of Object.entries(SCRIPTS)) this.client.defineCommand(name, { numberOfKeys: 2, lua });
     // Subscribed by hand on every ready (ioredis's own resubscribe is not awaitable): the store
     // counts as connected only once the SUBSCRIBE is confirmed, so the resync that follows can
     // never fall before a window in which notes are lost.
-    this.subscriber = url ? new Redis(url, { ...options, autoResubscribe: false }) : new Redis({ ...options, autoResubscribe: false });
+    this.subscriber = new Redis({ ...options, autoResubscribe: false });
     this.client.on('error', (err: Error) => (this.lastError = err.message));
+    refreshCredentials(this.client, cluster, (message) => (this.lastError = message));
+    refreshCredentials(this.subscriber, cluster, (message) => (this.lastError = message));
     this.subscriber.on('error', () => undefined);
     this.client.on('ready', () => {
       this.clientReady = true;

@@ -1,6 +1,7 @@
 // Human-readable agentctl output: the status table, event lines, rules. Pure; colour only when
 // the caller says so (stdout is a TTY and NO_COLOR is unset).
 
+import { formatEndpoint } from '../../config/net.js';
 import type { EventRecord } from './events.js';
 import type { BackendStatus, Status } from './status.js';
 
@@ -61,11 +62,12 @@ export function formatStatus(status: Status, options: { colour: boolean }): stri
   }
   for (const farm of status.farms) {
     const inChain = farm.backends.filter((b) => b.in_chain).length;
-    out.push('', `${paint(`farm ${farm.name}`, 'bold')}  ${farm.vip} ${farm.protocol}/${farm.ports.join(',')}  ${farm.mode}  ${farm.algorithm}  ` +
+    out.push('', `${paint(`farm ${farm.name}`, 'bold')}  ${farm.vip} ${farm.protocol === 'all' ? 'all' : `${farm.protocol}/${farm.ports.join(',')}`}  ${farm.mode}  ${farm.algorithm}  ` +
       `${inChain}/${farm.backends.length} in chain${inChain === 0 ? paint('  (no usable backend: new connections are refused)', 'red') : ''}`);
     const rows = farm.backends.map((b) => [
       { text: b.name },
-      { text: `${b.ip}:${b.port ?? '*'}` },
+      // An IPv6 address in brackets, so its colons do not read as the port's.
+      { text: formatEndpoint(b.ip, b.port ?? '*') },
       { text: b.health, colour: HEALTH_COLOUR[b.health] },
       { text: b.admin, colour: ADMIN_COLOUR[b.admin] },
       { text: b.effective_weight === b.weight ? String(b.weight) : `${b.weight} (${b.effective_weight})` },

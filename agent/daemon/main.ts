@@ -13,14 +13,17 @@ import { Engine } from '../engine/engine.js';
 import { followMaintenance } from '../engine/maintenance.js';
 import { persistToStateDir } from '../engine/saver.js';
 import { SlowstartRamp, slowstartFactor } from '../engine/slowstart.js';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger, effectiveLogLevel, type Logger } from '../log.js';
 import { readMarks } from '../state/marks-file.js';
 import { readSavedState, writeSavedState } from '../state/store.js';
 import { VERSION } from '../version.js';
+import { startNotify, type NotifyService } from '../notify/service.js';
 import { VrrpView } from '../vrrp/state.js';
+import { assertNetworkCapabilities } from './capabilities.js';
 import { watchDrift } from './drift.js';
 import { LocalChecks } from './local-checks.js';
 import { createNetfilter } from './netfilter.js';
+import { notifierFromEnv, statusLine, type SystemdNotifier } from './notifier.js';
 import type { ClusterOffer, ClusterPorts, ControlPorts, MetricsPorts, Service, VrrpPorts } from './ports.js';
 import { RunningConfig } from './running-config.js';
 
@@ -30,6 +33,8 @@ interface Daemon {
   readonly metrics: MetricsPorts;
   readonly vrrp: VrrpPorts;
   readonly cluster: ClusterPorts;
+  /** The notify hooks: their counters, and the cluster's connection to follow. */
+  readonly notify: NotifyService;
   config(): Config;
   reload: RunningConfig['reload'];
   /** Stopped before the daemon, in the reverse order; told of each config put in use. */
@@ -39,12 +44,15 @@ interface Daemon {
   stop(): Promise<void>;
 }
 
-async function startDaemon(configPath: string, initial: Config, logger: Logger = createLogger()): Promise<Daemon> {
+async function startDaemon(configPath: string, initial: Config, logger: Logger, notifier: SystemdNotifier): Promise<Daemon> {
   const running = await RunningConfig.load(configPath, initial, logger);
+  running.onReload({ started: () => notifier.reloading(), finished: () => notifier.reloaded() });
   const config = running.config();
+  notifier.starting(`applying ${config.farms.length} farms`);
   await mkdir(config.node.state_dir, { recursive: true, mode: 0o750 });
   await mkdir(config.node.run_dir, { recursive: true, mode: 0o755 });
   const runner = new ExecaRunner();
+  await assertNetworkCapabilities();
   const netfilter = await createNetfilter(config, runner);
   const engine = new Engine({
     netfilter,
@@ -84,6 +92,9 @@ async function startDaemon(configPath: string, initial: Config, logger: Logger =
   });
 
   const vrrp = new VrrpView(Boolean(config.vrrp));
+  // First in, so stopped last: hooks still hear what the other services do as they stop.
+  const notify = startNotify({ config: running, events: engine, vrrp, runner, logger });
+  services.push({ name: 'notify', service: notify });
   const status = statusSource({
     config: () => running.config(), startedAt: Date.now(), vrrp, cluster: () => cluster?.view,
     engine, driver: netfilter.driver, driftRepairs: () => drift.repairs,
@@ -93,6 +104,7 @@ async function startDaemon(configPath: string, initial: Config, logger: Logger =
     metrics: { status, events: engine, logger },
     vrrp: { config: running, vrrp, logger },
     cluster: { config: running, changes: running, engine, verdicts: checks, vrrp, logger },
+    notify,
     config: () => running.config(),
     reload: () => running.reload(),
     install: (name, service) => void services.push({ name, service }),
@@ -117,14 +129,17 @@ async function startDaemon(configPath: string, initial: Config, logger: Logger =
 
 /** Runs until SIGTERM/SIGINT; SIGHUP reloads. */
 export async function runDaemon(configPath: string, config: Config): Promise<void> {
-  const logger = createLogger();
+  const logger = createLogger(effectiveLogLevel(config.log.level));
+  // Read before anything is spawned: children must not inherit NOTIFY_SOCKET. Pings start now.
+  const notifier = notifierFromEnv(logger);
+  notifier.start();
   // A second agent must exit before it adopts the kernel's rules or writes the state dir.
   const { assertNoLiveAgent } = await import('../control/socket.js');
   await assertNoLiveAgent(config.control.socket).catch((err: Error) => {
     logger.fatal({ err: err.message }, 'cannot start');
     process.exit(1);
   });
-  const daemon = await startDaemon(configPath, config, logger);
+  const daemon = await startDaemon(configPath, config, logger, notifier);
   try {
     const { startControl } = await import('../control/server.js');
     daemon.install('control', await startControl(daemon.control));
@@ -152,14 +167,25 @@ export async function runDaemon(configPath: string, config: Config): Promise<voi
   if (clusterConfig) {
     // Redis trouble is not fatal: the agent runs standalone and resynchronises when it returns.
     const { createCluster } = await import('../cluster/service.js');
-    const cluster = createCluster(daemon.cluster, clusterConfig);
+    const { RedisPeerStore } = await import('../cluster/store.js');
+    const store = new RedisPeerStore(clusterConfig);
+    daemon.notify.followCluster(store);
+    const cluster = createCluster(daemon.cluster, clusterConfig, { store });
     daemon.installCluster(cluster);
     daemon.install('cluster', cluster);
     await cluster.start();
   }
   process.on('SIGHUP', () => void daemon.reload().catch((err: Error) => logger.error({ err: err.message }, 'reload failed')));
+  // systemd: READY=1 now that the first apply is in the kernel (startDaemon's engine.start waits
+  // for it), the control socket listens and the services run; the status line follows changes.
+  notifier.ready(() => statusLine(daemon.metrics.status.status()));
+  daemon.metrics.events.on((event) => {
+    if (event.type !== 'check') notifier.changed();
+  });
+  daemon.vrrp.vrrp.on(() => notifier.changed());
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
+      notifier.stopping();
       logger.info({ signal }, 'stopping');
       resolve();
     };
@@ -167,5 +193,6 @@ export async function runDaemon(configPath: string, config: Config): Promise<voi
     process.once('SIGINT', () => stop('SIGINT'));
   });
   await daemon.stop();
+  notifier.stop();
   process.exit(0);
 }

@@ -3,13 +3,16 @@
 // `systemctl status`, and WATCHDOG=1 from a timer on the event loop, so a loop that is blocked
 // sends nothing and systemd restarts the agent. The daemon says when; this module says what.
 
-import type { Clock, TimerHandle } from '../../checks/clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../../checks/clock.js';
 import type { Status } from '../control/status.js';
 import type { Logger } from '../log.js';
-import type { NotifySend } from './sd-notify.js';
+import { monotonicUsec, notifySender, takeNotifyEnv, type NotifySend } from './sd-notify.js';
 
 /** At most one STATUS= line this often: a flapping backend must not flood systemd's socket. */
 export const STATUS_INTERVAL_MS = 1000;
+
+/** The status line is also looked at this often, for what changes without an event (the cluster's state). */
+export const STATUS_REFRESH_MS = 10_000;
 
 /** "3 farms, 7/9 backends up, VRRP MASTER", and what else is not as it should be. */
 export function statusLine(status: Status): string {
@@ -29,7 +32,8 @@ export function statusLine(status: Status): string {
 }
 
 export interface NotifierDeps {
-  readonly send: NotifySend;
+  /** Absent: systemd waits for no notification, and nothing is done. */
+  readonly send?: NotifySend;
   readonly clock: Clock;
   readonly logger: Logger;
   /** CLOCK_MONOTONIC in µs, for MONOTONIC_USEC= with RELOADING=1. */
@@ -37,6 +41,7 @@ export interface NotifierDeps {
   /** The ping interval (half of WATCHDOG_USEC); undefined: no watchdog. */
   readonly watchdogMs?: number;
   readonly statusIntervalMs?: number;
+  readonly statusRefreshMs?: number;
 }
 
 type Phase = 'starting' | 'ready' | 'reloading' | 'stopping';
@@ -48,6 +53,7 @@ export class SystemdNotifier {
   private lastStatusAt = -Infinity;
   private statusTimer: TimerHandle | undefined;
   private watchdog: TimerHandle | undefined;
+  private refresh: TimerHandle | undefined;
   private failing = false;
 
   constructor(private readonly deps: NotifierDeps) {}
@@ -55,7 +61,7 @@ export class SystemdNotifier {
   /** Starts the watchdog pings (if systemd asked for them). */
   start(): void {
     const interval = this.deps.watchdogMs;
-    if (interval === undefined || this.watchdog !== undefined) return;
+    if (!this.deps.send || interval === undefined || this.watchdog !== undefined) return;
     const ping = (): void => {
       this.send('WATCHDOG=1');
       this.watchdog = this.deps.clock.setTimer(ping, interval);
@@ -70,10 +76,16 @@ export class SystemdNotifier {
 
   /** The agent is up: READY=1 with the first status line; later changes() send the line again. */
   ready(describe: () => string): void {
-    if (this.phase !== 'starting') return;
+    if (!this.deps.send || this.phase !== 'starting') return;
     this.describe = describe;
     this.phase = 'ready';
     this.send(`READY=1\n${this.statusField()}`);
+    const every = this.deps.statusRefreshMs ?? STATUS_REFRESH_MS;
+    const look = (): void => {
+      this.changed();
+      this.refresh = this.deps.clock.setTimer(look, every);
+    };
+    this.refresh = this.deps.clock.setTimer(look, every);
   }
 
   /** Something the status line shows may have changed: sent when it did, at most once per interval. */
@@ -114,22 +126,26 @@ export class SystemdNotifier {
   /** No more pings or status lines (the daemon exits). */
   stop(): void {
     this.clearStatusTimer();
-    if (this.watchdog !== undefined) this.deps.clock.clearTimer(this.watchdog);
+    for (const timer of [this.watchdog, this.refresh]) if (timer !== undefined) this.deps.clock.clearTimer(timer);
     this.watchdog = undefined;
+    this.refresh = undefined;
   }
 
   private sendStatus(): void {
-    const field = this.statusField();
-    if (field !== `STATUS=${this.lastStatus}`) this.send(field);
+    const line = this.currentLine();
+    if (line !== this.lastStatus) this.send(this.statusField(line));
   }
 
-  private statusField(): string {
-    let line: string;
+  private currentLine(): string {
     try {
-      line = this.describe?.() ?? 'running';
+      return this.describe?.() ?? 'running';
     } catch (err) {
-      line = `status unavailable: ${(err as Error).message}`;
+      return `status unavailable: ${(err as Error).message}`;
     }
+  }
+
+  /** STATUS=line, remembered as the last one sent. */
+  private statusField(line = this.currentLine()): string {
     this.lastStatus = line;
     this.lastStatusAt = this.deps.clock.now();
     // One line: a newline would start a new assignment in systemd's parser.
@@ -143,7 +159,7 @@ export class SystemdNotifier {
 
   /** A failure is logged once, until a message goes through again. */
   private send(message: string): void {
-    const error = this.deps.send(message);
+    const error = this.deps.send?.(message);
     if (error === undefined) {
       if (this.failing) this.deps.logger.info('notifying systemd works again');
       this.failing = false;
@@ -152,4 +168,20 @@ export class SystemdNotifier {
       this.deps.logger.warn({ err: error }, 'cannot notify systemd');
     }
   }
+}
+
+/**
+ * The notifier systemd asked for through the environment (read once, then removed from it):
+ * one that sends nothing when NOTIFY_SOCKET is unset, or when the sd_notify module is missing
+ * (said once: a Type=notify unit would wait for READY=1 in vain).
+ */
+export function notifierFromEnv(logger: Logger, env: NodeJS.ProcessEnv = process.env): SystemdNotifier {
+  const asked = takeNotifyEnv(env);
+  const sender = asked.socket === undefined ? undefined : notifySender(asked.socket);
+  if (sender?.error !== undefined) logger.error({ err: sender.error }, 'NOTIFY_SOCKET is set but the agent cannot notify systemd: a Type=notify unit will time out');
+  return new SystemdNotifier({
+    clock: systemClock, logger, monotonicUsec,
+    ...(sender?.send ? { send: sender.send } : {}),
+    ...(asked.watchdogMs !== undefined ? { watchdogMs: asked.watchdogMs } : {}),
+  });
 }

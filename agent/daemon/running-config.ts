@@ -12,12 +12,19 @@ import type { ConfigChanges, ConfigSource, ReloadOutcome } from './ports.js';
 /** Puts a validated config in use; the farms that changed. */
 export type UseConfig = (config: Config) => Promise<string[]>;
 
+/** Told when a reload of the file starts and when it is over, applied or refused (systemd's RELOADING=1, READY=1). */
+export interface ReloadHooks {
+  started(): void;
+  finished(): void;
+}
+
 export class RunningConfig implements ConfigSource, ConfigChanges {
   private current: Config;
   private sharedFarms: readonly unknown[] | null;
   private revision: number;
   private readonly queue = serialQueue();
   private use: UseConfig = async () => [];
+  private hooks: ReloadHooks | undefined;
 
   private constructor(readonly configPath: string, config: Config, shared: { farms: readonly unknown[]; rev: number } | null, private readonly logger: Logger) {
     this.current = config;
@@ -43,6 +50,11 @@ export class RunningConfig implements ConfigSource, ConfigChanges {
     this.use = use;
   }
 
+  /** Who hears of each reload of the file (cluster pushes are not reloads). */
+  onReload(hooks: ReloadHooks): void {
+    this.hooks = hooks;
+  }
+
   config(): Config {
     return this.current;
   }
@@ -65,17 +77,26 @@ export class RunningConfig implements ConfigSource, ConfigChanges {
 
   reload(): Promise<ReloadOutcome> {
     return this.queue.run(async (): Promise<ReloadOutcome> => {
-      const result = withSharedFarms(await loadConfigFile(this.configPath), this.sharedFarms);
-      if (!result.ok) {
-        this.logger.error({ errors: result.issues }, `reload refused, keeping the running config:\n${formatIssues(result.issues)}`);
-        return { ok: false, errors: issueLines(result.issues) };
+      this.hooks?.started();
+      try {
+        return await this.reloadFile();
+      } finally {
+        this.hooks?.finished();
       }
-      const localChanges = (['node', 'control'] as const).filter((k) => JSON.stringify(result.config[k]) !== JSON.stringify(this.current[k]));
-      if (localChanges.length > 0) this.logger.warn({ sections: localChanges }, 'changes to these sections take effect after a restart');
-      const changed = await this.swap(result.config);
-      this.logger.info({ changed }, `config reloaded (${changed.length} farms changed)`);
-      return { ok: true, changed };
     });
+  }
+
+  private async reloadFile(): Promise<ReloadOutcome> {
+    const result = withSharedFarms(await loadConfigFile(this.configPath), this.sharedFarms);
+    if (!result.ok) {
+      this.logger.error({ errors: result.issues }, `reload refused, keeping the running config:\n${formatIssues(result.issues)}`);
+      return { ok: false, errors: issueLines(result.issues) };
+    }
+    const localChanges = (['node', 'control', 'log'] as const).filter((k) => JSON.stringify(result.config[k]) !== JSON.stringify(this.current[k]));
+    if (localChanges.length > 0) this.logger.warn({ sections: localChanges }, 'changes to these sections take effect after a restart');
+    const changed = await this.swap(result.config);
+    this.logger.info({ changed }, `config reloaded (${changed.length} farms changed)`);
+    return { ok: true, changed };
   }
 
   private swap(next: Config): Promise<string[]> {

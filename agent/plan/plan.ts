@@ -2,7 +2,7 @@
 // in the MARK chain, their marks and their share of new connections. Pure.
 
 import type { AdminState, Config, FarmConfig } from '../../config/schema.js';
-import type { PortRange } from '../../config/net.js';
+import { ipFamily, type IpFamily, type PortRange } from '../../config/net.js';
 import { fnv1a, markKey } from './marks.js';
 import { bucketOwners, slotCounts, smoothSequence } from './shares.js';
 
@@ -38,8 +38,13 @@ export interface PlannedBackend {
 export interface PlannedFarm {
   readonly name: string;
   readonly vip: string;
+  /** The VIP's, and so every backend's: which tables (iptables or ip6tables, ip or ip6) hold the farm. */
+  readonly family: IpFamily;
+  /** Empty for protocol `all`, which takes every port. */
   readonly ports: readonly PortRange[];
   readonly protocol: FarmConfig['protocol'];
+  /** The conntrack helper attached to the farm's new connections. */
+  readonly helper: FarmConfig['helper'];
   readonly mode: FarmConfig['mode'];
   readonly snatSource: string;
   readonly algorithm: FarmConfig['algorithm'];
@@ -116,7 +121,7 @@ export function planFarm(farm: FarmConfig, marks: ReadonlyMap<string, number>, l
     };
   });
   return {
-    name: farm.name, vip: farm.vip, ports: farm.ports, protocol: farm.protocol, mode: farm.mode,
+    name: farm.name, vip: farm.vip, family: ipFamily(farm.vip), ports: farm.ports, protocol: farm.protocol, helper: farm.helper, mode: farm.mode,
     snatSource: farm.snat_source, algorithm: farm.algorithm,
     persistenceTtlMs: farm.persistence?.ttl, hashSeed: fnv1a(`ha-agent/${farm.name}`),
     backends, chain: chainIndexes.map((i) => backends[i]!), buckets, sequence,
@@ -125,4 +130,10 @@ export function planFarm(farm: FarmConfig, marks: ReadonlyMap<string, number>, l
 
 export function plan(config: Pick<Config, 'farms' | 'dataplane'>, marks: ReadonlyMap<string, number>, lookup: ViewLookup): DesiredState {
   return { markMask: config.dataplane.mark_mask, farms: config.farms.map((farm) => planFarm(farm, marks, lookup)) };
+}
+
+/** The farms of one family: each family's rules are applied by its own tool in its own transaction;
+ * marks stay one space across both, assigned over every farm. */
+export function ofFamily(desired: DesiredState, family: IpFamily): DesiredState {
+  return { ...desired, farms: desired.farms.filter((farm) => farm.family === family) };
 }

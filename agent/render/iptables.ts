@@ -1,12 +1,13 @@
 // DesiredState -> the seed's netfilter layout as iptables rules, in the exact form iptables-save
-// prints them (so drift checks compare text). Pure.
+// prints them (so drift checks compare text). The same layout serves ip6tables: a caller passes
+// the farms of one family (plan.ts ofFamily) and feeds the text to that family's tool. Pure.
 
 import { formatPortRange, type PortRange } from '../../config/net.js';
 import { formatMark } from '../plan/marks.js';
-import type { DesiredState, PlannedBackend, PlannedFarm } from '../plan/plan.js';
+import { ofFamily, type DesiredState, type PlannedBackend, type PlannedFarm } from '../plan/plan.js';
 import { lastMatchProbabilities } from '../plan/shares.js';
 import { backendLabel, persistenceSeconds, snatAddress } from './common.js';
-import { CHAINS, DISPATCH_CHAINS, JUMPS, TABLES, chainKey, type Chain, type Ruleset, type Table } from './ruleset.js';
+import { CHAINS, DISPATCH_CHAINS, HELPER_DISPATCH, TABLES, chainKey, jumpsFor, type Chain, type Ruleset, type Table } from './ruleset.js';
 
 /** multiport takes at most 15 ports per rule, a range counting as two. */
 const MULTIPORT_MAX = 15;
@@ -33,10 +34,22 @@ export function portChunks(ports: readonly PortRange[]): PortRange[][] {
 
 const multiport = (chunk: readonly PortRange[]): string => `-m multiport --dports ${chunk.map((r) => formatPortRange(r)).join(',')}`;
 
-/** The packet match of a farm: VIP, protocol, and one multiport clause per chunk of ports. */
+const v6 = (farm: PlannedFarm): boolean => farm.family === 'ipv6';
+/** The VIP as a host match, as iptables-save prints it. */
+const vipMatch = (farm: PlannedFarm): string => `-d ${farm.vip}/${v6(farm) ? 128 : 32}`;
+/** `-p PROTO `, or nothing for protocol all. */
+const protoMatch = (farm: PlannedFarm): string => (farm.protocol === 'all' ? '' : `-p ${farm.protocol} `);
+
+/** The packet match of a farm: VIP, protocol, and one multiport clause per chunk of ports
+ * (protocol all: the VIP alone, every protocol and port). */
 function farmMatches(farm: PlannedFarm): string[] {
-  return portChunks(farm.ports).map((chunk) => `-d ${farm.vip}/32 -p ${farm.protocol} ${multiport(chunk)}`);
+  if (farm.protocol === 'all') return [vipMatch(farm)];
+  return portChunks(farm.ports).map((chunk) => `${vipMatch(farm)} -p ${farm.protocol} ${multiport(chunk)}`);
 }
+
+/** Where DNAT sends a connection: ip6tables writes an IPv6 address with a port in brackets. */
+const dnatTarget = (farm: PlannedFarm, b: PlannedBackend): string =>
+  b.port === undefined ? b.ip : v6(farm) ? `[${b.ip}]:${b.port}` : `${b.ip}:${b.port}`;
 
 const comment = (farm: PlannedFarm, backend: PlannedBackend): string => `-m comment --comment ${backendLabel(farm, backend)}`;
 const setMark = (mark: number, mask: number): string => `-j MARK --set-xmark ${formatMark(mark)}/${formatMark(mask)}`;
@@ -48,7 +61,7 @@ function markRules(farm: PlannedFarm, mask: number): string[] {
   const matches = farmMatches(farm);
   // Inside the chain the dispatch already matched the ports; repeat them (as the seed does)
   // only when they fit one multiport clause.
-  const match = matches.length === 1 ? matches[0]! : `-d ${farm.vip}/32 -p ${farm.protocol}`;
+  const match = matches.length === 1 ? matches[0]! : `${vipMatch(farm)} -p ${farm.protocol}`;
   const rules: string[] = [];
   switch (farm.algorithm) {
     case 'weight': {
@@ -71,7 +84,7 @@ function markRules(farm: PlannedFarm, mask: number): string[] {
       break;
     }
     case 'hash-srcip': {
-      rules.push(`${match} -j HMARK --hmark-src-prefix 32 --hmark-rnd 0x${farm.hashSeed.toString(16).padStart(8, '0')} --hmark-mod ${farm.buckets.length} --hmark-offset ${HASH_BUCKET_OFFSET}`);
+      rules.push(`${match} -j HMARK --hmark-src-prefix ${v6(farm) ? 128 : 32} --hmark-rnd 0x${farm.hashSeed.toString(16).padStart(8, '0')} --hmark-mod ${farm.buckets.length} --hmark-offset ${HASH_BUCKET_OFFSET}`);
       farm.buckets.forEach((owner, bucket) => {
         const b = chain[owner]!;
         rules.push(`-m mark --mark ${formatMark(HASH_BUCKET_OFFSET + bucket)} ${comment(farm, b)} -j MARK --set-xmark ${formatMark(b.mark)}/0xffffffff`);
@@ -85,7 +98,8 @@ function markRules(farm: PlannedFarm, mask: number): string[] {
   }
   if (farm.persistenceTtlMs !== undefined) {
     const seconds = persistenceSeconds(farm);
-    const list = (b: PlannedBackend) => `--name HA_${b.mark.toString(16)} --mask 255.255.255.255 --rsource`;
+    const hostMask = v6(farm) ? 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff' : '255.255.255.255';
+    const list = (b: PlannedBackend) => `--name HA_${b.mark.toString(16)} --mask ${hostMask} --rsource`;
     // A client seen recently keeps its backend: these rules come last, and the last match wins.
     for (const b of chain) rules.push(`-m recent --update --seconds ${seconds} --reap ${list(b)} ${comment(farm, b)} ${setMark(b.mark, mask)}`);
     for (const b of chain) rules.push(`-m mark --mark ${formatMark(b.mark)}/${formatMark(mask)} -m recent --set ${list(b)} ${comment(farm, b)}`);
@@ -97,20 +111,34 @@ function markRules(farm: PlannedFarm, mask: number): string[] {
  * rewrite must still find its DNAT rule. */
 function dnatRules(farm: PlannedFarm, mask: number): string[] {
   return farm.backends.map((b) =>
-    `-p ${farm.protocol} -m mark --mark ${formatMark(b.mark)}/${formatMark(mask)} ${comment(farm, b)} -j DNAT --to-destination ${b.ip}${b.port === undefined ? '' : `:${b.port}`}`);
+    `${protoMatch(farm)}-m mark --mark ${formatMark(b.mark)}/${formatMark(mask)} ${comment(farm, b)} -j DNAT --to-destination ${dnatTarget(farm, b)}`);
 }
 
 function snatRules(farm: PlannedFarm, mask: number): string[] {
   const address = snatAddress(farm);
   const target = address === undefined ? '-j MASQUERADE' : `-j SNAT --to-source ${address}`;
-  return farm.backends.map((b) => `-p ${farm.protocol} -m mark --mark ${formatMark(b.mark)}/${formatMark(mask)} ${comment(farm, b)} ${target}`);
+  return farm.backends.map((b) => `${protoMatch(farm)}-m mark --mark ${formatMark(b.mark)}/${formatMark(mask)} ${comment(farm, b)} ${target}`);
 }
 
 /** With no usable backend, refuse new connections at once instead of black-holing them. */
 function rejectRules(farm: PlannedFarm): string[] {
   if (farm.chain.length > 0) return [];
-  const how = farm.protocol === 'tcp' ? 'tcp-reset' : 'icmp-port-unreachable';
-  return [`-p ${farm.protocol} -m comment --comment FARM_${farm.name}_down -j REJECT --reject-with ${how}`];
+  const label = `-m comment --comment FARM_${farm.name}_down`;
+  const unreachable = `${label} -j REJECT --reject-with ${v6(farm) ? 'icmp6' : 'icmp'}-port-unreachable`;
+  switch (farm.protocol) {
+    case 'tcp':
+      return [`-p tcp ${label} -j REJECT --reject-with tcp-reset`];
+    case 'udp':
+    case 'sctp':
+      return [`-p ${farm.protocol} ${unreachable}`];
+    case 'all':
+      // TCP clients take a reset best; every other protocol an ICMP port unreachable.
+      return [`-p tcp ${label} -j REJECT --reject-with tcp-reset`, unreachable];
+    default: {
+      const never: never = farm.protocol;
+      throw new Error(`unknown protocol ${String(never)}`);
+    }
+  }
 }
 
 export interface FarmRender {
@@ -133,10 +161,12 @@ export function renderFarm(farm: PlannedFarm, mask: number): FarmRender {
     // Filter INPUT/FORWARD see every packet of the box: jump to a farm's reject chain only
     // while it has nothing to offer, so the usual state costs one jump to an empty chain.
     if (farm.chain.length === 0) dispatch.push({ table: 'filter', chain: CHAINS.reject, rule: `${match} ${farmComment} -j ${CHAINS.farmReject(farm.name)}` });
+    // Explicitly, per farm (the CT target), never by the kernel's global automatic assignment.
+    if (farm.helper !== undefined) dispatch.push({ table: HELPER_DISPATCH.table, chain: HELPER_DISPATCH.name, rule: `${match} ${farmComment} -j CT --helper ${farm.helper}` });
   }
   if (farm.mode === 'snat') {
     chains.push({ table: 'nat', name: CHAINS.farmSnat(farm.name), kind: 'ordered', rules: snatRules(farm, mask) });
-    dispatch.push({ table: 'nat', chain: CHAINS.snat, rule: `-p ${farm.protocol} -m conntrack --ctorigdst ${farm.vip} ${farmComment} -j ${CHAINS.farmSnat(farm.name)}` });
+    dispatch.push({ table: 'nat', chain: CHAINS.snat, rule: `${protoMatch(farm)}-m conntrack --ctorigdst ${farm.vip} ${farmComment} -j ${CHAINS.farmSnat(farm.name)}` });
   }
   return { chains, dispatch };
 }
@@ -160,16 +190,28 @@ export function assembleRuleset(mask: number, farms: readonly FarmRender[]): Rul
   const add = (chain: Chain) => chains.set(chainKey(chain.table, chain.name), chain);
   add(preChain(mask));
   const dispatchChains = new Map(DISPATCH_CHAINS.map(({ table, name }) => [name, { table, rules: [] as string[] }]));
+  const helpers: string[] = [];
   for (const farm of farms) {
     farm.chains.forEach(add);
-    for (const d of farm.dispatch) dispatchChains.get(d.chain)!.rules.push(d.rule);
+    for (const d of farm.dispatch) (d.chain === HELPER_DISPATCH.name ? helpers : dispatchChains.get(d.chain)!.rules).push(d.rule);
   }
   for (const [name, { table, rules }] of dispatchChains) add({ table, name, kind: 'set', rules });
-  return { chains, jumps: JUMPS };
+  if (helpers.length > 0) add({ ...HELPER_DISPATCH, kind: 'set', rules: helpers });
+  return { chains, jumps: jumpsFor(chains) };
 }
 
 export function renderRuleset(desired: DesiredState): Ruleset {
   return assembleRuleset(desired.markMask, desired.farms.map((farm) => renderFarm(farm, desired.markMask)));
+}
+
+/**
+ * What `ha-agent render` prints: the iptables-restore input of the IPv4 farms, then, when there
+ * are IPv6 farms, the ip6tables-restore input of theirs after a comment line (each family is its
+ * own tool and its own transaction).
+ */
+export function renderIptables(desired: DesiredState): { ipv4: string; ipv6: string | undefined } {
+  const ipv6 = desired.farms.some((farm) => farm.family === 'ipv6') ? formatRestore(renderRuleset(ofFamily(desired, 'ipv6'))) : undefined;
+  return { ipv4: formatRestore(renderRuleset(ofFamily(desired, 'ipv4'))), ipv6 };
 }
 
 /** The whole ruleset as iptables-restore input for a kernel that has none of it yet. */
@@ -177,10 +219,13 @@ export function formatRestore(ruleset: Ruleset): string {
   const lines: string[] = [];
   for (const table of TABLES) {
     const chains = [...ruleset.chains.values()].filter((c) => c.table === table);
+    const jumps = ruleset.jumps.filter((j) => j.table === table);
+    // raw is written only while a farm has a helper, so rulesets without one read as before.
+    if (table === 'raw' && chains.length === 0 && jumps.length === 0) continue;
     lines.push(`*${table}`);
     for (const chain of chains) lines.push(`:${chain.name} - [0:0]`);
     for (const chain of chains) for (const rule of chain.rules) lines.push(`-A ${chain.name} ${rule}`);
-    for (const jump of ruleset.jumps.filter((j) => j.table === table)) lines.push(`-I ${jump.from} 1 -j ${jump.to}`);
+    for (const jump of jumps) lines.push(`-I ${jump.from} 1 -j ${jump.to}`);
     lines.push('COMMIT');
   }
   return `${lines.join('\n')}\n`;

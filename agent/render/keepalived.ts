@@ -1,12 +1,17 @@
-// Config -> keepalived.conf for the node's one VRRP instance. Pure: the same config gives the same
-// text on every run, so the agent rewrites and reloads keepalived only when something changed.
+// Config -> keepalived.conf for the node's VRRP instance (two with IPv4 and IPv6 VIPs: keepalived
+// keeps one address family per instance). Pure: the same config gives the same text on every
+// run, so the agent rewrites and reloads keepalived only when something changed.
 
 import type { Config, VrrpConfig } from '../../config/schema.js';
+import { ipFamily } from '../../config/net.js';
 import { ALIVE_SCRIPT_INTERVAL_S, aliveScript } from '../vrrp/liveness.js';
 import type { VrrpPaths } from '../vrrp/paths.js';
 
 /** The instance name keepalived reports on the notify FIFO (`INSTANCE "ha_agent" MASTER 150`). */
 export const INSTANCE_NAME = 'ha_agent';
+/** The IPv6 VIPs' instance when IPv4 VIPs have the main one; synced with it, so both move together. */
+export const INSTANCE_NAME_V6 = 'ha_agent_v6';
+const SYNC_GROUP_NAME = 'ha_agent_group';
 const ALIVE_SCRIPT_NAME = 'ha_agent_alive';
 
 export type KeepalivedInput = Pick<Config, 'node' | 'farms'> & { readonly vrrp: VrrpConfig };
@@ -44,12 +49,26 @@ export function renderKeepalived(config: KeepalivedInput, paths: Pick<VrrpPaths,
       'fall 1',
       'rise 1',
     ]),
-    ...block(`vrrp_instance ${INSTANCE_NAME}`, instanceLines(config)),
   ];
+  const vips = farmVips(config.farms);
+  const v4 = vips.filter((ip) => ipFamily(ip) === 'ipv4');
+  const v6 = vips.filter((ip) => ipFamily(ip) === 'ipv6');
+  // The instance the agent follows is always ha_agent: IPv6 when every VIP is IPv6 (and nothing
+  // IPv4 moves with them), else IPv4, with the IPv6 VIPs in a second instance of one sync group.
+  if (v6.length > 0 && v4.length === 0 && config.vrrp.extra_addresses.length === 0) {
+    lines.push(...block(`vrrp_instance ${INSTANCE_NAME}`, instanceLines(config, v6, false)));
+  } else if (v6.length > 0) {
+    lines.push(...block(`vrrp_sync_group ${SYNC_GROUP_NAME}`, block('group', [INSTANCE_NAME, INSTANCE_NAME_V6])));
+    lines.push(...block(`vrrp_instance ${INSTANCE_NAME}`, instanceLines(config, v4, true)));
+    lines.push(...block(`vrrp_instance ${INSTANCE_NAME_V6}`, instanceLines(config, v6, false)));
+  } else {
+    lines.push(...block(`vrrp_instance ${INSTANCE_NAME}`, instanceLines(config, v4, true)));
+  }
   return `${lines.join('\n')}\n`;
 }
 
-function instanceLines(config: KeepalivedInput): string[] {
+/** `vips` all of one family; only the IPv4 instance has unicast peers and extra_addresses (both IPv4). */
+function instanceLines(config: KeepalivedInput, vips: readonly string[], ipv4: boolean): string[] {
   const v = config.vrrp;
   const lines = [
     // Every node starts BACKUP so that priorities alone decide, and nopreempt can work.
@@ -61,7 +80,7 @@ function instanceLines(config: KeepalivedInput): string[] {
   ];
   if (!v.preempt) lines.push('nopreempt');
   if (v.preempt_delay !== undefined) lines.push(`preempt_delay ${seconds(v.preempt_delay)}`);
-  if (v.unicast_peers.length > 0) {
+  if (ipv4 && v.unicast_peers.length > 0) {
     lines.push(`unicast_src_ip ${v.unicast_src}`, ...block('unicast_peer', v.unicast_peers));
     // Adverts from anything but the listed peers are dropped: a stray router cannot take the VIP.
     lines.push('check_unicast_src');
@@ -69,11 +88,10 @@ function instanceLines(config: KeepalivedInput): string[] {
   if (v.garp_master_delay !== undefined) lines.push(`garp_master_delay ${seconds(v.garp_master_delay)}`);
   if (v.garp_master_repeat !== undefined) lines.push(`garp_master_repeat ${v.garp_master_repeat}`);
   if (v.garp_master_refresh !== undefined) lines.push(`garp_master_refresh ${seconds(v.garp_master_refresh)}`);
-  const vips = farmVips(config.farms);
-  if (vips.length > 0) lines.push(...block('virtual_ipaddress', vips.map((ip) => `${ip}/32 dev ${v.interface}`)));
+  if (vips.length > 0) lines.push(...block('virtual_ipaddress', vips.map((ip) => `${ip}/${ipFamily(ip) === 'ipv6' ? 128 : 32} dev ${v.interface}`)));
   // Excluded from the adverts (which stay small) but added, removed and announced by gratuitous
   // ARP together with the VIPs: e.g. the backends' gateway, which dnat mode needs in a pair.
-  if (v.extra_addresses.length > 0) {
+  if (ipv4 && v.extra_addresses.length > 0) {
     lines.push(...block('virtual_ipaddress_excluded', v.extra_addresses.map((e) => `${e.address} dev ${e.interface}`)));
   }
   lines.push(...block('track_script', [ALIVE_SCRIPT_NAME]));

@@ -1,7 +1,7 @@
 // The `nft -f` transaction that turns one state of the agent's table into another, touching only
 // chains whose digest differs and map elements that differ (untouched rules keep counters). Pure.
 
-import { TABLE_REF, elementText, hookText, ruleLines, type BaseHook, type NftModel, type NftState } from './nft-model.js';
+import { tableRef, elementText, hookText, ruleLines, type BaseHook, type NftModel, type NftState } from './nft-model.js';
 
 export interface NftTransaction {
   readonly text: string;
@@ -20,6 +20,7 @@ const sameHook = (a: { base?: BaseHook }, b: { base?: BaseHook }): boolean => ho
  * them, and rules and elements that use an object are gone before it is deleted.
  */
 export function diffNft(prev: NftState, next: NftModel): NftTransaction | null {
+  const TABLE_REF = tableRef(next.family);
   const declare: string[] = [];
   const flush: string[] = [];
   const dropElements: string[] = [];

@@ -2,10 +2,16 @@
 
 import { createHash } from 'node:crypto';
 
-/** The one table the agent owns; it never names any other. */
-const NFT_FAMILY = 'ip';
+/**
+ * The agent owns one table per address family, both named ha_agent: `ip` (IPv4 farms, as it always
+ * was) and `ip6` (IPv6 farms), and never names any other. Two family tables rather than one `inet`
+ * table keep the IPv4 table, its golden files and its drift checks exactly as they were; marks
+ * are still one space, assigned over the farms of both.
+ */
+export type NftFamily = 'ip' | 'ip6';
 export const NFT_TABLE = 'ha_agent';
-export const TABLE_REF = `${NFT_FAMILY} ${NFT_TABLE}`;
+export const tableRef = (family: NftFamily): string => `${family} ${NFT_TABLE}`;
+export const TABLE_REF = tableRef('ip');
 
 /** Names of the objects in the agent's table. */
 export const NFT_NAMES = {
@@ -20,6 +26,8 @@ export const NFT_NAMES = {
   farm: (farm: string) => `farm_${farm}`,
   /** Copies the connection's mark onto each packet (the seed's --restore-mark). */
   restore: (farm: string) => `restore_${farm}`,
+  /** The farm's conntrack helper object (`ct helper`), attached to its new connections. */
+  helper: (farm: string) => `helper_${farm}`,
   /** Per backend, only for roundrobin and hash-srcip: what their vmap jumps to. */
   mark: (farm: string, mark: number) => `mark_${farm}_${mark.toString(16)}`,
   persist: (farm: string, mark: number) => `persist_${farm}_${mark.toString(16)}`,
@@ -52,17 +60,20 @@ export interface NftChain {
   readonly digest: string;
 }
 
+/** Named objects of the table other than chains: sets, verdict maps, conntrack helpers. */
+export type NftObjectKind = 'set' | 'map' | 'ct helper';
+
 export interface NftSet {
   readonly name: string;
-  readonly kind: 'set' | 'map';
-  /** The declaration body, e.g. "type mark : verdict;". */
+  readonly kind: NftObjectKind;
+  /** The declaration body, e.g. "type mark : verdict;" or `type "ftp" protocol tcp;`. */
   readonly spec: string;
 }
 
 /** What a diff needs to know of the kernel side: enough to tell what to flush, add or delete. */
 export interface NftState {
   readonly chains: ReadonlyMap<string, { readonly digest: string; readonly base?: BaseHook }>;
-  readonly sets: ReadonlyMap<string, { readonly kind: 'set' | 'map' }>;
+  readonly sets: ReadonlyMap<string, { readonly kind: NftObjectKind }>;
   /** map name -> element key -> element value, both as this module prints them. */
   readonly elements: ReadonlyMap<string, ReadonlyMap<string, string>>;
   /** Maps whose elements could not be read back: flushed and refilled whole. */
@@ -70,6 +81,8 @@ export interface NftState {
 }
 
 export interface NftModel extends NftState {
+  /** Which of the agent's tables this is. */
+  readonly family: NftFamily;
   readonly chains: ReadonlyMap<string, NftChain>;
   readonly sets: ReadonlyMap<string, NftSet>;
 }
@@ -111,12 +124,13 @@ export function ruleLines(chain: NftChain): { line: string; note?: string }[] {
 export const elementText = (key: string, value: string): string => `${key} : ${value}`;
 
 /** The whole table as one `nft -f` transaction that replaces whatever version of it the kernel holds. */
-export function formatFull(model: NftModel): string {
+export function formatFull(model: NftModel, header = true): string {
+  const ref = tableRef(model.family);
   const out: string[] = [
-    '# ha-agent nftables ruleset: replaces the table ip ha_agent, and nothing else, in one transaction.',
-    `add table ${TABLE_REF}`,
-    `delete table ${TABLE_REF}`,
-    `table ${TABLE_REF} {`,
+    ...(header ? [`# ha-agent nftables ruleset: replaces the table ${ref}, and nothing else, in one transaction.`] : []),
+    `add table ${ref}`,
+    `delete table ${ref}`,
+    `table ${ref} {`,
   ];
   for (const set of model.sets.values()) {
     out.push(`\t${set.kind} ${set.name} {`);

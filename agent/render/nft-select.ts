@@ -19,6 +19,9 @@ export function setMark(what: 'meta mark' | 'ct mark', mark: number, mask: numbe
 
 export const goto = (chain: string): string => `goto ${chain}`;
 
+/** The client's address in the farm's family: what persistence and hash-srcip key on. */
+export const saddr = (farm: PlannedFarm): string => (farm.family === 'ipv6' ? 'ip6 saddr' : 'ip saddr');
+
 /** [from, to, owner] runs of equal owners, so a vmap lists ranges instead of every slot. */
 function runs(owners: readonly number[]): [number, number, number][] {
   const out: [number, number, number][] = [];
@@ -43,7 +46,7 @@ function vmap(source: string, owners: readonly number[], farm: PlannedFarm): str
  */
 export function chooseStatements(farm: PlannedFarm, b: PlannedBackend, mask: number): string {
   const parts = [setMark('ct mark', b.mark, mask), 'counter'];
-  if (farm.persistenceTtlMs !== undefined && b.inChain) parts.push(`update @${NFT_NAMES.persist(farm.name, b.mark)} { ip saddr timeout ${persistenceSeconds(farm)}s }`);
+  if (farm.persistenceTtlMs !== undefined && b.inChain) parts.push(`update @${NFT_NAMES.persist(farm.name, b.mark)} { ${saddr(farm)} timeout ${persistenceSeconds(farm)}s }`);
   return parts.join(' ');
 }
 
@@ -80,12 +83,15 @@ export function selectRules(farm: PlannedFarm, mask: number): NftRule[] {
   // related connection may have inherited, so `unchosen` holds until a rule chooses.
   const clear = mask >>> 0 === 0xffffffff ? 'ct mark set 0x0' : `ct mark set ct mark and ${formatMark(~mask)}`;
   const rules: NftRule[] = [{ text: `counter ${clear}`, comment: `FARM_${farm.name}` }];
+  if (farm.helper !== undefined) {
+    rules.push({ text: `ct helper set "${NFT_NAMES.helper(farm.name)}"`, note: `the ${farm.helper} helper, attached to this farm's connections only (never the kernel's automatic helper assignment)` });
+  }
   if (farm.chain.length === 0) return rules;
   const viaChains = farm.algorithm !== 'weight' && farm.chain.length > 1;
   if (farm.persistenceTtlMs !== undefined) {
     farm.chain.forEach((b, i) => rules.push({
-      text: viaChains ? `ip saddr @${NFT_NAMES.persist(farm.name, b.mark)} ${goto(NFT_NAMES.mark(farm.name, b.mark))}`
-        : `${unchosen(mask)} ip saddr @${NFT_NAMES.persist(farm.name, b.mark)} ${chooseStatements(farm, b, mask)}`,
+      text: viaChains ? `${saddr(farm)} @${NFT_NAMES.persist(farm.name, b.mark)} ${goto(NFT_NAMES.mark(farm.name, b.mark))}`
+        : `${unchosen(mask)} ${saddr(farm)} @${NFT_NAMES.persist(farm.name, b.mark)} ${chooseStatements(farm, b, mask)}`,
       comment: backendLabel(farm, b),
       ...(i === 0 ? { note: `persistence: a client seen in the last ${persistenceSeconds(farm)}s keeps its backend (one set per backend in the chain)` } : {}),
     }));
@@ -106,7 +112,7 @@ export function selectRules(farm: PlannedFarm, mask: number): NftRule[] {
     }
     case 'hash-srcip':
       rules.push({
-        text: vmap(`jhash ip saddr mod ${farm.buckets.length} seed ${formatMark(farm.hashSeed)}`, farm.buckets, farm),
+        text: vmap(`jhash ${saddr(farm)} mod ${farm.buckets.length} seed ${formatMark(farm.hashSeed)}`, farm.buckets, farm),
         note: `hash-srcip: ${farm.buckets.length} buckets; a failed backend's buckets move, the others stay`,
       });
       break;

@@ -1,4 +1,5 @@
-// DesiredState -> the seed's layout in the agent's own `table ip ha_agent` (mark new connections
+// DesiredState -> the seed's layout in the agent's own `table ip ha_agent` (IPv6 farms: the same
+// layout in `table ip6 ha_agent`; see nft-model.ts) (mark new connections
 // by exact integer shares, restore/save marks via conntrack, DNAT/SNAT by mark, refuse when down),
 // in few objects: three chains per farm, since `nft` lists every chain and set on each update. Pure.
 
@@ -6,15 +7,18 @@ import { formatPortRange } from '../../config/net.js';
 import { formatMark } from '../plan/marks.js';
 import type { DesiredState, PlannedBackend, PlannedFarm } from '../plan/plan.js';
 import { backendLabel, snatAddress } from './common.js';
-import { NFT_NAMES, formatFull, nftChain, type BaseHook, type NftChain, type NftModel, type NftSet } from './nft-model.js';
+import { NFT_NAMES, formatFull, nftChain, type BaseHook, type NftChain, type NftFamily, type NftModel, type NftRule, type NftSet } from './nft-model.js';
 import { chooseStatements, goto, maskedMark, selectRules, setMark } from './nft-select.js';
+import { ofFamily } from '../plan/plan.js';
 import { diffNft, type NftTransaction } from './nft-diff.js';
 
 export { NFT_NAMES };
 
-const DISPATCH_SPEC = 'type ipv4_addr . inet_proto . inet_service : verdict; flags interval;';
+const ADDR_TYPE = { ip: 'ipv4_addr', ip6: 'ipv6_addr' } as const satisfies Record<NftFamily, string>;
+const dispatchSpec = (family: NftFamily): string => `type ${ADDR_TYPE[family]} . inet_proto . inet_service : verdict; flags interval;`;
 const MARK_SPEC = 'type mark : verdict;';
-const PERSIST_SPEC = 'type ipv4_addr; flags dynamic,timeout; size 65536;';
+const persistSpec = (family: NftFamily): string => `type ${ADDR_TYPE[family]}; flags dynamic,timeout; size 65536;`;
+export const nftFamily = (farm: PlannedFarm): NftFamily => (farm.family === 'ipv6' ? 'ip6' : 'ip');
 
 const HOOKS = {
   mangle: { type: 'filter', hook: 'prerouting', priority: -150, priorityName: 'mangle' },
@@ -24,7 +28,41 @@ const HOOKS = {
   forward: { type: 'filter', hook: 'forward', priority: 0, priorityName: 'filter' },
 } as const satisfies Record<string, BaseHook>;
 
-const DISPATCH_KEY = 'ip daddr . meta l4proto . th dport';
+const dispatchKey = (family: NftFamily): string => `${family} daddr . meta l4proto . th dport`;
+
+/**
+ * A farm's keys in the dispatch maps. Protocol all covers every protocol number and port: a
+ * packet with no ports (ICMP) is matched on the bytes where ports would be, which any value passes.
+ */
+function dispatchKeys(farm: PlannedFarm): string[] {
+  if (farm.protocol === 'all') return [`${farm.vip} . 0-255 . 0-65535`];
+  return farm.ports.map((range) => `${farm.vip} . ${farm.protocol} . ${formatPortRange(range, '-')}`);
+}
+
+/** Where DNAT sends a connection; nft writes an IPv6 address with a port in brackets. */
+function dnatTo(farm: PlannedFarm, b: PlannedBackend): string {
+  if (b.port === undefined) return `dnat to ${b.ip}`;
+  return farm.family === 'ipv6' ? `dnat to [${b.ip}]:${b.port}` : `dnat to ${b.ip}:${b.port}`;
+}
+
+/** The refusal when a farm has nothing to offer: a reset for TCP, else ICMP port unreachable. */
+function refusal(farm: PlannedFarm): NftRule[] {
+  const comment = `FARM_${farm.name}_down`;
+  const unreachable = farm.family === 'ipv6' ? 'reject with icmpv6 type port-unreachable' : 'reject with icmp type port-unreachable';
+  switch (farm.protocol) {
+    case 'tcp':
+      return [{ text: 'meta l4proto tcp counter reject with tcp reset', comment }];
+    case 'udp':
+    case 'sctp':
+      return [{ text: `meta l4proto ${farm.protocol} counter ${unreachable}`, comment }];
+    case 'all':
+      return [{ text: 'meta l4proto tcp counter reject with tcp reset', comment }, { text: `counter ${unreachable}`, comment }];
+    default: {
+      const never: never = farm.protocol;
+      throw new Error(`unknown protocol ${String(never)}`);
+    }
+  }
+}
 
 export interface NftFarmRender {
   readonly chains: readonly NftChain[];
@@ -48,8 +86,10 @@ export function renderNftFarm(farm: PlannedFarm, mask: number): NftFarmRender {
     chains.push(...farm.backends.map((b) => nftChain(NFT_NAMES.mark(farm.name, b.mark), [{ text: chooseStatements(farm, b, mask), comment: backendLabel(farm, b) }])));
   }
   // DNAT for every configured backend: a packet marked just before a rewrite still finds its rule.
+  // nft takes a port to DNAT to only after a transport protocol match; protocol all has no port.
+  const l4 = farm.protocol === 'all' ? '' : `meta l4proto ${farm.protocol} `;
   chains.push(nftChain(NFT_NAMES.farmDnat(farm.name), farm.backends.map((b) => ({
-    text: `meta l4proto ${farm.protocol} ${markIs(b, mask)} counter dnat to ${b.ip}${b.port === undefined ? '' : `:${b.port}`}`,
+    text: `${l4}${markIs(b, mask)} counter ${dnatTo(farm, b)}`,
     comment: backendLabel(farm, b),
   }))));
   if (farm.mode === 'snat') {
@@ -60,15 +100,15 @@ export function renderNftFarm(farm: PlannedFarm, mask: number): NftFarmRender {
   const down = farm.chain.length === 0;
   if (down) {
     // Refused at once rather than black-holed: the client fails over or retries elsewhere.
-    const how = farm.protocol === 'tcp' ? 'reject with tcp reset' : 'reject with icmp type port-unreachable';
-    chains.push(nftChain(NFT_NAMES.farmDown(farm.name), [{ text: `meta l4proto ${farm.protocol} counter ${how}`, comment: `FARM_${farm.name}_down` }]));
+    chains.push(nftChain(NFT_NAMES.farmDown(farm.name), refusal(farm)));
   }
   const sets: NftSet[] = farm.persistenceTtlMs === undefined ? []
-    : farm.chain.map((b) => ({ name: NFT_NAMES.persist(farm.name, b.mark), kind: 'set', spec: PERSIST_SPEC }));
+    : farm.chain.map((b) => ({ name: NFT_NAMES.persist(farm.name, b.mark), kind: 'set', spec: persistSpec(nftFamily(farm)) }));
+  // One helper object per farm, so a farm's change never touches an object another farm uses.
+  if (farm.helper !== undefined) sets.push({ name: NFT_NAMES.helper(farm.name), kind: 'ct helper', spec: `type "${farm.helper}" protocol ${farm.protocol};` });
 
   const elements: { map: string; key: string; value: string }[] = [];
-  for (const range of farm.ports) {
-    const key = `${farm.vip} . ${farm.protocol} . ${formatPortRange(range, '-')}`;
+  for (const key of dispatchKeys(farm)) {
     // A jump: after the farm chain chose, prerouting goes on to restore the packet's mark.
     elements.push({ map: NFT_NAMES.farms, key, value: `jump ${NFT_NAMES.farm(farm.name)}` });
     elements.push({ map: NFT_NAMES.dnat, key, value: goto(NFT_NAMES.farmDnat(farm.name)) });
@@ -82,7 +122,9 @@ export function renderNftFarm(farm: PlannedFarm, mask: number): NftFarmRender {
 }
 
 /** The fixed part: the dispatch maps and the base chains hooked into netfilter. */
-function baseParts(mask: number): { sets: NftSet[]; chains: NftChain[] } {
+function baseParts(mask: number, family: NftFamily): { sets: NftSet[]; chains: NftChain[] } {
+  const DISPATCH_SPEC = dispatchSpec(family);
+  const DISPATCH_KEY = dispatchKey(family);
   const sets: NftSet[] = [
     { name: NFT_NAMES.farms, kind: 'map', spec: DISPATCH_SPEC },
     { name: NFT_NAMES.dnat, kind: 'map', spec: DISPATCH_SPEC },
@@ -108,8 +150,8 @@ function baseParts(mask: number): { sets: NftSet[]; chains: NftChain[] } {
 }
 
 /** Puts the fixed part and the farms' renders (cached by the caller when unchanged) together. */
-export function assembleNft(mask: number, farms: readonly NftFarmRender[]): NftModel {
-  const base = baseParts(mask);
+export function assembleNft(mask: number, farms: readonly NftFarmRender[], family: NftFamily = 'ip'): NftModel {
+  const base = baseParts(mask, family);
   const sets = new Map<string, NftSet>(base.sets.map((s) => [s.name, s]));
   const chains = new Map<string, NftChain>(base.chains.map((c) => [c.name, c]));
   const elements = new Map<string, Map<string, string>>(base.sets.map((s) => [s.name, new Map()]));
@@ -118,20 +160,28 @@ export function assembleNft(mask: number, farms: readonly NftFarmRender[]): NftM
     for (const c of farm.chains) chains.set(c.name, c);
     for (const e of farm.elements) elements.get(e.map)!.set(e.key, e.value);
   }
-  return { sets, chains, elements };
+  return { family, sets, chains, elements };
 }
 
-export function nftModel(desired: DesiredState): NftModel {
-  return assembleNft(desired.markMask, desired.farms.map((farm) => renderNftFarm(farm, desired.markMask)));
+/** The table of one family (IPv4 by default) for the farms of that family in `desired`. */
+export function nftModel(desired: DesiredState, family: NftFamily = 'ip'): NftModel {
+  const farms = ofFamily(desired, family === 'ip6' ? 'ipv6' : 'ipv4').farms;
+  return assembleNft(desired.markMask, farms.map((farm) => renderNftFarm(farm, desired.markMask)), family);
 }
 
-/** The full `nft -f` text: the agent's table replaced whole, whatever version the kernel holds. */
+/**
+ * The full `nft -f` text: the agent's table replaced whole, whatever version the kernel holds;
+ * with IPv6 farms, their `ip6` table too, in the same file and so the same transaction.
+ */
 export function renderNft(desired: DesiredState): string {
-  return formatFull(nftModel(desired));
+  const text = formatFull(nftModel(desired));
+  if (!desired.farms.some((farm) => farm.family === 'ipv6')) return text;
+  return `${text}
+${formatFull(nftModel(desired, 'ip6'), false)}`;
 }
 
 /** The transaction that turns the farms `before` into the farms `after` (the fixed part alike). */
-export function diffFarms(mask: number, before: readonly NftFarmRender[], after: readonly NftFarmRender[]): NftTransaction | null {
-  return diffNft(assembleNft(mask, before), assembleNft(mask, after));
+export function diffFarms(mask: number, before: readonly NftFarmRender[], after: readonly NftFarmRender[], family: NftFamily = 'ip'): NftTransaction | null {
+  return diffNft(assembleNft(mask, before, family), assembleNft(mask, after, family));
 }
 

@@ -1,7 +1,8 @@
 // The iptables ruleset as data: the agent's own chains and the jumps into them from built-in chains.
 
-export type Table = 'mangle' | 'nat' | 'filter';
-export const TABLES: readonly Table[] = ['mangle', 'nat', 'filter'];
+/** raw holds only the conntrack helper attachments, and only while a farm has a helper. */
+export type Table = 'raw' | 'mangle' | 'nat' | 'filter';
+export const TABLES: readonly Table[] = ['raw', 'mangle', 'nat', 'filter'];
 
 /**
  * `ordered` chains are rewritten whole when they change (a farm's MARK chain: order matters);
@@ -39,6 +40,7 @@ export const CHAINS = {
   dnat: 'HAGENT-DNAT',
   snat: 'HAGENT-SNAT',
   reject: 'HAGENT-REJECT',
+  helpers: 'HAGENT-HELPERS',
   farmMark: (farm: string) => `HAM-${farm}`,
   farmDnat: (farm: string) => `HAD-${farm}`,
   farmSnat: (farm: string) => `HAS-${farm}`,
@@ -55,6 +57,16 @@ export const DISPATCH_CHAINS: readonly { readonly table: Table; readonly name: s
   { table: 'nat', name: CHAINS.snat },
   { table: 'filter', name: CHAINS.reject },
 ];
+
+/** Attaches conntrack helpers (CT --helper) to new connections before conntrack confirms them:
+ * there only while some farm has a helper, so a ruleset without one is as it always was. */
+export const HELPER_DISPATCH = { table: 'raw', name: CHAINS.helpers } as const satisfies { table: Table; name: string };
+const HELPER_JUMP: Jump = { table: 'raw', from: 'PREROUTING', to: CHAINS.helpers };
+
+/** The jumps a ruleset with these chains needs: the fixed ones, and raw's while it has its chain. */
+export function jumpsFor(chains: ReadonlyMap<string, Chain>): readonly Jump[] {
+  return chains.has(chainKey(HELPER_DISPATCH.table, HELPER_DISPATCH.name)) ? [HELPER_JUMP, ...JUMPS] : JUMPS;
+}
 
 export const JUMPS: readonly Jump[] = [
   { table: 'mangle', from: 'PREROUTING', to: CHAINS.pre },

@@ -7,8 +7,8 @@ import { redisOptions } from '../../agent/cluster/store.js';
 
 test('sentinels as host:port, bracketed IPv6 included, or as objects', () => {
   const cluster = clusterSchema.parse({ sentinels: ['10.0.0.1:26379', '[::1]:26380', { host: 'fd00::2', port: 26381 }], sentinel_name: 'mymaster' });
-  const { url, options } = redisOptions(cluster);
-  assert.equal(url, undefined);
+  const { options } = redisOptions(cluster);
+  assert.equal(options.host, undefined);
   assert.equal(options.name, 'mymaster');
   assert.deepEqual(options.sentinels, [{ host: '10.0.0.1', port: 26379 }, { host: '::1', port: 26380 }, { host: 'fd00::2', port: 26381 }]);
 });

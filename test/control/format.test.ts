@@ -45,6 +45,13 @@ describe('formatStatus', () => {
     assert.equal(tableRows(text, 'dns').get('d1')![1], '10.2.0.21:*');
   });
 
+  it('writes an IPv6 backend as [addr]:port, so its colons do not read as the port', () => {
+    const farm = status.farms[0]!;
+    const v6 = { ...status, farms: [{ ...farm, vip: 'fd00:1::100', backends: farm.backends.map((b, i) => ({ ...b, ip: `fd00:2::${11 + i}` })) }] };
+    const rows = tableRows(formatStatus(v6, { colour: false }), 'web');
+    assert.equal(rows.get('b1')![1], `[fd00:2::11]:${farm.backends[0]!.port}`);
+  });
+
   it('warns when a farm has no usable backend', () => {
     const s = sampleStatus({ 'web/b1': { health: 'down' }, 'web/b2': { health: 'down' }, 'web/b3': { health: 'down' } });
     assert.match(formatStatus(s, { colour: false }), /0\/3 in chain {2}\(no usable backend: new connections are refused\)/);

@@ -92,4 +92,122 @@ export const GOLDEN_CASES: readonly GoldenCase[] = [
 `,
     down: ['app/main1', 'app/main2'],
   },
+  {
+    name: 'ipv6-weights-snat-persistence',
+    yaml: `${node}farms:
+  - name: web6
+    vip: fd00:1::100
+    ports: [80, "8000-8010"]
+    mode: snat
+    persistence: { type: srcip, ttl: 60s }
+    backends:
+      - { name: b1, ip: "fd00:2::11", port: 8080, weight: 1 }
+      - { name: b2, ip: "fd00:2::12", port: 8080, weight: 2 }
+      - { name: b3, ip: "fd00:2::13", port: 8080, weight: 3 }
+`,
+  },
+  {
+    name: 'ipv6-hash-srcip-down',
+    yaml: `${node}farms:
+  - name: sticky6
+    vip: fd00:1::101
+    ports: [443]
+    algorithm: hash-srcip
+    backends:
+      - { name: s1, ip: "fd00:2::11", port: 443 }
+      - { name: s2, ip: "fd00:2::12", port: 443 }
+`,
+    down: ['sticky6/s1', 'sticky6/s2'],
+  },
+  {
+    name: 'dual-stack',
+    yaml: `${node}farms:
+  - name: web
+    vip: 10.1.0.100
+    ports: [80]
+    backends:
+      - { name: b1, ip: 10.2.0.11, port: 8080 }
+      - { name: b2, ip: 10.2.0.12, port: 8080 }
+  - name: web6
+    vip: "fd00:1::100"
+    ports: [80]
+    algorithm: roundrobin
+    backends:
+      - { name: b1, ip: "fd00:2::11", port: 8080 }
+      - { name: b2, ip: "fd00:2::12", port: 8080 }
+`,
+  },
+  {
+    name: 'protocol-all',
+    yaml: `${node}farms:
+  - name: any
+    vip: 10.1.0.101
+    protocol: all
+    mode: snat
+    check: { type: tcp, port: 22 }
+    backends:
+      - { name: a1, ip: 10.2.0.11, weight: 1 }
+      - { name: a2, ip: 10.2.0.12, weight: 3 }
+`,
+  },
+  {
+    name: 'protocol-all-down',
+    yaml: `${node}farms:
+  - name: any
+    vip: 10.1.0.101
+    protocol: all
+    check: { type: none }
+    backends:
+      - { name: a1, ip: 10.2.0.11 }
+`,
+    down: ['any/a1'],
+  },
+  {
+    name: 'sctp',
+    yaml: `${node}farms:
+  - name: sig
+    vip: 10.1.0.100
+    protocol: sctp
+    ports: [2905, "3868-3870"]
+    check: { type: none }
+    backends:
+      - { name: m1, ip: 10.2.0.11, weight: 1 }
+      - { name: m2, ip: 10.2.0.12, weight: 1 }
+`,
+  },
+  {
+    name: 'helpers',
+    yaml: `${node}farms:
+  - name: ftp
+    vip: 10.1.0.100
+    ports: [21]
+    helper: ftp
+    backends:
+      - { name: f1, ip: 10.2.0.11, port: 21 }
+      - { name: f2, ip: 10.2.0.12, port: 21 }
+  - name: tftp
+    vip: 10.1.0.100
+    ports: [69]
+    protocol: udp
+    helper: tftp
+    mode: snat
+    check: { type: none }
+    backends:
+      - { name: t1, ip: 10.2.0.11, port: 69 }
+  - name: sip
+    vip: 10.1.0.100
+    ports: [5060]
+    protocol: udp
+    helper: sip
+    check: { type: none }
+    backends:
+      - { name: s1, ip: 10.2.0.11, port: 5060 }
+  - name: ftp6
+    vip: "fd00:1::100"
+    ports: [21]
+    helper: ftp
+    backends:
+      - { name: f1, ip: "fd00:2::11", port: 21 }
+`,
+  },
 ];

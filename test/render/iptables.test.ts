@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { parseConfigText } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { parseDownList, staticPlan } from '../../agent/plan/static.js';
-import { formatRestore, renderRuleset, portChunks, HASH_BUCKET_OFFSET } from '../../agent/render/iptables.js';
+import { formatRestore, renderIptables, renderRuleset, portChunks, HASH_BUCKET_OFFSET } from '../../agent/render/iptables.js';
 import { lastMatchProbabilities, simulateLastMatch } from '../../agent/plan/shares.js';
 import type { DesiredState } from '../../agent/plan/plan.js';
 import { assertGolden, prng, repoPath } from '../support/repo.js';
@@ -30,20 +30,28 @@ function desiredFor(yaml: string, down: readonly string[] = []): DesiredState {
 const rulesOf = (text: string, chain: string): string[] =>
   text.split('\n').filter((l) => l.startsWith(`-A ${chain} `)).map((l) => l.slice(`-A ${chain} `.length));
 
+// IPv4 farms in NAME.rules (iptables-restore), IPv6 farms in NAME.rules6 (ip6tables-restore).
+const rendered = (c: (typeof GOLDEN_CASES)[number]) => renderIptables(desiredFor(c.yaml, c.down));
+
 for (const c of GOLDEN_CASES) {
   test(`golden: ${c.name}`, () => {
-    assertGolden(`test/golden/iptables/${c.name}.rules`, formatRestore(renderRuleset(desiredFor(c.yaml, c.down))));
+    const { ipv4, ipv6 } = rendered(c);
+    assertGolden(`test/golden/iptables/${c.name}.rules`, ipv4);
+    if (ipv6 !== undefined) assertGolden(`test/golden/iptables/${c.name}.rules6`, ipv6);
   });
 }
 
-test('every golden file passes iptables-restore --test', needsRoot(), () => {
+test('every golden file passes iptables-restore --test (and ip6tables-restore --test)', needsRoot(), () => {
   const ns = `harst${process.pid}`;
   execFileSync('ip', ['netns', 'add', ns]);
   try {
     for (const c of GOLDEN_CASES) {
-      const text = formatRestore(renderRuleset(desiredFor(c.yaml, c.down)));
+      const { ipv4, ipv6 } = rendered(c);
       execFileSync('ip', ['netns', 'exec', ns, 'iptables-restore', '--test', '--noflush', repoPath(`test/golden/iptables/${c.name}.rules`)]);
-      execFileSync('ip', ['netns', 'exec', ns, 'iptables-restore', '--test', '--noflush'], { input: text });
+      execFileSync('ip', ['netns', 'exec', ns, 'iptables-restore', '--test', '--noflush'], { input: ipv4 });
+      if (ipv6 === undefined) continue;
+      execFileSync('ip', ['netns', 'exec', ns, 'ip6tables-restore', '--test', '--noflush', repoPath(`test/golden/iptables/${c.name}.rules6`)]);
+      execFileSync('ip', ['netns', 'exec', ns, 'ip6tables-restore', '--test', '--noflush'], { input: ipv6 });
     }
   } finally {
     execFileSync('ip', ['netns', 'del', ns]);

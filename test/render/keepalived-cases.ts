@@ -53,6 +53,27 @@ export const KEEPALIVED_CASES: Record<string, string> = {
     - { address: 192.168.1.1/24, interface: eth1 }
     - { address: 192.168.2.1/24, interface: eth1 }
 `,
+  // IPv4 and IPv6 VIPs: one instance per family (keepalived's rule), in one sync group so they move together.
+  'dual-stack': `${HEAD}${FARMS}  - name: app6
+    vip: fd00:101::250
+    ports: [443]
+    backends: [{ name: app0, ip: "fd00:1::10", port: 443 }]
+vrrp:
+  interface: eth0
+  virtual_router_id: 51
+  priority: 150
+  advert_int: 100ms
+  extra_addresses:
+    - { address: 192.168.1.1/24, interface: eth1 }
+`,
+  // Only IPv6 VIPs: the one instance the agent follows is IPv6.
+  'ipv6-only': `${HEAD}farms:
+  - name: app6
+    vip: fd00:101::250
+    ports: [443]
+    backends: [{ name: app0, ip: "fd00:1::10", port: 443 }]
+vrrp: { interface: eth0, virtual_router_id: 52, priority: 100 }
+`,
 };
 
 export const CONNTRACKD_CASES: Record<string, string> = {

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian 12 machine for the tests and the lab: the Debian packages the agent and
-# its real-kernel tests use (gcc builds the tcp check's native helper), the npm dependencies, and the
-# build. Safe to run again.
+# its real-kernel tests use (gcc builds the tcp check's native helper; python3 binds the unix
+# datagram socket that stands in for systemd's notification socket; chromium renders the status page
+# headless; prometheus ships promtool, which checks the alert rules in contrib/), the npm
+# dependencies, and the build. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-PACKAGES=(iptables nftables iproute2 conntrack conntrackd keepalived redis-server procps psmisc monitoring-plugins-basic haproxy openssl gcc libc6-dev)
+PACKAGES=(iptables nftables iproute2 conntrack conntrackd keepalived redis-server procps psmisc monitoring-plugins-basic haproxy openssl gcc libc6-dev python3 chromium prometheus)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

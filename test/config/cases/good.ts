@@ -68,4 +68,15 @@ export const GOOD_CASES: readonly GoodCase[] = [
   { name: 'a multi-port backend probed on its own check_port', yaml: config([farm({ ports: '[80, 443]', backends: `[${backend({ port: undefined, check_port: '8081' })}]` })]),
     get: (c) => [c.farms[0]!.backends[0]!.port, c.farms[0]!.backends[0]!.check_port], want: [undefined, 8081] },
   { name: 'no farms at all', yaml: 'node: { id: lb1 }\n', get: (c) => c.farms, want: [] },
+  // --- IPv6, protocols, helpers
+  { name: 'IPv6 VIP and backends, written in their canonical form', yaml: config([farm({ vip: '"FD00:1:0:0::100"', backends: `[${backend({ ip: '"fd00:2:0::11"' })}]` })]),
+    get: (c) => [c.farms[0]!.vip, c.farms[0]!.backends[0]!.ip], want: ['fd00:1::100', 'fd00:2::11'] },
+  { name: 'protocol all: no ports, backends without a port', yaml: config([farm({ protocol: 'all', ports: undefined, check: '{ type: none }', backends: `[${backend({ port: undefined })}]` })]),
+    get: (c) => [c.farms[0]!.protocol, c.farms[0]!.ports], want: ['all', []] },
+  { name: 'sctp farm', yaml: config([farm({ protocol: 'sctp', ports: '[2905, "3868-3870"]' })]),
+    get: (c) => c.farms[0]!.protocol, want: 'sctp' },
+  { name: 'helpers on their protocols', yaml: config([farm({ helper: 'ftp', ports: '[21]' }), farm({ name: 'tftp', protocol: 'udp', ports: '[69]', helper: 'tftp' }), farm({ name: 'sip', protocol: 'udp', ports: '[5060]', helper: 'sip' })]),
+    get: (c) => c.farms.map((f) => f.helper), want: ['ftp', 'tftp', 'sip'] },
+  { name: 'an IPv4 and an IPv6 farm on one node, with VRRP by multicast', yaml: config([farm(), farm({ name: 'app6', vip: '"fd00::10"', backends: `[${backend({ ip: '"fd00:1::1"' })}]` })], vrrp()),
+    get: (c) => c.farms.map((f) => f.vip), want: ['192.0.2.10', 'fd00::10'] },
 ];

@@ -1,0 +1,267 @@
+// Follows ruleset changes as the kernel reports them, through one long-lived `nft -a monitor`
+// child, and tells the listener about each foreign transaction that touched the agent's objects:
+// drift is seen as it happens, without reading the ruleset back on a schedule.
+//
+// Why a child and not a netlink socket: no well-kept Node library speaks nf_tables netlink (the
+// `netlink` package is early-stage, unmaintained, and has no nf_tables messages), and nft already
+// decodes them. Why node:child_process rather than execa: the child never ends by design and its
+// output is read as a stream, not collected; execa's promise and buffering serve neither.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { LineSplitter } from '../io/lines.js';
+import { DriftFilter, type DriftScope } from './nft-concern.js';
+import { LOST_EVENTS_LINE, NftEventParser, type NftEvent, type NftTransaction } from './nft-events.js';
+import { OwnWriters } from './nft-own.js';
+import { ExecaRunner, type Runner } from './runner.js';
+
+export interface Drift {
+  /** `change`: a transaction touched the agent; `lost`: changes may have been missed (monitor
+   * restarted, socket overflow, a skipped generation): verify everything. */
+  readonly cause: 'change' | 'lost';
+  readonly generation?: number;
+  readonly pid?: number;
+  readonly process?: string;
+  readonly events: readonly NftEvent[];
+  readonly reasons: readonly string[];
+}
+
+export interface NftMonitorOptions {
+  readonly scope: DriftScope;
+  readonly onDrift: (drift: Drift) => void;
+  /** How to start nft, e.g. ['nft'] or ['ip', 'netns', 'exec', 'ns1', 'nft'] (which execs nft in
+   * place, keeping the pid the readiness check looks at); `-a monitor` is appended. */
+  readonly argv?: readonly string[];
+  /** Writers to ignore besides those marked with markOwn. */
+  readonly isOwn?: (pid: number, process: string | undefined) => boolean;
+  /** Runs the one-shot listings of the hook chains (iptables scope), at each (re)start. */
+  readonly runner?: Runner;
+  /** Longest output line kept (interval map elements print as lines of hundreds of KB). */
+  readonly maxLineBytes?: number;
+  readonly restartDelayMs?: { readonly initial: number; readonly max: number };
+  readonly readyTimeoutMs?: number;
+  readonly log?: (message: string) => void;
+  readonly now?: () => number;
+}
+
+export interface NftMonitorStats {
+  readonly transactions: number;
+  readonly own: number;
+  readonly reported: number;
+  readonly restarts: number;
+}
+
+/** nfnetlink's NFNLGRP_NFTABLES, as a bit of the Groups column of /proc/PID/net/netlink. */
+const NFTABLES_GROUP_BIT = 1 << (7 - 1);
+const NETLINK_NETFILTER = 12;
+
+export class NftMonitor {
+  private child: ChildProcess | undefined;
+  private readonly own: OwnWriters;
+  private readonly filter: DriftFilter;
+  private parser = new NftEventParser();
+  private lastGeneration: number | undefined;
+  private stopped = true;
+  private starts = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private restartDelay: number;
+  private counts = { transactions: 0, own: 0, reported: 0, restarts: 0 };
+  private readonly now: () => number;
+
+  constructor(private readonly options: NftMonitorOptions) {
+    this.own = new OwnWriters();
+    this.filter = new DriftFilter(options.scope);
+    this.now = options.now ?? (() => performance.now());
+    this.restartDelay = options.restartDelayMs?.initial ?? 100;
+  }
+
+  /**
+   * Starts the child; resolves once it is subscribed, so no later change goes unseen. Rejects
+   * when the first child does not come up; it is tried again, with backoff, until stop().
+   */
+  async start(): Promise<void> {
+    if (!this.stopped) return;
+    this.stopped = false;
+    await this.launch();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    await exited;
+  }
+
+  /**
+   * The agent spawned `pid` to write the ruleset: call at spawn, before it can commit, and call
+   * the returned function when it exits. Its transactions are never reported.
+   */
+  markOwn(pid: number): () => void {
+    this.own.mark(pid);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.own.release(pid, this.now());
+    };
+  }
+
+  get stats(): NftMonitorStats {
+    return { ...this.counts };
+  }
+
+  /** The monitor child's pid while it runs (for measuring it). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  private async launch(): Promise<void> {
+    const [command, ...args] = this.options.argv ?? ['nft'];
+    const child = spawn(command!, [...args, '-a', 'monitor'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    this.parser = new NftEventParser();
+    this.lastGeneration = undefined;
+    const restarted = this.starts++ > 0;
+    const maxLine = this.options.maxLineBytes ?? 1024 * 1024;
+    const out = new LineSplitter(maxLine);
+    child.stdout!.on('data', (chunk: Buffer) => this.onOutput(out, chunk));
+    const err = new LineSplitter(64 * 1024);
+    child.stderr!.on('data', (chunk: Buffer) => {
+      for (const line of err.push(chunk)) {
+        if (line.startsWith(LOST_EVENTS_LINE)) this.report({ cause: 'lost', events: [], reasons: ['nft monitor lost netlink events'] });
+        else this.options.log?.(`nft monitor: ${line}`);
+      }
+    });
+    const exited = new Promise<string>((resolve) => {
+      child.once('error', (e) => resolve(`could not run: ${e.message}`));
+      child.once('exit', (code, signal) => resolve(`exited (${signal ?? code})`));
+    });
+    void exited.then((why) => this.onExit(child, why));
+    const ready = await Promise.race([this.subscribed(child), exited.then((why) => { throw new Error(`nft monitor ${why}`); })]);
+    if (!ready) {
+      child.kill('SIGKILL');
+      throw new Error(`nft monitor did not subscribe within ${this.options.readyTimeoutMs ?? 5000} ms`);
+    }
+    await this.seed();
+    if (restarted) this.report({ cause: 'lost', events: [], reasons: ['nft monitor restarted: changes while it was down are unknown'] });
+  }
+
+  private onOutput(out: LineSplitter, chunk: Buffer): void {
+    const dropped = out.overlongLines;
+    const lines = out.push(chunk);
+    const skipped = out.overlongLines - dropped;
+    // Where in the chunk a dropped line was is unknown: it counts against the transactions on
+    // both sides of it, since a false alarm costs a verify and a miss costs drift left in place.
+    for (let i = 0; i < skipped; i++) this.parser.skipped();
+    let closed = false;
+    for (const line of lines) {
+      const parsed = this.parser.push(line);
+      if (parsed?.type === 'transaction') {
+        closed = true;
+        this.onTransaction(parsed.transaction);
+      } else if (parsed?.type === 'lost') {
+        this.report({ cause: 'lost', events: [], reasons: ['nft monitor lost netlink events'] });
+      }
+    }
+    if (closed) for (let i = 0; i < skipped; i++) this.parser.skipped();
+  }
+
+  private onTransaction(tx: NftTransaction): void {
+    this.counts.transactions++;
+    const gap = this.lastGeneration !== undefined && tx.generation !== this.lastGeneration + 1;
+    const missed = gap ? `generations ${this.lastGeneration! + 1}..${tx.generation - 1} were not seen` : undefined;
+    this.lastGeneration = tx.generation;
+    if (missed) this.report({ cause: 'lost', events: [], reasons: [missed] });
+    // Examined even when own: the filter learns the handles of the jumps the agent inserts.
+    const concern = this.filter.examine(tx);
+    const now = this.now();
+    if (tx.pid !== undefined && (this.own.has(tx.pid, now) || this.options.isOwn?.(tx.pid, tx.process))) {
+      this.counts.own++;
+      if (this.counts.own % 1024 === 0) this.own.prune(now);
+      return;
+    }
+    if (!concern) return;
+    this.report({ cause: 'change', generation: tx.generation, pid: tx.pid, process: tx.process, events: concern.events, reasons: concern.reasons });
+  }
+
+  private report(drift: Drift): void {
+    this.counts.reported++;
+    try {
+      this.options.onDrift(drift);
+    } catch (err) {
+      this.options.log?.(`nft monitor listener failed: ${(err as Error).message}`);
+    }
+  }
+
+  private onExit(child: ChildProcess, why: string): void {
+    if (this.child !== child) return;
+    this.child = undefined;
+    if (this.stopped) return;
+    this.options.log?.(`nft monitor ${why}; restarting in ${this.restartDelay} ms`);
+    this.counts.restarts++;
+    const delay = this.restartDelay;
+    this.restartDelay = Math.min(delay * 2, this.options.restartDelayMs?.max ?? 10_000);
+    this.restartTimer = setTimeout(() => {
+      // A launch that fails ends its child, whose exit brings the next attempt.
+      this.launch().then(() => {
+        this.restartDelay = this.options.restartDelayMs?.initial ?? 100;
+      }, (err: Error) => this.options.log?.(err.message));
+    }, delay);
+  }
+
+  /**
+   * nft prints nothing when it is listening: the child is subscribed once one of its netlink
+   * sockets has joined the nf_tables group (read from /proc, which touches no ruleset).
+   */
+  private async subscribed(child: ChildProcess): Promise<boolean> {
+    const deadline = this.now() + (this.options.readyTimeoutMs ?? 5000);
+    while (this.now() < deadline) {
+      if (child.pid !== undefined && joinedNftables(child.pid)) return true;
+      if (child.exitCode !== null || child.signalCode !== null) return false;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    return false;
+  }
+
+  /** iptables scope: which rules of the built-in chains jump into agent chains, as of now. */
+  private async seed(): Promise<void> {
+    const { hookChains = [], iptablesFamily } = this.options.scope;
+    if (hookChains.length === 0 || !iptablesFamily) return;
+    const runner = this.options.runner ?? new ExecaRunner();
+    const [command, ...args] = this.options.argv ?? ['nft'];
+    await Promise.all(hookChains.map(async (key) => {
+      const [table, chain] = key.split('/') as [string, string];
+      const result = await runner.run(command!, [...args, '-a', 'list', 'chain', iptablesFamily, table, chain], { timeoutMs: 10_000 });
+      // A missing table or chain holds no jumps; any other failure leaves the chain unknown.
+      if (result.exitCode === 0) this.filter.seedHookChain(table, chain, result.stdout);
+      else if (/No such file or directory/.test(result.stderr)) this.filter.seedHookChain(table, chain, null);
+    }));
+  }
+}
+
+/** Whether process `pid` holds a NETLINK_NETFILTER socket subscribed to nf_tables events. */
+export function joinedNftables(pid: number): boolean {
+  let inodes: Set<string>;
+  let table: string;
+  try {
+    inodes = new Set(readdirSync(`/proc/${pid}/fd`).map((fd) => {
+      try {
+        return /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? '';
+      } catch {
+        return '';
+      }
+    }));
+    table = readFileSync(`/proc/${pid}/net/netlink`, 'utf8');
+  } catch {
+    return false;
+  }
+  for (const row of table.split('\n').slice(1)) {
+    const [, eth, , groups, , , , , , inode] = row.trim().split(/\s+/);
+    if (Number(eth) === NETLINK_NETFILTER && inode && inodes.has(inode) && (parseInt(groups ?? '0', 16) & NFTABLES_GROUP_BIT) !== 0) return true;
+  }
+  return false;
+}
