@@ -13,6 +13,7 @@
 // built wherever the agent is meant to carry load, and the fallback only has to be right.
 
 import net from 'node:net';
+import { formatEndpoint } from '../config/net.js';
 import { ABORTED } from './errors.js';
 import type { TcpConnector, TcpMode } from './tcp-connector.js';
 import { loadTcpCheckAddon, NativeChecks, type AddonLoad, type NativeConnect } from './tcp-native.js';
@@ -66,7 +67,7 @@ function wording(target: CheckTarget): Wording {
   let w = wordings.get(target);
   if (w === undefined) {
     // Flattened now, so every later use shares one string.
-    const prefix = `TCP connect to ${target.ip}:${target.port}: `;
+    const prefix = `TCP connect to ${formatEndpoint(target.ip, target.port)}: `;
     w = { prefix, connected: `${prefix}connected` };
     wordings.set(target, w);
   }

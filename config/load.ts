@@ -83,9 +83,11 @@ function yamlIssue(error: YAMLError, text: string, lines: LineCounter): ConfigIs
 
 /**
  * The config in a file, checked against this machine too: check-config, run and reload all load
- * through here. `search` is where programs are looked for (tests point it elsewhere).
+ * through here. `search` is where programs are looked for (tests point it elsewhere). With
+ * `sharedFarms` (the cluster's), those replace the file's farms before the machine is checked,
+ * so what is checked is what would run.
  */
-export async function loadConfigFile(path: string, search: CheckSearch = {}): Promise<ConfigResult> {
+export async function loadConfigFile(path: string, search: CheckSearch = {}, sharedFarms: readonly unknown[] | null = null): Promise<ConfigResult> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -94,7 +96,7 @@ export async function loadConfigFile(path: string, search: CheckSearch = {}): Pr
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : code ?? (err as Error).message;
     return { ok: false, issues: [{ path, message: `cannot read the config: ${reason}` }] };
   }
-  const result = parseConfigText(text);
+  const result = withSharedFarms(parseConfigText(text), sharedFarms);
   if (!result.ok) return result;
   const issues = await hostIssues(result.config, search);
   return issues.length > 0 ? { ok: false, issues } : result;

@@ -156,11 +156,29 @@ export const backendSchema = z.object({
   admin: z.enum(ADMIN_STATES).default('enabled'),
   /** Pin this backend's fwmark (otherwise derived from farm/backend names). */
   mark: markValue.optional(),
+  /** Connections the backend holds at most; a full backend takes no new ones. 0 = no limit. */
+  max_conns: wholeNumber(0, 10_000_000).default(0),
 }, { invalid_type_error: 'expected a backend: a mapping like { name: app0, ip: 192.168.1.10, port: 443 }' }).strict();
 
 const snatSource = text('vip, masquerade or an IP address', (s) =>
   (s === 'vip' || s === 'masquerade' || isIPv4(s) || isIPv6(s) ? undefined : `${quote(s)} is not vip, masquerade or an ${s.includes(':') ? 'IPv6' : 'IPv4'} address`))
   .transform(canonicalIp);
+
+/** What happens to a new connection over a farm's limits: dropped (the client retries) or refused
+ * at once (a TCP reset, else ICMP port unreachable). */
+export const LIMIT_ACTIONS = ['drop', 'reject'] as const;
+
+/** Per-farm admission limits on new connections: a rate with a burst, and a cap on the
+ * connections the farm holds. */
+const limitsSchema = z.object({
+  new_per_second: wholeNumber(1, 1_000_000).optional(),
+  /** New connections allowed at once above the rate (default: one second's worth). */
+  burst: wholeNumber(1, 1_000_000).optional(),
+  established: wholeNumber(1, 10_000_000).optional(),
+  action: z.enum(LIMIT_ACTIONS).default('reject'),
+}, { invalid_type_error: 'expected limits: a mapping like { new_per_second: 1000, burst: 200, established: 10000 }' }).strict();
+
+export const ALGORITHMS = ['weight', 'roundrobin', 'hash-srcip', 'leastconn'] as const;
 
 export const farmSchema = z.object({
   name: name(FARM_NAME, 'farm name', '1-24 letters, digits, _ or -'),
@@ -171,7 +189,10 @@ export const farmSchema = z.object({
   helper: z.enum(HELPERS).optional(),
   mode: z.enum(['dnat', 'snat']).default('dnat'),
   snat_source: snatSource.default('vip'),
-  algorithm: z.enum(['weight', 'roundrobin', 'hash-srcip']).default('weight'),
+  algorithm: z.enum(ALGORITHMS).default('weight'),
+  limits: limitsSchema.optional(),
+  /** Log each new connection and its backend (NFLOG group dataplane.log_group, prefix ha-agent:<farm>). */
+  log: z.boolean().default(false),
   persistence: z.object({ type: z.literal('srcip'), ttl: duration.default('120s') }).strict().optional(),
   check: checkSchema.default({ type: 'tcp' }),
   cut_on_down: z.boolean().optional(),
@@ -283,6 +304,11 @@ export const configSchema = z.object({
     mark_min: markValue.default(0x200),
     mark_max: markValue.default(0x3fff),
     cut_on_down: z.boolean().default(true),
+    /** The NFLOG group farms with `log: true` send their new connections to (the agent reads it). */
+    log_group: wholeNumber(1, 65535).default(5),
+    /** leastconn and max_conns: how often connection counts are read from conntrack (at least:
+     * a slow read at scale stretches it, so reading takes under a tenth of the time). */
+    count_interval: duration.default('1s'),
     /** node-cron schedule of the drift check (six fields: seconds first). */
     verify_schedule: text('a cron schedule', cronScheduleError).default(DEFAULT_VERIFY_SCHEDULE),
   }).strict().default({}),
@@ -296,6 +322,7 @@ export const configSchema = z.object({
 export type Config = z.output<typeof configSchema>;
 export type FarmConfig = z.output<typeof farmSchema>;
 export type BackendConfig = z.output<typeof backendSchema>;
+export type FarmLimits = z.output<typeof limitsSchema>;
 export type CheckConfig = z.output<typeof checkSchema>;
 export type VrrpConfig = z.output<typeof vrrpSchema>;
 export type ClusterConfig = z.output<typeof clusterSchema>;

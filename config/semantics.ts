@@ -69,6 +69,7 @@ function farmIssues(farms: ConfigParts['farms'], add: Add): void {
       add(`${at}.persistence`, 'hash-srcip already keeps a client on one backend; remove persistence');
     }
     protocolIssues(farm, at, add);
+    limitIssues(farm, at, add);
 
     const backendNames = new Map<string, number>();
     const endpoints = new Map<string, number>();
@@ -132,6 +133,24 @@ function protocolIssues(farm: FarmConfig, at: string, add: Add): void {
   if (farm.mode === 'snat' && (isIPv4(source) || isIPv6(source)) && ipFamily(source) !== ipFamily(farm.vip)) {
     add(`${at}.snat_source`, `${source} is ${familyName(source)} but the VIP ${farm.vip} is ${familyName(farm.vip)}; SNAT rewrites to an address of the VIP's family`);
   }
+}
+
+function limitIssues(farm: FarmConfig, at: string, add: Add): void {
+  const limits = farm.limits;
+  if (limits) {
+    if (limits.new_per_second === undefined && limits.established === undefined) {
+      add(`${at}.limits`, 'limits need new_per_second or established (or both)');
+    }
+    if (limits.burst !== undefined && limits.new_per_second === undefined) {
+      add(`${at}.limits.burst`, 'burst is the allowance above new_per_second; set new_per_second too');
+    }
+  }
+  // A backend cap above the farm's cap never binds: say so rather than let it read as a promise.
+  farm.backends.forEach((backend, b) => {
+    if (limits?.established !== undefined && backend.max_conns > limits.established) {
+      add(`${at}.backends[${b}].max_conns`, `max_conns ${backend.max_conns} is above the farm's limits.established ${limits.established}, so it never applies`);
+    }
+  });
 }
 
 function markIssues(dataplane: Config['dataplane'], farms: ConfigParts['farms'], add: Add): void {

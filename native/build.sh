@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the native modules into dist/native/*.node: the check engines (native/tcp_check.c,
-# native/http_check.c, both on native/engine.h) and systemd's notifier (native/sd_notify.c),
+# native/http_check.c, both on native/engine.h), systemd's notifier (native/sd_notify.c) and the
+# nf_tables change listener (native/nft_events.c; without it drift is followed by `nft monitor`),
 # against the Node-API and libuv headers of the Node that runs the build (<prefix>/include/node,
 # shipped with Node's packages). Optional by design: on a system other than Linux (the engines
 # need epoll), or without a C compiler or those headers, the build says so, removes any module an
@@ -10,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cc=${CC:-cc}
-modules=(tcp_check http_check sd_notify)
+modules=(tcp_check http_check sd_notify nft_events)
 include=$(node -p "require('node:path').resolve(process.execPath, '../../include/node')")
 skip() {
   for module in "${modules[@]}"; do rm -f "dist/native/$module.node"; done

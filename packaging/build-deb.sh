@@ -65,7 +65,7 @@ for part in agent checks config native; do
   cp -R "dist/$part" "$app/dist/"
 done
 find "$app/dist" -name '*.map' -delete
-strip --strip-unneeded "$app"/dist/native/*.node
+strip --strip-unneeded --remove-section=.comment --remove-section=.note "$app"/dist/native/*.node
 node -e '
   const p = require("./package.json");
   const keep = { name: p.name, version: p.version, description: p.description, type: p.type, license: p.license, dependencies: p.dependencies };

@@ -10,7 +10,7 @@ import { ofFamily, type DesiredState } from '../plan/plan.js';
 import { parseIptablesSave, normalizeRule } from './iptables-save.js';
 import { buildTransaction } from './transaction.js';
 import { ApplyError, type DriftReport, type Netfilter, type SyncResult } from './netfilter.js';
-import { describeFailure, type Runner } from './runner.js';
+import { describeFailure, type RunOptions, type Runner } from './runner.js';
 
 export interface IptablesOptions {
   /** The farms this instance applies, by VIP family (default ipv4: iptables; ipv6: ip6tables). */
@@ -18,6 +18,8 @@ export interface IptablesOptions {
   readonly restoreCommand?: string;
   readonly saveCommand?: string;
   readonly timeoutMs?: number;
+  /** Told each ruleset writer's pid at spawn (iptables-restore), released at its exit: see RunOptions. */
+  readonly onSpawn?: RunOptions['onSpawn'];
 }
 
 export class IptablesRestore implements Netfilter {
@@ -157,6 +159,7 @@ export class IptablesRestore implements Netfilter {
       const result = await this.runner.run(this.restoreCommand, ['--noflush', '-w', '5'], {
         input: tx.text,
         timeoutMs: this.options.timeoutMs ?? 30_000,
+        ...(this.options.onSpawn ? { onSpawn: this.options.onSpawn } : {}),
       });
       if (result.exitCode !== 0 || result.timedOut) throw new ApplyError(describeFailure(result), tx.text);
     }

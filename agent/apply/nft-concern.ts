@@ -3,16 +3,16 @@
 // a firewall) costs reading the event and nothing more. Pure, but stateful: it remembers the
 // handles of the jumps into agent chains, since a deleted rule is printed by handle only.
 
-import { TABLE_REF } from '../render/nft-model.js';
+import { tableRef } from '../render/nft-model.js';
 import { JUMPS, isOwnedChain } from '../render/ruleset.js';
 import type { NftEvent, NftTransaction } from './nft-events.js';
 
 /** The agent's objects in the kernel, for one driver. */
 export interface DriftScope {
-  /** nftables driver: the one table the agent owns, e.g. { family: 'ip', table: 'ha_agent' }. */
-  readonly nftTable?: { readonly family: string; readonly table: string };
-  /** iptables driver (iptables-nft): the family its tables live in ('ip'). */
-  readonly iptablesFamily?: string;
+  /** nftables driver: the tables the agent owns, one per address family ('ip ha_agent', 'ip6 ha_agent'). */
+  readonly nftTables?: readonly { readonly family: string; readonly table: string }[];
+  /** iptables driver (iptables-nft): the families its tables live in ('ip' for iptables, 'ip6' for ip6tables). */
+  readonly iptablesFamilies?: readonly string[];
   /** Chains the agent owns in the iptables tables. */
   readonly ownedChain?: (name: string) => boolean;
   /** Built-in chains holding the agent's jumps, as "table/chain" (e.g. "mangle/PREROUTING"). */
@@ -22,12 +22,10 @@ export interface DriftScope {
 /** The scope of the agent's nftables or iptables driver, from the render modules' names. */
 export function agentScope(driver: 'nftables' | 'iptables'): DriftScope {
   switch (driver) {
-    case 'nftables': {
-      const [family, table] = TABLE_REF.split(' ') as [string, string];
-      return { nftTable: { family, table } };
-    }
+    case 'nftables':
+      return { nftTables: (['ip', 'ip6'] as const).map((family) => ({ family, table: tableRef(family).split(' ')[1]! })) };
     case 'iptables':
-      return { iptablesFamily: 'ip', ownedChain: isOwnedChain, hookChains: [...new Set(JUMPS.map((j) => `${j.table}/${j.from}`))] };
+      return { iptablesFamilies: ['ip', 'ip6'], ownedChain: isOwnedChain, hookChains: [...new Set(JUMPS.map((j) => `${j.table}/${j.from}`))] };
   }
 }
 
@@ -40,7 +38,7 @@ export interface Concern {
 }
 
 export class DriftFilter {
-  /** "table/chain" -> handles of its rules that jump into agent chains; absent: not known. */
+  /** "family/table/chain" -> handles of its rules that jump into agent chains; absent: not known. */
   private readonly jumps = new Map<string, Set<number>>();
   private readonly hookChains: ReadonlySet<string>;
   private readonly jumpTarget: RegExp | undefined;
@@ -65,30 +63,32 @@ export class DriftFilter {
       }
     }
     if (tx.unreadable > 0) reasons.push(`${tx.unreadable} change(s) nft printed unreadably`);
-    // Only the nft table has interval maps, whose changes nft may leave unprinted.
-    else if (tx.events.length === 0 && this.scope.nftTable) reasons.push('a change nft did not print (an interval map element?)');
+    // Only the nft table has interval maps, whose changes nft may leave unprinted; the native
+    // listener prints every change, so its empty transactions changed nothing.
+    else if (tx.events.length === 0 && this.scope.nftTables && !tx.complete) reasons.push('a change nft did not print (an interval map element?)');
     return reasons.length > 0 ? { events, reasons } : null;
   }
 
   /** Jump handles read from `nft -a list chain`, for a hook chain the monitor saw no adds in. */
-  seedHookChain(table: string, chain: string, listing: string | null): void {
+  seedHookChain(table: string, chain: string, listing: string | null, family = this.scope.iptablesFamilies?.[0] ?? 'ip'): void {
     const handles = new Set<number>();
     for (const line of (listing ?? '').split('\n')) {
       const handle = / # handle (\d+)$/.exec(line);
       if (handle && this.jumpsToAgent(line)) handles.add(Number(handle[1]));
     }
-    this.jumps.set(`${table}/${chain}`, handles);
+    this.jumps.set(`${family}/${table}/${chain}`, handles);
   }
 
   private touchesAgent(event: NftEvent): boolean {
-    const { nftTable, iptablesFamily, ownedChain } = this.scope;
-    if (nftTable && event.family === nftTable.family && event.table === nftTable.table) return true;
-    if (!ownedChain || event.family !== iptablesFamily) return false;
+    const { nftTables = [], iptablesFamilies = [], ownedChain } = this.scope;
+    if (nftTables.some((t) => event.family === t.family && event.table === t.table)) return true;
+    if (!ownedChain || !iptablesFamilies.includes(event.family)) return false;
     if (event.object === 'table') {
       // The agent's chains and jumps go with a deleted table (its hook chains name the tables).
       const hooked = [...this.hookChains].some((c) => c.startsWith(`${event.table}/`));
       if (event.kind === 'delete' && hooked) {
-        for (const key of this.jumps.keys()) if (key.startsWith(`${event.table}/`)) this.jumps.set(key, new Set());
+        const prefix = `${event.family}/${event.table}/`;
+        for (const key of this.jumps.keys()) if (key.startsWith(prefix)) this.jumps.set(key, new Set());
         return true;
       }
       return false;
@@ -96,8 +96,8 @@ export class DriftFilter {
     if (event.object !== 'chain' && event.object !== 'rule') return false;
     const chain = event.chain!;
     if (ownedChain(chain)) return true;
-    const key = `${event.table}/${chain}`;
-    if (!this.hookChains.has(key)) return false;
+    if (!this.hookChains.has(`${event.table}/${chain}`)) return false;
+    const key = `${event.family}/${event.table}/${chain}`;
     if (event.object === 'chain') {
       // A policy change re-adds a built-in chain: not the agent's. Its deletion takes the jumps.
       if (event.kind === 'add') return false;

@@ -42,6 +42,9 @@ export interface NftTransaction {
   readonly events: readonly NftEvent[];
   /** Lines that could not be read as events (or were too long to keep): their objects are unknown. */
   readonly unreadable: number;
+  /** Every change of the transaction is among its events (the native listener prints them all;
+   * nft leaves some unprinted): an empty one changed nothing. */
+  readonly complete?: boolean;
 }
 
 /** nft's own notice that the netlink socket overflowed: transactions were missed. */
@@ -137,7 +140,8 @@ export function parseEvent(line: string): NftEvent | null {
       let rest = words.slice(at + 3);
       // Without -a, nft prints the insert position where the handle would be: never a handle.
       if (rest[0] === 'handle' && /^\d+$/.test(rest[1] ?? '')) rest = rest.slice(2);
-      const rule = rest.join(' ').replace(TRAILING_HANDLE, '');
+      // The trailing handle goes, also when no statement precedes it.
+      const rule = ` ${rest.join(' ')}`.replace(TRAILING_HANDLE, '').trim();
       return { ...base, chain: name, ...handle, rule };
     }
     case 'set':

@@ -24,6 +24,8 @@ export interface NftSessionOptions {
   readonly timeoutMs: number;
   /** Lines before the process is replaced: nft keeps every line in its (in-memory) history. */
   readonly maxLines?: number;
+  /** Told the process's pid at spawn, released at its exit: its transactions are the agent's own. */
+  readonly onSpawn?: (pid: number) => () => void;
 }
 
 export class NftSession {
@@ -84,12 +86,18 @@ export class NftSession {
       env: { ...process.env, HOME: '/nonexistent' },
     });
     this.child = child;
+    // Marked before it reads a line, so it cannot commit before it is known as own.
+    const release = child.pid === undefined ? undefined : this.options.onSpawn?.(child.pid);
+    if (release) child.once('exit', release);
     this.splitter = new LineSplitter(MAX_REPLY_LINE);
     this.reply = [];
     this.markerSeen = false;
     this.markerReply = undefined;
     this.lines = 0;
     child.stderr!.on('data', (chunk: Buffer) => {
+      // What a replaced (killed, timed out) child still had in its pipe is not the new child's
+      // reply: taken as one, every later reply would be matched to the wrong transaction.
+      if (this.child !== child) return;
       const dropped = this.splitter.overlongLines;
       const received = this.splitter.push(chunk);
       // A line too long to keep still means nft said something: the transaction reads as refused.

@@ -10,7 +10,7 @@ import { assembleNft, diffFarms, renderNftFarm, type NftFarmRender } from '../re
 import { ABSENT, compareNft, parseNftJson, type NftDifference, type NftObserved } from './nft-observe.js';
 import { ApplyError, type DriftReport, type Netfilter, type SyncResult } from './netfilter.js';
 import { NftSession } from './nft-session.js';
-import { ExecaRunner, describeFailure, type Runner } from './runner.js';
+import { ExecaRunner, describeFailure, type RunOptions, type Runner } from './runner.js';
 
 export interface NftOptions {
   /** The nft binary (default "nft", found on PATH). */
@@ -23,6 +23,8 @@ export interface NftOptions {
   readonly session?: boolean | readonly string[];
   /** Which of the agent's tables this instance owns (default ip: IPv4 farms; ip6: IPv6 farms). */
   readonly family?: NftFamily;
+  /** Told each ruleset writer's pid at spawn (`nft -f`, the session's `nft -i`), released at its exit. */
+  readonly onSpawn?: RunOptions['onSpawn'];
 }
 
 /** Session processes that die in a row before the driver stops using them and stays with `nft -f`. */
@@ -56,7 +58,7 @@ export class NftCli implements Netfilter {
     this.table = tableRef(this.family);
     const { session = runner instanceof ExecaRunner } = options;
     const argv = session === true ? [options.command ?? 'nft'] : session || undefined;
-    if (argv) this.session = new NftSession({ argv, timeoutMs: options.timeoutMs ?? 30_000 });
+    if (argv) this.session = new NftSession({ argv, timeoutMs: options.timeoutMs ?? 30_000, ...(options.onSpawn ? { onSpawn: options.onSpawn } : {}) });
   }
 
   async adopt(): Promise<void> {
@@ -233,7 +235,11 @@ export class NftCli implements Netfilter {
   }
 
   private async apply(text: string): Promise<void> {
-    const result = await this.runner.run(this.options.command ?? 'nft', ['-f', '-'], { input: text, timeoutMs: this.options.timeoutMs ?? 30_000 });
+    const result = await this.runner.run(this.options.command ?? 'nft', ['-f', '-'], {
+      input: text,
+      timeoutMs: this.options.timeoutMs ?? 30_000,
+      ...(this.options.onSpawn ? { onSpawn: this.options.onSpawn } : {}),
+    });
     if (result.exitCode !== 0 || result.timedOut || result.spawnError) throw new ApplyError(describeFailure(result), text);
   }
 

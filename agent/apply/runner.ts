@@ -12,6 +12,12 @@ export interface RunOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Aborting kills the program (and its children) at once. */
   readonly signal?: AbortSignal;
+  /**
+   * Told the program's pid as soon as it is started, before it can do anything; the function it
+   * returns is called once the program has ended. The ruleset writers use it so their kernel
+   * transactions are recognised as the agent's own.
+   */
+  readonly onSpawn?: (pid: number) => () => void;
 }
 
 export interface RunResult {
@@ -45,6 +51,7 @@ export class ExecaRunner implements Runner {
       // holding stdout open would otherwise keep the run waiting).
       detached: true,
     });
+    const release = subprocess.pid === undefined ? undefined : options.onSpawn?.(subprocess.pid);
     let timedOut = false;
     const killGroup = () => {
       if (subprocess.pid === undefined) return;
@@ -61,6 +68,7 @@ export class ExecaRunner implements Runner {
     const onAbort = () => killGroup();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const result = await subprocess;
+    release?.();
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
     const spawnFailed = result.exitCode === undefined && !timedOut && result.signal === undefined;

@@ -1,6 +1,7 @@
 // Exit codes shared by both commands (SPEC §3): 0 success, 1 failure, 2 bad usage or bad config.
 
 import { CommanderError, type Command } from 'commander';
+import { isJournalStream } from '../log.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -12,7 +13,7 @@ export async function runProgram(program: Command, argv: readonly string[]): Pro
   const all = (command: Command): Command[] => [command, ...command.commands.flatMap(all)];
   for (const command of all(program)) {
     command.exitOverride();
-    command.configureOutput({ writeErr: (text) => process.stderr.write(text) });
+    command.configureOutput({ writeErr: writeError });
   }
   try {
     await program.parseAsync([...argv]);
@@ -24,13 +25,25 @@ export async function runProgram(program: Command, argv: readonly string[]): Pro
       return;
     }
     if (err instanceof CliError) {
-      if (err.message) process.stderr.write(`${err.message}\n`);
+      if (err.message) writeError(`${err.message}\n`);
       process.exitCode = err.exitCode;
       return;
     }
-    process.stderr.write(`error: ${(err as Error).message}\n`);
+    writeError(`error: ${(err as Error).message}\n`);
     process.exitCode = EXIT_FAILURE;
   }
+}
+
+/**
+ * Error text on stderr. Under systemd (a bad config at `ha-agent run`, a refused `ExecReload`)
+ * each line carries the err priority, so `journalctl -p err` shows why the service failed.
+ */
+export function writeError(text: string): void {
+  if (!isJournalStream(process.env, 2)) {
+    process.stderr.write(text);
+    return;
+  }
+  process.stderr.write(text.replace(/^(?=.)/gm, '<3>'));
 }
 
 /** A failure the command reports itself, with its exit code. */

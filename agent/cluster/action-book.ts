@@ -5,7 +5,7 @@
 import type { Logger } from '../log.js';
 import { Coalesced } from './coalesce.js';
 import type { ActionRecord } from './messages.js';
-import { isNewer } from './order.js';
+import { isNewer, plausibleRevision } from './order.js';
 
 /** Keeps the latest known action per backend across restarts (a file in the state dir). */
 export interface ActionJournal {
@@ -21,14 +21,20 @@ export class ActionBook {
   private highest = 0;
   private readonly journalWrite: Coalesced;
 
-  constructor(private readonly journal: ActionJournal, private readonly logger: Logger) {
+  constructor(private readonly journal: ActionJournal, private readonly logger: Logger, private readonly now: () => number = Date.now) {
     this.journalWrite = new Coalesced(() => journal.save(new Map(this.known)));
   }
 
-  /** Takes what the journal kept from the last run (a broken journal is an empty one). */
+  /**
+   * Takes what the journal kept from the last run (a broken journal is an empty one; an entry far
+   * ahead of the clock is dropped, or it would lift every later revision out of range).
+   */
   async load(): Promise<void> {
     const saved = await this.journal.load().catch(() => new Map<string, ActionRecord>());
-    for (const [key, action] of saved) this.record(key, action, false);
+    for (const [key, action] of saved) {
+      if (plausibleRevision(action.rev, this.now())) this.record(key, action, false);
+      else this.logger.warn({ key, rev: action.rev }, `dropped the journaled action of ${key}: its revision is far ahead of this node's clock`);
+    }
   }
 
   /** Revisions this node hands out start above this. */

@@ -25,15 +25,29 @@ export function localRevision(floor: number, now: number): number {
   return Math.max(floor + 1, Math.floor(now));
 }
 
+/** Above this a revision is garbage (about year 128,000 in milliseconds). */
+export const MAX_REVISION = 4e15;
+
 /**
- * The revision Redis hands out (mirrors the NEXT_REVISION part of the scripts): above its counter
- * and the writer's floor, at least the writer's clock. A counter that is not a sane number
- * (hostile or broken content) counts as zero.
+ * A revision further ahead of this node's clock is garbage too: revisions run ahead of the clocks
+ * only by the actions taken within one millisecond, or by a clock that is that far off. Without
+ * the bound, one hostile or broken value would lift every node's floor beyond MAX_REVISION for
+ * good (the floor is journaled), and every later action would be refused.
  */
-export function nextRevision(counter: number, floor: number, now: number): number {
-  const sane = Number.isFinite(counter) && counter >= 0 && counter <= MAX_REVISION ? counter : 0;
-  return Math.max(sane + 1, floor + 1, Math.floor(now));
+export const MAX_AHEAD_MS = 24 * 3600_000;
+
+/** Whether a revision read from Redis or a journal can be taken at all (the scripts agree). */
+export function plausibleRevision(rev: number, now: number): boolean {
+  return Number.isInteger(rev) && rev >= 1 && rev <= MAX_REVISION && rev <= now + MAX_AHEAD_MS;
 }
 
-/** Above this a stored counter is treated as garbage (about year 128,000 in milliseconds). */
-export const MAX_REVISION = 4e15;
+/**
+ * The revision Redis hands out (mirrors next_rev in store-scripts.ts): above its counter, the
+ * writer's floor and the revision stored where it writes, at least the writer's clock. A counter
+ * or stored revision that is not plausible counts as absent.
+ */
+export function nextRevision(counter: number, floor: number, now: number, stored?: number): number {
+  const base = plausibleRevision(counter, now) ? counter : 0;
+  const over = stored !== undefined && plausibleRevision(stored, now) ? stored + 1 : 0;
+  return Math.max(base + 1, floor + 1, Math.floor(now), over);
+}

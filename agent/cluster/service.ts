@@ -100,5 +100,7 @@ export function createCluster(ports: ClusterPorts, cluster: ClusterConfig, optio
     health: sync,
     start: () => sync.start(),
     stop: () => sync.stop(),
+    // A reload or a push may change admin states (a config `admin:`) and the set of backends.
+    reconfigure: () => sync.reconfigured(),
   };
 }

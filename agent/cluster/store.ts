@@ -7,7 +7,7 @@ import type { ClusterConfig } from '../../config/schema.js';
 import { readClusterSecrets, type ClusterSecrets } from '../../config/secrets.js';
 import { clusterKeys, type ClusterKeys } from './keys.js';
 import type { ActionRecord, SharedConfig } from './messages.js';
-import { aroundRevision, NEW_ACTION, NEW_CONFIG, PUT_ACTION_IF_NEWER, PUT_CONFIG_IF_NEWER } from './store-scripts.js';
+import { aroundRevision, NEW_ACTION, NEW_CONFIG, PUT_ACTION_IF_NEWER, PUT_CONFIG_IF_NEWER, putResult, type PutResult } from './store-scripts.js';
 
 export type NewAction = Omit<ActionRecord, 'rev'>;
 export type NewConfig = Omit<SharedConfig, 'rev'>;
@@ -27,12 +27,12 @@ export interface PeerStore {
    * highest this node has seen), at least `now`, and announces it, in one step. The revision.
    */
   newAction(field: string, action: NewAction, floor: number, now: number): Promise<number>;
-  /** Stores a replayed action only over an older one (order.ts), announcing it; whether it did. */
-  putActionIfNewer(field: string, action: ActionRecord): Promise<boolean>;
+  /** Stores a replayed action only over an older one (order.ts), announcing it; what it found. */
+  putActionIfNewer(field: string, action: ActionRecord, now: number): Promise<PutResult>;
   /** Stores a new shared config as newAction does: the stored revision only ever grows. */
   newConfig(config: NewConfig, floor: number, now: number): Promise<number>;
-  /** Stores a republished shared config only over an older one; whether it did. */
-  putConfigIfNewer(config: SharedConfig): Promise<boolean>;
+  /** Stores a republished shared config only over an older one; what it found. */
+  putConfigIfNewer(config: SharedConfig, now: number): Promise<PutResult>;
   /**
    * Writes this node's heartbeat and registers it; also writes `epoch` as the store's epoch unless
    * one is there. The epoch in force: a change means the store lost its data.
@@ -213,10 +213,9 @@ export class RedisPeerStore implements PeerStore {
       [floor, now, field, head, tail, this.keys.channel, noteHead, noteTail]));
   }
 
-  async putActionIfNewer(field: string, action: ActionRecord): Promise<boolean> {
-    const stored = await this.script('PUT_ACTION_IF_NEWER', [this.keys.revision, this.keys.actions],
-      [action.rev, action.node, field, JSON.stringify(action), this.keys.channel, JSON.stringify({ type: 'action', node: action.node, rev: action.rev })]);
-    return Number(stored) === 1;
+  async putActionIfNewer(field: string, action: ActionRecord, now: number): Promise<PutResult> {
+    return putResult(await this.script('PUT_ACTION_IF_NEWER', [this.keys.revision, this.keys.actions],
+      [action.rev, action.node, field, JSON.stringify(action), this.keys.channel, JSON.stringify({ type: 'action', node: action.node, rev: action.rev }), now]));
   }
 
   async newConfig(config: NewConfig, floor: number, now: number): Promise<number> {
@@ -226,10 +225,9 @@ export class RedisPeerStore implements PeerStore {
       [floor, now, head, tail, this.keys.channel, noteHead, noteTail]));
   }
 
-  async putConfigIfNewer(config: SharedConfig): Promise<boolean> {
-    const stored = await this.script('PUT_CONFIG_IF_NEWER', [this.keys.revision, this.keys.config],
-      [config.rev, config.node, JSON.stringify(config), this.keys.channel, JSON.stringify({ type: 'config', node: config.node, rev: config.rev })]);
-    return Number(stored) === 1;
+  async putConfigIfNewer(config: SharedConfig, now: number): Promise<PutResult> {
+    return putResult(await this.script('PUT_CONFIG_IF_NEWER', [this.keys.revision, this.keys.config],
+      [config.rev, config.node, JSON.stringify(config), this.keys.channel, JSON.stringify({ type: 'config', node: config.node, rev: config.rev }), now]));
   }
 
   /** Runs one of the scripts by its SHA (ioredis loads it on NOSCRIPT, e.g. after a Redis restart). */

@@ -16,7 +16,7 @@ import { ActionBook, type ActionJournal } from './action-book.js';
 import { AdminAgreement, type AdminViews, type Disagreement } from './admin-views.js';
 import { actionSchema, isBackendKey, noteSchema, parseValue, sharedConfigSchema, type Heartbeat, type Note, type SharedConfig } from './messages.js';
 import { readPeerEntries, type PeerEntry } from './peers.js';
-import { localRevision } from './order.js';
+import { localRevision, plausibleRevision } from './order.js';
 import { effectiveHealth, splitBrain, type PeerView } from './policy.js';
 import type { PeerStore } from './store.js';
 
@@ -60,6 +60,9 @@ export interface PeerStatus {
   readonly configError: string | null;
 }
 
+const RESYNC_RETRY_MS = 500;
+const RESYNC_RETRY_MAX_MS = 10_000;
+
 export class ClusterSync {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly peers = new Map<string, PeerEntry>();
@@ -83,8 +86,19 @@ export class ClusterSync {
   splitBrains = new Map<number, string[]>();
   lastError: string | null = null;
 
-  constructor(private readonly store: PeerStore, private readonly cluster: ClusterConfig, private readonly host: ClusterHost, private readonly logger: Logger) {
-    this.actions = new ActionBook(host.journal, logger);
+  /** A resync that failed is tried again after this long (doubling up to RESYNC_RETRY_MAX_MS). */
+  private resyncRetryMs = RESYNC_RETRY_MS;
+  private resyncTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: PeerStore,
+    private readonly cluster: ClusterConfig,
+    private readonly host: ClusterHost,
+    private readonly logger: Logger,
+    /** The wall clock revisions are stamped with (a parameter, so tests can skew it). */
+    private readonly now: () => number = Date.now,
+  ) {
+    this.actions = new ActionBook(host.journal, logger, now);
     // Views may differ while an action travels and until the peers' next read; longer is a fault.
     this.agreement = new AdminAgreement(Math.max(2 * cluster.heartbeat, 1000));
   }
@@ -95,7 +109,7 @@ export class ClusterSync {
 
   async start(): Promise<void> {
     await this.actions.load();
-    this.store.onConnected(() => void this.resync().catch((err: Error) => this.logger.warn({ err: err.message }, 'cluster resync failed')));
+    this.store.onConnected(() => this.scheduleResync(0));
     this.store.onDisconnected((reason) => {
       this.lastError = reason;
       this.logger.warn({ reason }, 'cluster disconnected: checking and applying locally until Redis returns');
@@ -122,13 +136,14 @@ export class ClusterSync {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.heartbeatTimer);
+    clearTimeout(this.resyncTimer);
     await this.store.close();
     await this.actions.settled();
   }
 
   /** An operator action; cluster-wide unless `local`. */
   async setAdmin(key: string, admin: AdminState, local: boolean): Promise<{ revision: number | null }> {
-    const at = Date.now();
+    const at = this.now();
     if (!this.store.connected) {
       if (!local) throw new Error(`cluster disconnected (${this.lastError ?? 'Redis unreachable'}); give --local to change this node only`);
       // Stamped now, so on reconnect it wins only over actions taken before it.
@@ -202,7 +217,7 @@ export class ClusterSync {
 
   async pushConfig(farms: unknown[]): Promise<number> {
     if (!this.store.connected) throw new Error(`cluster disconnected (${this.lastError ?? 'Redis unreachable'}): the config was not pushed`);
-    const at = Date.now();
+    const at = this.now();
     const rev = await this.store.newConfig({ node: this.host.node, at, farms }, this.floor(), at);
     this.actions.see(rev);
     await this.configRead.request();
@@ -235,15 +250,33 @@ export class ClusterSync {
    * holds it. The running shared config likewise.
    */
   private async republish(): Promise<void> {
-    await Promise.all(this.actions.entries().map(async ([key, action, pending]) => {
-      const stored = await this.store.putActionIfNewer(key, action);
+    const now = this.now();
+    const writes = this.actions.entries().map(async ([key, action, pending]) => {
+      const result = await this.store.putActionIfNewer(key, action, now);
       this.actions.replayed(key);
-      if (pending && !stored) {
+      if (pending && result === 'newer-there') {
         this.logger.warn({ key, admin: action.admin }, `the --local ${action.admin} of ${key} was superseded by a later action in the cluster`);
       }
-    }));
+    });
     const shared = await this.host.runningShared();
-    if (shared) await this.store.putConfigIfNewer(shared);
+    if (shared) writes.push(this.store.putConfigIfNewer(shared, now).then(() => undefined));
+    // Each write on its own: one refused (a key of the wrong type, say) does not stop the rest.
+    const failed = (await Promise.allSettled(writes)).filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed.length > 0) throw new Error(`republishing failed for ${failed.length} of ${writes.length} writes: ${(failed[0]!.reason as Error).message}`);
+  }
+
+  /** This node's admin state of every backend, written whole (after a reload, a loss, a fault). */
+  private async writeOwnAdmin(): Promise<void> {
+    await this.store.hsetMany(this.store.keys.admin(this.host.node), this.ownAdmin());
+    await this.store.publish(JSON.stringify({ type: 'health', node: this.host.node }));
+  }
+
+  /** The config in use changed (reload, shared push): its admin states and backends may have too. */
+  reconfigured(): void {
+    if (!this.store.connected) return;
+    void this.writeOwnAdmin()
+      .then(() => this.actionsRead.request())
+      .catch((err: Error) => this.logger.warn({ err: err.message }, 'announcing the admin states after a reload failed'));
   }
 
   /**
@@ -254,14 +287,27 @@ export class ClusterSync {
     return `${this.host.node}-${Date.now()}-${randomBytes(6).toString('hex')}`;
   }
 
-  /** A new epoch: the store lost its data since this node last looked. */
-  private async followEpoch(epoch: string): Promise<boolean> {
-    const previous = this.epoch;
-    this.epoch = epoch;
-    if (previous === undefined || previous === epoch) return false;
-    this.dataLosses++;
-    this.logger.warn({ previous, epoch }, 'the cluster store lost its data (new epoch): republishing this node\'s actions, views and config');
-    return true;
+  /** Whether `epoch` says the store lost its data since this node last looked (first sight: no). */
+  private isNewEpoch(epoch: string): boolean {
+    return this.epoch !== undefined && this.epoch !== epoch;
+  }
+
+  /**
+   * A resync now or after `delayMs`, retried with backoff while it fails (a refused script, a
+   * transient error): a node must never stay connected without having caught up.
+   */
+  private scheduleResync(delayMs: number): void {
+    clearTimeout(this.resyncTimer);
+    this.resyncTimer = setTimeout(() => {
+      if (this.stopped || !this.store.connected) return;
+      this.resync().then(() => {
+        this.resyncRetryMs = RESYNC_RETRY_MS;
+      }, (err: Error) => {
+        this.logger.warn({ err: err.message, retry_ms: this.resyncRetryMs }, 'cluster resync failed; trying again');
+        this.scheduleResync(this.resyncRetryMs);
+        this.resyncRetryMs = Math.min(this.resyncRetryMs * 2, RESYNC_RETRY_MAX_MS);
+      });
+    }, delayMs);
   }
 
   private async handleNote(raw: string): Promise<void> {
@@ -288,12 +334,21 @@ export class ClusterSync {
   private async resync(): Promise<void> {
     await this.store.hsetMany(this.store.keys.health(this.host.node), Object.fromEntries(this.host.localHealth()));
     await this.store.hsetMany(this.store.keys.admin(this.host.node), this.ownAdmin());
-    await this.followEpoch(await this.store.setHeartbeat(this.host.node, JSON.stringify(this.heartbeat()), this.cluster.heartbeat_ttl, this.epochCandidate()));
+    const epoch = await this.store.setHeartbeat(this.host.node, JSON.stringify(this.heartbeat()), this.cluster.heartbeat_ttl, this.epochCandidate());
+    if (this.isNewEpoch(epoch)) {
+      this.dataLosses++;
+      this.logger.warn({ previous: this.epoch, epoch }, 'the cluster store lost its data (new epoch): republishing this node\'s actions, views and config');
+    }
     await this.store.publish(JSON.stringify({ type: 'health', node: this.host.node }));
-    await this.republish();
+    // The reads run whatever the republish did: a node must follow what it missed regardless.
+    const republished = this.republish().then(() => null, (err: Error) => err);
     await this.peersRead.request();
     await this.actionsRead.request();
     await this.configRead.request();
+    const error = await republished;
+    if (error) throw error;
+    // Remembered only once everything is back: a failed resync finds the new epoch again.
+    this.epoch = epoch;
     this.logger.info({ peers: this.peers.size, revision: this.configRevision }, 'cluster connected and resynchronised');
   }
 
@@ -309,13 +364,20 @@ export class ClusterSync {
   private async followActions(): Promise<void> {
     const all = await this.store.hgetall(this.store.keys.actions);
     const known = this.host.backends();
+    const now = this.now();
     for (const [key, raw] of Object.entries(all)) {
       if (!isBackendKey(key)) { this.reject('action', `bad field ${JSON.stringify(key.slice(0, 64))}`); continue; }
       const action = parseValue(actionSchema, raw);
       if (!action.ok) { this.reject(`action ${key}`, action.reason); continue; }
+      if (!plausibleRevision(action.value.rev, now)) { this.reject(`action ${key}`, `revision ${action.value.rev} is far ahead of this node's clock`); continue; }
       if (!known.has(key)) { this.actions.see(action.value.rev); continue; }
       if (!this.actions.follow(key, action.value)) continue;
-      await this.host.applyAdmin(key, action.value.admin);
+      try {
+        await this.host.applyAdmin(key, action.value.admin);
+      } catch (err) {
+        // The engine keeps the admin state and retries the rules itself; the next backends go on.
+        this.logger.warn({ key, err: (err as Error).message }, `applying the cluster's ${action.value.admin} of ${key} failed; the engine retries`);
+      }
       this.announceAdmin(key);
     }
   }
@@ -325,6 +387,7 @@ export class ClusterSync {
     if (raw === null) return;
     const shared = parseValue(sharedConfigSchema, raw);
     if (!shared.ok) return this.reject('config', shared.reason);
+    if (!plausibleRevision(shared.value.rev, this.now())) return this.reject('config', `revision ${shared.value.rev} is far ahead of this node's clock`);
     this.actions.see(shared.value.rev);
     if (shared.value.rev <= this.configRevision) return;
     const error = await this.host.applySharedConfig(shared.value);
@@ -341,7 +404,7 @@ export class ClusterSync {
       const epoch = await this.store.setHeartbeat(this.host.node, JSON.stringify(this.heartbeat()), this.cluster.heartbeat_ttl, this.epochCandidate());
       // The store forgot everything while connected (FLUSHALL, eviction, a restart faster than
       // the reconnect): the same as a reconnect after an outage.
-      if (await this.followEpoch(epoch)) return await this.resync();
+      if (this.isNewEpoch(epoch)) return this.scheduleResync(0);
       await this.peersRead.request();
     } catch (err) {
       this.lastError = (err as Error).message;
@@ -375,8 +438,10 @@ export class ClusterSync {
     }
     for (const key of resolved) this.logger.info({ key }, `nodes agree again on the admin state of ${key}`);
     if (lasting.length > 0) {
-      // Whatever was missed, the store's latest action decides, and this node's is put back if newer.
-      void this.republish().then(() => this.actionsRead.request()).catch((err: Error) => this.logger.warn({ err: err.message }, 'healing an admin disagreement failed'));
+      // Whatever was missed, the store's latest action decides, this node's is put back if newer,
+      // and its admin states are written again (one announcement may have been lost).
+      void this.republish().then(() => this.writeOwnAdmin()).then(() => this.actionsRead.request())
+        .catch((err: Error) => this.logger.warn({ err: err.message }, 'healing an admin disagreement failed'));
     }
   }
 

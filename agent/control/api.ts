@@ -107,7 +107,7 @@ export function daemonApi(ports: ApiPorts): ControlApi {
       // Validate against this node's own config first: refuse here rather than in every node.
       const local = await loadConfigFile(config.configPath);
       if (!local.ok) throw new ControlError('config_invalid', `${config.configPath} itself is invalid`, issueLines(local.issues));
-      const merged = withSharedFarms(local, farms);
+      const merged = await loadConfigFile(config.configPath, {}, farms);
       if (!merged.ok) throw new ControlError('config_invalid', `the pushed farms are invalid; nothing was pushed`, issueLines(merged.issues));
       try {
         return { revision: await sync.pushConfig([...farms]) };

@@ -101,7 +101,7 @@ async function startDaemon(configPath: string, initial: Config, logger: Logger, 
   });
   return {
     control: { status, events: engine, backends: engine, config: running, changes: running, rules: netfilter, cluster: () => cluster?.admin, logger },
-    metrics: { status, events: engine, logger },
+    metrics: { status, events: engine, notify, logger },
     vrrp: { config: running, vrrp, logger },
     cluster: { config: running, changes: running, engine, verdicts: checks, vrrp, logger },
     notify,

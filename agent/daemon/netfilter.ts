@@ -5,15 +5,17 @@ import type { Config } from '../../config/schema.js';
 import { DualStack } from '../apply/dual-stack.js';
 import { IptablesRestore } from '../apply/iptables.js';
 import type { Netfilter } from '../apply/netfilter.js';
-import type { Runner } from '../apply/runner.js';
+import type { RunOptions, Runner } from '../apply/runner.js';
 
-export async function createNetfilter(config: Config, runner: Runner): Promise<Netfilter> {
+/** `onSpawn` is told the pid of each process that writes the ruleset (drift detection ignores them). */
+export async function createNetfilter(config: Config, runner: Runner, onSpawn?: RunOptions['onSpawn']): Promise<Netfilter> {
+  const writers = onSpawn ? { onSpawn } : {};
   switch (config.dataplane.driver) {
     case 'iptables':
-      return new DualStack(new IptablesRestore(runner), new IptablesRestore(runner, { family: 'ipv6' }));
+      return new DualStack(new IptablesRestore(runner, writers), new IptablesRestore(runner, { family: 'ipv6', ...writers }));
     case 'nftables': {
       const { NftCli } = await import('../apply/nftables.js');
-      return new DualStack(new NftCli(runner), new NftCli(runner, { family: 'ip6' }));
+      return new DualStack(new NftCli(runner, writers), new NftCli(runner, { family: 'ip6', ...writers }));
     }
     default: {
       const never: never = config.dataplane.driver;

@@ -9,6 +9,7 @@ import type { SharedConfig } from '../cluster/messages.js';
 import type { ClusterView, Status } from '../control/status.js';
 import type { EngineEvent, HistoryEvent } from '../engine/history.js';
 import type { Logger } from '../log.js';
+import type { NotifyStats } from '../notify/hooks.js';
 import type { DesiredState, Health } from '../plan/plan.js';
 import type { VrrpState, VrrpView } from '../vrrp/state.js';
 
@@ -135,10 +136,12 @@ export interface ControlPorts {
   readonly logger: Logger;
 }
 
-/** The ports of the /metrics server. */
+/** The ports of the metrics listener: /metrics, the status page and its JSON. */
 export interface MetricsPorts {
   readonly status: StatusSource;
-  readonly events: Pick<EventSource, 'on'>;
+  readonly events: EventSource;
+  /** The notify hooks' counters; absent, their metrics are not exported. */
+  readonly notify?: { stats(): NotifyStats };
   readonly logger: Logger;
 }
 

@@ -2,7 +2,7 @@
 // (kept across restarts). Reloads and cluster pushes run one at a time, in the order asked; each
 // config put in use is handed to `use`, which brings the engine, the checks and services to it.
 
-import { formatIssues, issueLines, loadConfigFile, withSharedFarms } from '../../config/load.js';
+import { formatIssues, issueLines, loadConfigFile } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import type { Logger } from '../log.js';
 import { readAppliedShared } from '../state/shared-config.js';
@@ -36,7 +36,7 @@ export class RunningConfig implements ConfigSource, ConfigChanges {
   static async load(configPath: string, initial: Config, logger: Logger): Promise<RunningConfig> {
     const applied = initial.cluster ? await readAppliedShared(initial.node.state_dir) : null;
     if (applied) {
-      const merged = withSharedFarms(await loadConfigFile(configPath), applied.farms);
+      const merged = await loadConfigFile(configPath, {}, applied.farms);
       if (merged.ok) {
         logger.info({ revision: applied.rev }, `using the cluster's shared farms (revision ${applied.rev})`);
         return new RunningConfig(configPath, merged.config, applied, logger);
@@ -65,7 +65,7 @@ export class RunningConfig implements ConfigSource, ConfigChanges {
 
   applySharedFarms(farms: readonly unknown[], revision: number): Promise<string | null> {
     return this.queue.run(async () => {
-      const result = withSharedFarms(await loadConfigFile(this.configPath), farms);
+      const result = await loadConfigFile(this.configPath, {}, farms);
       if (!result.ok) return `revision ${revision}: ${issueLines(result.issues).join('; ')}`;
       this.sharedFarms = farms;
       this.revision = revision;
@@ -87,7 +87,7 @@ export class RunningConfig implements ConfigSource, ConfigChanges {
   }
 
   private async reloadFile(): Promise<ReloadOutcome> {
-    const result = withSharedFarms(await loadConfigFile(this.configPath), this.sharedFarms);
+    const result = await loadConfigFile(this.configPath, {}, this.sharedFarms);
     if (!result.ok) {
       this.logger.error({ errors: result.issues }, `reload refused, keeping the running config:\n${formatIssues(result.issues)}`);
       return { ok: false, errors: issueLines(result.issues) };

@@ -12,7 +12,7 @@ import { markKey } from '../plan/marks.js';
 import type { DesiredState, Health } from '../plan/plan.js';
 import type { SavedBackend } from '../state/store.js';
 import { EventHistory, type EngineEvent, type HistoryEvent, type LastCheck } from './history.js';
-import { Reconciler, type DataplaneStatus } from './reconciler.js';
+import { Reconciler, type DataplaneStatus, type ReconcilerDeps } from './reconciler.js';
 import { StateSaver, type Persist } from './saver.js';
 import { BackendTable, type BackendRuntime } from './table.js';
 
@@ -32,6 +32,8 @@ export interface EngineDeps {
   readonly persist: Persist;
   /** Weight factor for slow start; 1 when not ramping. */
   readonly weightFactor?: (farm: FarmConfig, runtime: BackendRuntime, now: number) => number;
+  /** leastconn factor and max_conns fullness of a backend, from connection counts. */
+  readonly load?: ReconcilerDeps['load'];
   readonly coalesceMs?: number;
   readonly retryMs?: number;
   /** Changes within this window share one state write (default 20 ms). */
@@ -53,7 +55,7 @@ export class Engine {
     this.reconciler = new Reconciler({
       table: this.table, netfilter: deps.netfilter, conntrack: deps.conntrack, logger: deps.logger, clock, now: deps.now,
       emit: (event) => this.history.emit(event), applied: () => this.saver.soon(),
-      weightFactor: deps.weightFactor, coalesceMs: deps.coalesceMs, retryMs: deps.retryMs,
+      weightFactor: deps.weightFactor, load: deps.load, coalesceMs: deps.coalesceMs, retryMs: deps.retryMs,
     });
   }
 

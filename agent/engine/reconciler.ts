@@ -34,6 +34,8 @@ export interface ReconcilerDeps {
   readonly applied: () => void;
   /** Weight factor for slow start; 1 when not ramping. */
   readonly weightFactor?: ((farm: FarmConfig, runtime: BackendRuntime, now: number) => number) | undefined;
+  /** leastconn factor and max_conns fullness, from connection counts (agent/leastconn). */
+  readonly load?: ((farm: FarmConfig, backend: string) => Pick<BackendView, 'loadFactor' | 'full'>) | undefined;
   readonly coalesceMs?: number | undefined;
   readonly retryMs?: number | undefined;
 }
@@ -76,7 +78,7 @@ export class Reconciler {
 
   desired(): DesiredState {
     const { config } = this.deps.table;
-    return { markMask: config.dataplane.mark_mask, farms: config.farms.map((f) => this.planned.get(f.name) ?? this.planFor(f)) };
+    return { markMask: config.dataplane.mark_mask, logGroup: config.dataplane.log_group, farms: config.farms.map((f) => this.planned.get(f.name) ?? this.planFor(f)) };
   }
 
   /** What a look at the kernel found (the drift check); the next apply says again. */
@@ -90,6 +92,8 @@ export class Reconciler {
    */
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     while (this.running) await this.running;
+    // Stopping: a drift repair must not start while the agent writes its state and exits.
+    if (this.stopped) throw new Error('the agent is stopping');
     const task = fn();
     this.occupy(task.then(() => undefined, () => undefined));
     return task;
@@ -105,7 +109,8 @@ export class Reconciler {
     this.timer = undefined;
     for (const retry of this.retries) this.deps.clock.clearTimer(retry);
     this.retries.clear();
-    await this.running;
+    // Whatever held the dataplane when stop began, and anything that slipped in after it.
+    while (this.running) await this.running;
     this.refuseWaiters();
   }
 
@@ -129,7 +134,7 @@ export class Reconciler {
       const rt = table.runtime.get(markKey(f, b));
       if (!rt) return undefined;
       // Without an override planFarm takes the backend's configured admin state.
-      return { health: rt.health, ...(rt.adminOverride ? { admin: rt.adminOverride } : {}), weightFactor: weightFactor?.(farm, rt, now) ?? 1 };
+      return { health: rt.health, ...(rt.adminOverride ? { admin: rt.adminOverride } : {}), weightFactor: weightFactor?.(farm, rt, now) ?? 1, ...this.deps.load?.(farm, b) };
     });
     this.planned.set(farm.name, planned);
     return planned;

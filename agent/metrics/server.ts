@@ -1,30 +1,78 @@
-// GET /metrics on control.metrics (host:port) when configured; nothing else is served.
+// The HTTP listener on control.metrics (host:port), when configured: Prometheus metrics at
+// /metrics, and a read-only status page at / with the data it shows at /status.json (the same
+// document as `agentctl status --json`, from the same status source) and /events.json (the
+// recent transitions, as `agentctl events --json`). Nothing here changes the agent.
 
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { MetricsPorts } from '../daemon/ports.js';
 import { parseListen } from '../../config/net.js';
+import { toEventRecord } from '../control/events.js';
+import { HISTORY_SIZE } from '../engine/history.js';
 import { AgentMetrics } from './registry.js';
+import { PAGE_CSP, PAGE_HTML } from './page.js';
 
-export async function startMetrics(ports: MetricsPorts, listen: string): Promise<{ stop(): Promise<void> }> {
+/** Transitions /events.json returns unless asked (`?n=`): the page shows these. */
+export const PAGE_EVENTS = 50;
+
+/** On every answer: live data is never cached, and no answer is read as another type. */
+const COMMON_HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' } as const;
+const PAGE_HEADERS = {
+  ...COMMON_HEADERS,
+  'content-type': 'text/html; charset=utf-8',
+  'content-security-policy': PAGE_CSP,
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+} as const;
+const JSON_TYPE = 'application/json; charset=utf-8';
+const TEXT_TYPE = 'text/plain; charset=utf-8';
+
+export interface MetricsServer {
+  /** The port it listens on (the one asked, or the kernel's pick for port 0). */
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export async function startMetrics(ports: MetricsPorts, listen: string): Promise<MetricsServer> {
   const metrics = new AgentMetrics();
   const unsubscribe = ports.events.on((event) => metrics.observe(event));
+  const send = (res: ServerResponse, head: boolean, status: number, headers: Record<string, string>, body: string): void => {
+    res.writeHead(status, { ...COMMON_HEADERS, ...headers, 'content-length': String(Buffer.byteLength(body)) }).end(head ? undefined : body);
+  };
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: metrics are at /metrics\n');
+    const url = new URL(req.url ?? '/', 'http://agent');
+    const head = req.method === 'HEAD';
+    if (req.method !== 'GET' && !head) {
+      send(res, false, 405, { allow: 'GET, HEAD', 'content-type': TEXT_TYPE }, 'method not allowed: this listener is read-only\n');
       return;
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
-      return;
+    switch (url.pathname) {
+      case '/':
+        send(res, head, 200, PAGE_HEADERS, PAGE_HTML);
+        return;
+      case '/status.json':
+        send(res, head, 200, { 'content-type': JSON_TYPE }, `${JSON.stringify(ports.status.status(), null, 2)}\n`);
+        return;
+      case '/events.json': {
+        const asked = Number(url.searchParams.get('n') ?? PAGE_EVENTS);
+        const n = Number.isInteger(asked) && asked >= 0 ? Math.min(asked, HISTORY_SIZE) : PAGE_EVENTS;
+        send(res, head, 200, { 'content-type': JSON_TYPE }, `${JSON.stringify(ports.events.recentEvents(n).map(toEventRecord))}\n`);
+        return;
+      }
+      case '/metrics':
+        metrics.scrape(ports.status.status(), ports.notify?.stats()).then(
+          (text) => send(res, head, 200, { 'content-type': metrics.contentType }, text),
+          (err: Error) => {
+            ports.logger.error({ err: err.message }, 'rendering metrics failed');
+            send(res, head, 500, { 'content-type': TEXT_TYPE }, 'metrics unavailable\n');
+          },
+        );
+        return;
+      default:
+        send(res, head, 404, { 'content-type': TEXT_TYPE }, 'not found: the status page is at /, metrics at /metrics, the status at /status.json\n');
     }
-    metrics.scrape(ports.status.status()).then(
-      (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(req.method === 'HEAD' ? undefined : text),
-      (err: Error) => {
-        ports.logger.error({ err: err.message }, 'rendering metrics failed');
-        res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n');
-      },
-    );
   });
   server.maxConnections = 64;
   server.requestTimeout = 10_000;
@@ -42,8 +90,9 @@ export async function startMetrics(ports: MetricsPorts, listen: string): Promise
     throw new Error(`cannot serve metrics on ${listen}: ${(err as Error).message}`);
   }
   server.on('error', (err) => ports.logger.error({ err: err.message }, 'metrics server error'));
-  ports.logger.info({ listen }, 'metrics at /metrics');
+  ports.logger.info({ listen }, 'metrics at /metrics, status page at /');
   return {
+    port: (server.address() as AddressInfo).port,
     async stop() {
       unsubscribe();
       server.closeAllConnections();

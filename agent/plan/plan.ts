@@ -13,6 +13,10 @@ export interface BackendView {
   readonly admin: AdminState;
   /** Slow start: a recovering backend's weight is scaled by this (0, 1]. */
   readonly weightFactor?: number;
+  /** leastconn: the backend's weight is scaled by this (0, 1], lower the more connections it holds. */
+  readonly loadFactor?: number;
+  /** max_conns reached: out of the chain (as if drained) until it holds fewer connections. */
+  readonly full?: boolean;
 }
 
 /** What is known of a backend; fields left out (or no view at all) keep the defaults: health
@@ -33,6 +37,17 @@ export interface PlannedBackend {
   readonly admin: AdminState;
   readonly inChain: boolean;
   readonly share: number;
+  /** 0: no limit. */
+  readonly maxConns: number;
+  readonly full: boolean;
+}
+
+/** A farm's admission limits as the renderers need them. */
+export interface PlannedLimits {
+  readonly newPerSecond: number | undefined;
+  readonly burst: number | undefined;
+  readonly established: number | undefined;
+  readonly action: 'drop' | 'reject';
 }
 
 export interface PlannedFarm {
@@ -49,6 +64,9 @@ export interface PlannedFarm {
   readonly snatSource: string;
   readonly algorithm: FarmConfig['algorithm'];
   readonly persistenceTtlMs: number | undefined;
+  readonly limits: PlannedLimits | undefined;
+  /** Each new connection and its backend sent to the NFLOG group (DesiredState.logGroup). */
+  readonly log: boolean;
   /** Same on every node, so hash-srcip sends a client to the same backend after failover. */
   readonly hashSeed: number;
   readonly backends: readonly PlannedBackend[];
@@ -63,6 +81,8 @@ export interface PlannedFarm {
 
 export interface DesiredState {
   readonly markMask: number;
+  /** The NFLOG group of farms with `log` (default 5). */
+  readonly logGroup?: number;
   readonly farms: readonly PlannedFarm[];
 }
 
@@ -72,23 +92,28 @@ const DEFAULT_VIEW: BackendView = { health: 'unknown', admin: 'enabled' };
  * Unknown health counts as usable (as HAProxy assumes servers up at start); a backend known
  * down before a restart is passed in as down until it passes `rise` checks.
  */
-const usable = (view: BackendView): boolean => view.admin === 'enabled' && view.health !== 'down';
+const usable = (view: BackendView): boolean => view.admin === 'enabled' && view.health !== 'down' && view.full !== true;
+
+const factor = (f: number | undefined): number => Math.min(1, Math.max(0.001, f ?? 1));
 
 export function planFarm(farm: FarmConfig, marks: ReadonlyMap<string, number>, lookup: ViewLookup): PlannedFarm {
   const views = farm.backends.map((b) => ({ ...DEFAULT_VIEW, admin: b.admin, ...lookup(farm.name, b.name) }));
   const candidates = farm.backends.map((_, i) => i).filter((i) => usable(views[i]!));
-  // Only the lowest priority number that still has a usable backend receives traffic.
+  // Only the lowest priority number that still has a usable backend receives traffic (full
+  // backends count as unusable, so backups take the overflow; all full is all down: refused).
   const bestPriority = Math.min(...candidates.map((i) => farm.backends[i]!.priority));
   const chainIndexes = candidates.filter((i) => farm.backends[i]!.priority === bestPriority);
   const inChain = new Set(chainIndexes);
-  const effective = farm.backends.map((b, i) => b.weight * Math.min(1, Math.max(0.001, views[i]!.weightFactor ?? 1)));
+  const effective = farm.backends.map((b, i) => b.weight * factor(views[i]!.weightFactor) * factor(views[i]!.loadFactor));
 
   const shares = new Array<number>(farm.backends.length).fill(0);
   const chainWeights = chainIndexes.map((i) => effective[i]!);
   let buckets: number[] = [];
   let sequence: number[] = [];
   switch (farm.algorithm) {
-    case 'weight': {
+    // leastconn is weight with weights the connection counts scale (agent/leastconn).
+    case 'weight':
+    case 'leastconn': {
       const total = chainWeights.reduce((a, b) => a + b, 0);
       chainIndexes.forEach((i) => (shares[i] = effective[i]! / total));
       break;
@@ -117,19 +142,25 @@ export function planFarm(farm: FarmConfig, marks: ReadonlyMap<string, number>, l
     return {
       name: b.name, index: i, ip: b.ip, port: b.port, weight: b.weight, effectiveWeight: effective[i]!,
       priority: b.priority, mark, health: views[i]!.health, admin: views[i]!.admin,
-      inChain: inChain.has(i), share: shares[i]!,
+      inChain: inChain.has(i), share: shares[i]!, maxConns: b.max_conns, full: views[i]!.full === true,
     };
   });
   return {
     name: farm.name, vip: farm.vip, family: ipFamily(farm.vip), ports: farm.ports, protocol: farm.protocol, helper: farm.helper, mode: farm.mode,
     snatSource: farm.snat_source, algorithm: farm.algorithm,
-    persistenceTtlMs: farm.persistence?.ttl, hashSeed: fnv1a(`ha-agent/${farm.name}`),
+    persistenceTtlMs: farm.persistence?.ttl, log: farm.log,
+    limits: farm.limits && {
+      newPerSecond: farm.limits.new_per_second,
+      burst: farm.limits.new_per_second === undefined ? undefined : farm.limits.burst ?? farm.limits.new_per_second,
+      established: farm.limits.established, action: farm.limits.action,
+    },
+    hashSeed: fnv1a(`ha-agent/${farm.name}`),
     backends, chain: chainIndexes.map((i) => backends[i]!), buckets, sequence,
   };
 }
 
 export function plan(config: Pick<Config, 'farms' | 'dataplane'>, marks: ReadonlyMap<string, number>, lookup: ViewLookup): DesiredState {
-  return { markMask: config.dataplane.mark_mask, farms: config.farms.map((farm) => planFarm(farm, marks, lookup)) };
+  return { markMask: config.dataplane.mark_mask, logGroup: config.dataplane.log_group, farms: config.farms.map((farm) => planFarm(farm, marks, lookup)) };
 }
 
 /** The farms of one family: each family's rules are applied by its own tool in its own transaction;

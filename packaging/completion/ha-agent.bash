@@ -66,7 +66,7 @@ _agentctl() {
         events) options='--lines --follow --json --help' ;;
         config)
             case $sub in
-                '') COMPREPLY=($(compgen -W 'push diff help' -- "$cur")); return ;;
+                '') [[ $cur == -* ]] && options='--help' || { COMPREPLY=($(compgen -W 'push diff help' -- "$cur")); return; } ;;
                 push) options='--json --help'; [[ $cur != -* ]] && { _filedir '@(yaml|yml)'; return; } ;;
                 diff) options='--json --help' ;;
                 *) return ;;

@@ -4,7 +4,9 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { chmod, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -101,5 +103,25 @@ ${extra}farms:
     const file = await writeConfig('exec-spec', '', '{ type: exec, command: [check_tcp, -H, "{ip}", -p, "{port}"] }');
     const r = await checkConfig(file, { PATH: '/usr/bin:/bin' });
     assert.equal(r.exitCode, 0, r.stderr);
+  });
+
+  it('under systemd (stderr is the journal) every error line carries the err priority, so journalctl -p err shows it', async () => {
+    const file = await writeConfig('journal', 'dataplane: { verify_schedule: "every tuesday" }\n');
+    const errPath = join(dir, 'journal.err');
+    // The file itself as fd 2 (no pipe in between), as systemd hands the journal stream over.
+    const handle = await open(errPath, 'w');
+    try {
+      const st = await handle.stat();
+      const child = spawn(process.execPath, [haAgentBin, 'check-config', file], {
+        env: { ...process.env, JOURNAL_STREAM: `${st.dev}:${st.ino}` }, stdio: ['ignore', 'ignore', handle.fd],
+      });
+      const [code] = await once(child, 'exit');
+      assert.equal(code, 2);
+    } finally {
+      await handle.close();
+    }
+    const lines = (await readFile(errPath, 'utf8')).split('\n').filter((l) => l !== '');
+    assert.ok(lines.some((l) => l === `<3>${CRON_LINE}`), lines.join('\n'));
+    assert.deepEqual(lines.filter((l) => !l.startsWith('<3>')), []);
   });
 });

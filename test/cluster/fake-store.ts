@@ -4,7 +4,8 @@
 import { clusterKeys, type ClusterKeys } from '../../agent/cluster/keys.js';
 import type { NewAction, NewConfig, PeerStore } from '../../agent/cluster/store.js';
 import type { ActionRecord, SharedConfig } from '../../agent/cluster/messages.js';
-import { isNewer, nextRevision } from '../../agent/cluster/order.js';
+import { isNewer, nextRevision, plausibleRevision } from '../../agent/cluster/order.js';
+import type { PutResult } from '../../agent/cluster/store-scripts.js';
 
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 1));
 
@@ -48,8 +49,8 @@ export class FakeStore implements PeerStore {
   }
 
   /** The scripts' semantics (store-scripts.ts), on the same order.ts rules. */
-  private next(floor: number, now: number): number {
-    this.revision = nextRevision(Number(this.strings.get(this.keys.revision) ?? 0), floor, now);
+  private next(floor: number, now: number, stored: string | undefined): number {
+    this.revision = nextRevision(Number(this.strings.get(this.keys.revision) ?? 0), floor, now, this.storedStamp(stored, now)?.rev);
     this.strings.set(this.keys.revision, String(this.revision));
     return this.revision;
   }
@@ -58,46 +59,56 @@ export class FakeStore implements PeerStore {
     if (Number(this.strings.get(this.keys.revision) ?? 0) < rev) this.strings.set(this.keys.revision, String(rev));
   }
 
-  private storedStamp(raw: string | undefined): { rev: number; node: string } | undefined {
+  private storedStamp(raw: string | undefined, now: number): { rev: number; node: string } | undefined {
     try {
       const v = raw === undefined ? undefined : JSON.parse(raw) as { rev?: unknown; node?: unknown };
-      return v && typeof v.rev === 'number' && typeof v.node === 'string' ? { rev: v.rev, node: v.node } : undefined;
+      const ok = v && typeof v.rev === 'number' && plausibleRevision(v.rev, now) && typeof v.node === 'string' && /^[a-z0-9-]{1,32}$/.test(v.node);
+      return ok ? { rev: v.rev as number, node: v.node as string } : undefined;
     } catch {
       return undefined;
     }
   }
 
+  private compare(stamp: { rev: number; node: string }, raw: string | undefined, now: number): PutResult {
+    const stored = this.storedStamp(raw, now);
+    if (stored && stored.rev === stamp.rev && stored.node === stamp.node) return 'already-there';
+    return isNewer(stamp, stored) ? 'stored' : 'newer-there';
+  }
+
   async newAction(field: string, action: NewAction, floor: number, now: number): Promise<number> {
     this.call('newAction');
-    const rev = this.next(floor, now);
+    const rev = this.next(floor, now, this.hash(this.keys.actions).get(field));
     this.hash(this.keys.actions).set(field, JSON.stringify({ rev, ...action }));
     this.published.push(JSON.stringify({ rev, type: 'action', node: action.node }));
     return rev;
   }
 
-  async putActionIfNewer(field: string, action: ActionRecord): Promise<boolean> {
+  async putActionIfNewer(field: string, action: ActionRecord, now: number): Promise<PutResult> {
     this.call('putActionIfNewer');
-    if (!isNewer(action, this.storedStamp(this.hash(this.keys.actions).get(field)))) return false;
+    const result = this.compare(action, this.hash(this.keys.actions).get(field), now);
+    if (result !== 'stored') return result;
     this.hash(this.keys.actions).set(field, JSON.stringify(action));
     this.raise(action.rev);
     this.published.push(JSON.stringify({ type: 'action', node: action.node, rev: action.rev }));
-    return true;
+    return result;
   }
 
   async newConfig(config: NewConfig, floor: number, now: number): Promise<number> {
     this.call('newConfig');
-    const rev = this.next(floor, now);
+    const rev = this.next(floor, now, this.strings.get(this.keys.config));
     this.strings.set(this.keys.config, JSON.stringify({ rev, ...config }));
     this.published.push(JSON.stringify({ rev, type: 'config', node: config.node }));
     return rev;
   }
 
-  async putConfigIfNewer(config: SharedConfig): Promise<boolean> {
+  async putConfigIfNewer(config: SharedConfig, now: number): Promise<PutResult> {
     this.call('putConfigIfNewer');
-    if (!isNewer(config, this.storedStamp(this.strings.get(this.keys.config)))) return false;
+    const result = this.compare(config, this.strings.get(this.keys.config), now);
+    if (result !== 'stored') return result;
     this.strings.set(this.keys.config, JSON.stringify(config));
     this.raise(config.rev);
-    return true;
+    this.published.push(JSON.stringify({ type: 'config', node: config.node, rev: config.rev }));
+    return result;
   }
 
   async setHeartbeat(node: string, value: string, _ttlMs: number, epoch: string): Promise<string> {

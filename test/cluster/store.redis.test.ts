@@ -108,8 +108,9 @@ describe('RedisPeerStore with a real redis-server', needsProgram('redis-server')
       }
       // A republished older config does not overwrite; the JSON is stored as written ([] stays []).
       const current = JSON.parse((await admin.get(a.keys.config))!) as { rev: number };
-      assert.equal(await a.putConfigIfNewer({ rev: current.rev - 1, node: 'lb9', at: 1, farms: [] }), false);
-      assert.equal(await a.putConfigIfNewer({ rev: current.rev + 1, node: 'lb9', at: 1, farms: [] }), true);
+      assert.equal(await a.putConfigIfNewer({ rev: current.rev - 1, node: 'lb9', at: 1, farms: [] }, Date.now()), 'newer-there');
+      assert.equal(await a.putConfigIfNewer({ rev: current.rev + 1, node: 'lb9', at: 1, farms: [] }, Date.now()), 'stored');
+      assert.equal(await a.putConfigIfNewer({ rev: current.rev + 1, node: 'lb9', at: 1, farms: [] }, Date.now()), 'already-there');
       assert.deepEqual(JSON.parse((await admin.get(a.keys.config))!), { rev: current.rev + 1, node: 'lb9', at: 1, farms: [] });
     } finally {
       await a.close();
@@ -133,19 +134,21 @@ describe('RedisPeerStore with a real redis-server', needsProgram('redis-server')
       const stored = () => admin.hget(store.keys.actions, 'web/b1').then((v) => JSON.parse(v!) as { rev: number; admin: string; node: string });
       assert.deepEqual(await stored(), { rev: after, admin: 'enabled', node: 'lb2', at: 2 });
       // lb1 republishes the older drain it remembers: refused.
-      assert.equal(await store.putActionIfNewer('web/b1', { admin: 'drain', rev: first, node: 'lb1', at: 1 }), false);
+      assert.equal(await store.putActionIfNewer('web/b1', { admin: 'drain', rev: first, node: 'lb1', at: 1 }, 10), 'newer-there');
       assert.equal((await stored()).admin, 'enabled');
-      // Same revision: the higher node id wins, byte by byte, whatever the server's locale.
-      assert.equal(await store.putActionIfNewer('web/b1', { admin: 'maintenance', rev: after, node: 'lb1', at: 3 }), false);
-      assert.equal(await store.putActionIfNewer('web/b1', { admin: 'maintenance', rev: after, node: 'lb3', at: 3 }), true);
+      // Same revision: the higher node id wins, byte by byte ('lb-2' < 'lb1' in bytes, while a
+      // collation that skips hyphens, as en_US does, would put it after).
+      assert.equal(await store.putActionIfNewer('web/b1', { admin: 'maintenance', rev: after, node: 'lb-2', at: 3 }, 10), 'newer-there');
+      assert.equal(await store.putActionIfNewer('web/b1', { admin: 'maintenance', rev: after, node: 'lb3', at: 3 }, 10), 'stored');
       assert.equal((await stored()).node, 'lb3');
+      assert.equal(await store.putActionIfNewer('web/b1', { admin: 'maintenance', rev: after, node: 'lb3', at: 3 }, 10), 'already-there');
       // The counter was raised to the replayed revision: the next new one is above it.
       const next = await store.newAction('web/b2', { admin: 'drain', node: 'lb1', at: 4 }, 0, 0);
       assert.ok(next > after);
       // Garbage in the stored value or the counter is overwritten, not a crash.
       await admin.hset(store.keys.actions, 'web/b3', 'not json');
       await admin.set(store.keys.revision, 'NaN-ish');
-      assert.equal(await store.putActionIfNewer('web/b3', { admin: 'drain', rev: 5, node: 'lb1', at: 5 }), true);
+      assert.equal(await store.putActionIfNewer('web/b3', { admin: 'drain', rev: 5, node: 'lb1', at: 5 }, 10), 'stored');
       assert.ok((await store.newAction('web/b3', { admin: 'enabled', node: 'lb1', at: 6 }, 0, 0)) >= 6);
     } finally {
       await store.close();
@@ -161,6 +164,47 @@ describe('RedisPeerStore with a real redis-server', needsProgram('redis-server')
       assert.equal(await store.setHeartbeat('lb2', 'hb', 60_000, 'second'), 'first');
       await admin.flushall();
       assert.equal(await store.setHeartbeat('lb2', 'hb', 60_000, 'second'), 'second');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('what the agent would refuse as garbage never blocks a write, and revisions stay in range', async () => {
+    const cluster = clusterSchema.parse({ redis: url, name: 'garbage' });
+    const store = new RedisPeerStore(cluster);
+    const now = Date.now();
+    try {
+      await store.connect();
+      // Stored values whose revision or node the schemas refuse (cjson reads 1e300 and nan as numbers).
+      for (const raw of ['{"rev":1e300,"node":"zz","admin":"drain","at":1}', '{"rev":"nan","node":"zz"}', '{"rev":5.5,"node":"lb1"}',
+        `{"rev":${now + 2 * 86_400_000},"node":"lb9","admin":"drain","at":1}`, '{"rev":5,"node":"LB-UPPER"}', '[1,2]']) {
+        await admin.hset(store.keys.actions, 'web/g', raw);
+        assert.equal(await store.putActionIfNewer('web/g', { admin: 'enabled', rev: 10, node: 'lb1', at: 1 }, now), 'stored', raw);
+      }
+      // A counter far ahead of the clock (hostile, or a clock years off) is ignored, not followed out of range.
+      await admin.set(store.keys.revision, String(4e15));
+      const rev = await store.newAction('web/h', { admin: 'drain', node: 'lb1', at: now }, 0, now);
+      assert.ok(rev >= now && rev < now + 1000, `revision ${rev}`);
+      // A writer's floor at the limit: refused with a clear error, nothing written.
+      await assert.rejects(store.newAction('web/i', { admin: 'drain', node: 'lb1', at: now }, 4e15, now), /would exceed/);
+      assert.equal(await admin.hget(store.keys.actions, 'web/i'), null);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a new action lands above the one stored where it writes, even with the counter lost and the clock behind', async () => {
+    const cluster = clusterSchema.parse({ redis: url, name: 'evicted' });
+    const store = new RedisPeerStore(cluster);
+    try {
+      await store.connect();
+      const high = await store.newAction('web/b1', { admin: 'drain', node: 'lb2', at: 1 }, 0, 50_000);
+      await admin.del(store.keys.revision);
+      const next = await store.newAction('web/b1', { admin: 'enabled', node: 'lb1', at: 2 }, 0, 10);
+      assert.ok(next > high, `${next} after ${high}`);
+      const cfg = await store.newConfig({ node: 'lb1', at: 1, farms: [] }, 0, 70_000);
+      await admin.del(store.keys.revision);
+      assert.ok((await store.newConfig({ node: 'lb2', at: 2, farms: [] }, 0, 10)) > cfg);
     } finally {
       await store.close();
     }

@@ -15,7 +15,7 @@ import { FakeStore, until } from './fake-store.js';
 /** A heartbeat timer far away: the tests drive every read themselves. */
 const cluster = clusterSchema.parse({ redis: 'redis://127.0.0.1:6379/0', heartbeat: '1h', heartbeat_ttl: '2h' });
 
-function setup(overrides: Partial<ClusterHost> = {}, clusterConfig = cluster) {
+function setup(overrides: Partial<ClusterHost> = {}, clusterConfig = cluster, now: () => number = Date.now) {
   const store = new FakeStore();
   const lines: { msg: string; err?: string }[] = [];
   const logger = createLogger('info', new Writable({
@@ -40,7 +40,7 @@ function setup(overrides: Partial<ClusterHost> = {}, clusterConfig = cluster) {
     journal: { load: async () => new Map(), save: async () => undefined },
     ...overrides,
   };
-  const sync = new ClusterSync(store, clusterConfig, host, logger);
+  const sync = new ClusterSync(store, clusterConfig, host, logger, now);
   return { store, lines, sync };
 }
 
@@ -272,6 +272,82 @@ test('nodes that disagree on an admin state longer than a resync are logged, lis
     store.note(JSON.stringify({ type: 'health', node: 'lb2' }));
     await until(() => sync.adminDisagreements().length === 0);
     assert.ok(lines.some((l) => l.msg === 'nodes agree again on the admin state of f/b'));
+  } finally {
+    await sync.stop();
+  }
+});
+
+test('with its clock far behind, a node still stamps its action above every revision it has seen', async () => {
+  const { store, lines, sync } = setup({}, cluster, () => 1000);
+  try {
+    await sync.start();
+    await until(() => lines.some((l) => /resynchronised/.test(l.msg)));
+    store.hash(store.keys.actions).set('f/b', JSON.stringify({ admin: 'drain', rev: 5000, node: 'lb2', at: 5000 }));
+    store.note(JSON.stringify({ type: 'action', node: 'lb2', rev: 5000 }));
+    await until(() => sync.adminViews('f/b') !== undefined && store.count('hgetall') > 0);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    store.flush();
+    const { revision } = await sync.setAdmin('f/b', 'enabled', false);
+    assert.ok(revision! > 5000, `revision ${revision} at clock 1000 after seeing 5000`);
+  } finally {
+    await sync.stop();
+  }
+});
+
+test('a resync that fails is tried again, and the reads ran regardless', async () => {
+  const applied: string[] = [];
+  const { store, lines, sync } = setup({
+    applyAdmin: async (_key, admin) => { applied.push(admin); },
+    runningShared: async () => ({ rev: 3, node: 'lb1', at: 3, farms: [] }),
+  });
+  store.hash(store.keys.actions).set('f/b', JSON.stringify({ admin: 'drain', rev: 10, node: 'lb2', at: 10 }));
+  let failures = 1;
+  const put = store.putConfigIfNewer.bind(store);
+  store.putConfigIfNewer = async (config, now) => {
+    if (failures-- > 0) throw new Error('WRONGTYPE Operation against a key holding the wrong kind of value');
+    return put(config, now);
+  };
+  try {
+    await sync.start();
+    await until(() => lines.some((l) => l.msg === 'cluster resync failed; trying again'));
+    assert.deepEqual(applied, ['drain'], 'the actions were followed although the republish failed');
+    await until(() => lines.some((l) => /resynchronised/.test(l.msg)), 3000);
+  } finally {
+    await sync.stop();
+  }
+});
+
+test('one backend whose apply fails does not stop the cluster actions of the others', async () => {
+  const applied: string[] = [];
+  const { store, lines, sync } = setup({
+    backends: () => new Set(['f/a', 'f/b']),
+    applyAdmin: async (key, admin) => {
+      if (key === 'f/a') throw new Error('iptables-restore: exit 1');
+      applied.push(`${key} ${admin}`);
+    },
+  });
+  store.hash(store.keys.actions).set('f/a', JSON.stringify({ admin: 'drain', rev: 10, node: 'lb2', at: 10 }));
+  store.hash(store.keys.actions).set('f/b', JSON.stringify({ admin: 'maintenance', rev: 11, node: 'lb2', at: 11 }));
+  try {
+    await sync.start();
+    await until(() => applied.length === 1);
+    assert.deepEqual(applied, ['f/b maintenance']);
+    assert.ok(lines.some((l) => /applying the cluster's drain of f\/a failed/.test(l.msg)));
+  } finally {
+    await sync.stop();
+  }
+});
+
+test('after a reload the node writes its admin states again (a config admin change is announced)', async () => {
+  let own: 'enabled' | 'drain' = 'enabled';
+  const { store, lines, sync } = setup({ appliedAdmin: () => own });
+  try {
+    await sync.start();
+    await until(() => lines.some((l) => /resynchronised/.test(l.msg)));
+    assert.equal(store.hash(store.keys.admin('lb1')).get('f/b'), 'enabled');
+    own = 'drain';
+    sync.reconfigured();
+    await until(() => store.hash(store.keys.admin('lb1')).get('f/b') === 'drain');
   } finally {
     await sync.stop();
   }

@@ -88,3 +88,18 @@ test('loadConfigFile finds a program through the search it is given', async () =
   const result = await loadConfigFile(file, { path: a(), pluginDirs: [b()] });
   assert.ok(result.ok, result.ok ? '' : formatIssues(result.issues));
 });
+
+test('with the cluster\'s shared farms, the programs of those farms are looked for, not the file\'s own', async () => {
+  const file = join(dir, 'shared.yaml');
+  await writeFile(file, config([farm({ check: '{ type: exec, command: [missing_everywhere] }' })]));
+  const search = { path: a(), pluginDirs: [b()] };
+  assert.equal((await loadConfigFile(file, search)).ok, false, 'the file alone names a missing program');
+  const parsedFarms = (raw: string) => (parseConfigText(raw) as unknown as { raw: { farms: unknown[] } }).raw.farms;
+  const good = parsedFarms(config([farm({ check: '{ type: exec, command: [only_b] }' })]));
+  const bad = parsedFarms(config([farm({ check: '{ type: exec, command: [missing_too] }' })]));
+  const accepted = await loadConfigFile(file, search, good);
+  assert.ok(accepted.ok, accepted.ok ? '' : formatIssues(accepted.issues));
+  const refused = await loadConfigFile(file, search, bad);
+  assert.equal(refused.ok, false);
+  assert.match(refused.ok ? '' : formatIssues(refused.issues), /missing_too/);
+});

@@ -26,9 +26,10 @@ printf '%s\\n' "\${COMPREPLY[@]}"`;
 
 for (const cli of ['ha-agent', 'agentctl'] as const) {
   test(`${cli}: every command and long option, as --help lists them`, () => {
-    for (const { path, options } of commandTree(cli)) {
+    const tree = commandTree(cli);
+    for (const { path, options } of tree) {
       const prefix = [cli, ...path].join(' ');
-      const subs = commandTree(cli).filter((c) => c.path.length === path.length + 1 && c.path.slice(0, -1).join(' ') === path.join(' ')).map((c) => c.path.at(-1)!);
+      const subs = tree.filter((c) => c.path.length === path.length + 1 && c.path.slice(0, -1).join(' ') === path.join(' ')).map((c) => c.path.at(-1)!);
       if (subs.length > 0) assert.deepEqual(complete(cli, `${prefix} `), [...subs, 'help'].sort(), `${prefix} <Tab>`);
       assert.deepEqual(complete(cli, `${prefix} --`), options.sort(), `${prefix} --<Tab>`);
     }

@@ -48,9 +48,12 @@ describe('the Debian package', needsRoot(), () => {
   });
 
   after(() => {
+    if (!work) return; // before() found an installation: nothing here is this test's
     if (known(PACKAGE)) run('dpkg', ['--purge', PACKAGE]);
     if (dummyNode) run('dpkg', ['--purge', 'nodejs']);
-    if (work) rmSync(work, { recursive: true, force: true });
+    // before() saw neither: whatever a failed step left there is this test's.
+    for (const dir of ['/etc/ha-agent', '/var/lib/ha-agent']) rmSync(dir, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
   });
 
   it('builds from the tree with npm run package', () => {
@@ -130,6 +133,7 @@ describe('the Debian package', needsRoot(), () => {
   });
 
   it('dpkg -r keeps the config and the state; dpkg -P removes both', () => {
+    assert.equal(installedVersion(PACKAGE), version, 'not installed: an earlier step failed');
     // What the agent keeps across restarts (engine/saver.ts writes it in node.state_dir).
     mkdirSync('/var/lib/ha-agent', { recursive: true });
     writeFileSync('/var/lib/ha-agent/state.json', '{}\n');

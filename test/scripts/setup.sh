@@ -8,6 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 PACKAGES=(iptables nftables iproute2 conntrack conntrackd keepalived redis-server procps psmisc monitoring-plugins-basic haproxy openssl gcc libc6-dev python3 chromium prometheus)
+# The Debian package's build and tests (test/packaging, test/systemd): dpkg-deb, dpkg-shlibdeps,
+# lintian, man, bash-completion, systemd-analyze, setpriv.
+PACKAGES+=(dpkg-dev binutils lintian man-db bash-completion systemd util-linux)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
