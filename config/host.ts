@@ -4,7 +4,7 @@
 
 import { resolveGroup } from '../agent/control/group.js';
 import type { Config } from './schema.js';
-import type { ConfigIssue } from './semantics.js';
+import type { ConfigIssue } from './issue.js';
 import { findCheckProgram, findProgram, notFoundMessage, pluginDirs, type CheckSearch } from './program.js';
 import { hostSecretIssues } from './secrets.js';
 

@@ -2,7 +2,7 @@
 
 import { z, type ZodIssue, type ZodTypeAny } from 'zod';
 import { describeValue } from './fields.js';
-import type { ConfigIssue } from './semantics.js';
+import type { ConfigIssue } from './issue.js';
 
 /** farms[0].backends[1].ip */
 export function formatPath(path: readonly (string | number)[]): string {

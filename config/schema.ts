@@ -6,6 +6,7 @@ import { DEFAULT_CONTROL_SOCKET } from './defaults.js';
 import { cronScheduleError, DEFAULT_VERIFY_SCHEDULE } from './cron.js';
 import { formatDuration } from './duration.js';
 import { notifySchema } from './notify.js';
+import { bgpSchema } from './bgp.js';
 import { clusterSecretIssues } from './secrets.js';
 import {
   absolutePath, describeValue, duration, ipv4, markValue, name, quote, readWith, text, wholeNumber,
@@ -178,7 +179,9 @@ const limitsSchema = z.object({
   action: z.enum(LIMIT_ACTIONS).default('reject'),
 }, { invalid_type_error: 'expected limits: a mapping like { new_per_second: 1000, burst: 200, established: 10000 }' }).strict();
 
-export const ALGORITHMS = ['weight', 'roundrobin', 'hash-srcip', 'leastconn'] as const;
+export const ALGORITHMS = ['weight', 'roundrobin', 'hash-srcip', 'hash-5tuple', 'leastconn'] as const;
+/** dnat/snat rewrite the packet; dsr and tunnel route it unchanged to a backend that replies direct (forwarding.ts). */
+export const MODES = ['dnat', 'snat', 'dsr', 'tunnel'] as const;
 
 export const farmSchema = z.object({
   name: name(FARM_NAME, 'farm name', '1-24 letters, digits, _ or -'),
@@ -187,7 +190,7 @@ export const farmSchema = z.object({
   ports: portList,
   protocol: z.enum(FARM_PROTOCOLS).default('tcp'),
   helper: z.enum(HELPERS).optional(),
-  mode: z.enum(['dnat', 'snat']).default('dnat'),
+  mode: z.enum(MODES).default('dnat'),
   snat_source: snatSource.default('vip'),
   algorithm: z.enum(ALGORITHMS).default('weight'),
   limits: limitsSchema.optional(),
@@ -314,6 +317,7 @@ export const configSchema = z.object({
   }).strict().default({}),
   farms: z.array(farmSchema, { invalid_type_error: 'expected a list of farms' }).default([]),
   vrrp: vrrpSchema.optional(),
+  bgp: bgpSchema.optional(),
   conntrackd: conntrackdSchema.optional(),
   cluster: clusterSchema.optional(),
   notify: notifySchema,

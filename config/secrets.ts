@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import type { ConfigIssue } from './semantics.js';
+import type { ConfigIssue } from './issue.js';
 
 /** The cluster section's keys read here (structural: schema.ts validates with these rules). */
 export interface ClusterSecretKeys {

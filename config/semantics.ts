@@ -4,11 +4,11 @@ import type { ClusterConfig, Config, ConntrackdConfig, FarmConfig, VrrpConfig } 
 import { formatEndpoint, formatPortRange, ipFamily, isIPv4, isIPv6, portsInBoth } from './net.js';
 import { driverIssues } from './drivers.js';
 import { formatDuration } from './duration.js';
+import { bgpIssues, type BgpConfig } from './bgp.js';
+import { forwardingIssues } from './forwarding.js';
 
-export interface ConfigIssue {
-  readonly path: string;
-  readonly message: string;
-}
+export type { ConfigIssue } from './issue.js';
+import type { ConfigIssue } from './issue.js';
 
 /**
  * The parts of a config the rules look at. When the schema rejects some parts, the rest are
@@ -20,6 +20,8 @@ export interface ConfigParts {
   readonly dataplane?: Config['dataplane'];
   /** null: the section is there but the schema rejected it. */
   readonly vrrp?: VrrpConfig | null;
+  /** null: the section is there but the schema rejected it. */
+  readonly bgp?: BgpConfig | null;
   readonly conntrackd?: ConntrackdConfig;
   readonly cluster?: ClusterConfig;
   readonly node?: Config['node'];
@@ -41,6 +43,7 @@ export function semanticIssues(config: ConfigParts): ConfigIssue[] {
   }
   if (config.conntrackd) conntrackdIssues(config.conntrackd, config, add);
   if (config.cluster) clusterIssues(config.cluster, add);
+  bgpIssues(config, add);
   return issues;
 }
 
@@ -70,6 +73,7 @@ function farmIssues(farms: ConfigParts['farms'], add: Add): void {
     }
     protocolIssues(farm, at, add);
     limitIssues(farm, at, add);
+    forwardingIssues(farm, at, add);
 
     const backendNames = new Map<string, number>();
     const endpoints = new Map<string, number>();

@@ -1,9 +1,8 @@
 // Reads the agent's chains back out of iptables-save output, for start-up adoption and drift
 // checks. Pure: text in, Ruleset out.
 
-import { DISPATCH_CHAINS, HELPER_DISPATCH, TABLES, chainKey, isOwnedChain, type Chain, type Jump, type Ruleset, type Table } from '../render/ruleset.js';
+import { HELPER_DISPATCH, TABLES, chainKey, isOwnedChain, isSetChain, type Chain, type Jump, type Ruleset, type Table } from '../render/ruleset.js';
 
-const SET_CHAINS = new Set([...DISPATCH_CHAINS, HELPER_DISPATCH].map((c) => c.name));
 const KNOWN_TABLES = new Set<string>(TABLES);
 
 /** In raw the agent owns only the helpers' chain: other software's HAGENT-looking names there are not ours. */
@@ -39,7 +38,7 @@ export function parseIptablesSave(text: string): Ruleset {
     }
   }
   const result = new Map<string, Chain>();
-  for (const [key, c] of chains) result.set(key, { ...c, kind: SET_CHAINS.has(c.name) ? 'set' : 'ordered' });
+  for (const [key, c] of chains) result.set(key, { ...c, kind: isSetChain(c.name) ? 'set' : 'ordered' });
   return { chains: result, jumps };
 }
 

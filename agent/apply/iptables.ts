@@ -3,8 +3,9 @@
 // lists the kernel.
 
 import { touchedFarms } from '../render/common.js';
-import { renderFarm, assembleRuleset, formatRestore, type FarmRender } from '../render/iptables.js';
-import { emptyRuleset, chainKey, jumpKey, jumpsFor, HELPER_DISPATCH, type Chain, type Ruleset, type Table } from '../render/ruleset.js';
+import { renderFarm, assembleRuleset, formatRestore, sharedParts, type FarmRender } from '../render/iptables.js';
+import { emptyRuleset, chainKey, jumpKey, jumpsFor, DISPATCH_CHAINS, CHAINS, type Chain, type IpSet, type Ruleset, type Table } from '../render/ruleset.js';
+import { IpsetCli } from './ipset.js';
 import type { IpFamily } from '../../config/net.js';
 import { ofFamily, type DesiredState } from '../plan/plan.js';
 import { parseIptablesSave, normalizeRule } from './iptables-save.js';
@@ -17,16 +18,26 @@ export interface IptablesOptions {
   readonly family?: IpFamily;
   readonly restoreCommand?: string;
   readonly saveCommand?: string;
+  /** The ipset binary (the VIP sets of the dispatch). */
+  readonly ipsetCommand?: string;
   readonly timeoutMs?: number;
   /** Told each ruleset writer's pid at spawn (iptables-restore), released at its exit: see RunOptions. */
   readonly onSpawn?: RunOptions['onSpawn'];
 }
+
+/** Kept while empty: the dispatch chains the built-in chains always jump to. */
+const keptEmpty = (name: string): boolean => DISPATCH_CHAINS.some((c) => c.name === name);
+/** Shared chains that exist only while in use. */
+const SHARED_OPTIONAL = [chainKey('filter', CHAINS.refuse)];
 
 export class IptablesRestore implements Netfilter {
   readonly driver = 'iptables' as const;
   private applied: Ruleset = emptyRuleset();
   /** The whole desired ruleset, updated farm by farm so a change costs O(that farm). */
   private desiredChains = new Map<string, Chain>();
+  /** The ipsets the desired rules match on (the VIP split), rebuilt with them. */
+  private desiredSets = new Map<string, IpSet>();
+  private readonly ipsets: IpsetCli;
   private readonly renders = new Map<string, FarmRender>();
   private renderedMask: number | undefined;
   /** Set after a failed apply: the next sync first re-reads the kernel (kube-proxy's "full sync"). */
@@ -41,10 +52,12 @@ export class IptablesRestore implements Netfilter {
     const tool = this.family === 'ipv6' ? 'ip6tables' : 'iptables';
     this.restoreCommand = options.restoreCommand ?? `${tool}-restore`;
     this.saveCommand = options.saveCommand ?? `${tool}-save`;
+    this.ipsets = new IpsetCli(runner, this.family === 'ipv6' ? 'inet6' : 'inet', { command: options.ipsetCommand, timeoutMs: options.timeoutMs });
   }
 
   async adopt(): Promise<void> {
     this.applied = await this.observe();
+    await this.ipsets.adopt();
     this.needsObserve = false;
   }
 
@@ -53,7 +66,7 @@ export class IptablesRestore implements Netfilter {
     const full = this.needsObserve || !changed || this.renderedMask !== desired.markMask;
     if (this.needsObserve) await this.adopt();
     const scope = full ? this.renderAll(desired) : this.renderChanged(desired, changed);
-    const ruleset: Ruleset = { chains: this.desiredChains, jumps: jumpsFor(this.desiredChains) };
+    const ruleset: Ruleset = { chains: this.desiredChains, jumps: jumpsFor(this.desiredChains), sets: this.desiredSets };
     try {
       return await this.applyRuleset(ruleset, scope);
     } catch (err) {
@@ -77,8 +90,9 @@ export class IptablesRestore implements Netfilter {
   async repair(all: DesiredState): Promise<SyncResult> {
     const desired = ofFamily(all, this.family);
     this.applied = await this.observe();
+    await this.ipsets.adopt();
     this.renderAll(desired);
-    return this.applyRuleset({ chains: this.desiredChains, jumps: jumpsFor(this.desiredChains) });
+    return this.applyRuleset({ chains: this.desiredChains, jumps: jumpsFor(this.desiredChains), sets: this.desiredSets });
   }
 
   appliedText(): string {
@@ -89,15 +103,18 @@ export class IptablesRestore implements Netfilter {
     await this.adopt();
     this.renders.clear();
     this.desiredChains = new Map();
+    this.desiredSets = new Map();
     this.renderedMask = undefined;
-    await this.applyRuleset(emptyRuleset());
+    await this.applyRuleset({ ...emptyRuleset(), sets: new Map() });
   }
 
   private renderAll(desired: DesiredState): undefined {
     this.renders.clear();
     this.renderedMask = desired.markMask;
-    for (const farm of desired.farms) this.renders.set(farm.name, renderFarm(farm, desired.markMask));
-    this.desiredChains = new Map(assembleRuleset(desired.markMask, [...this.renders.values()]).chains);
+    for (const farm of desired.farms) this.renders.set(farm.name, renderFarm(farm, desired.markMask, desired.logGroup));
+    const ruleset = assembleRuleset(desired.markMask, [...this.renders.values()], this.family);
+    this.desiredChains = new Map(ruleset.chains);
+    this.desiredSets = new Map(ruleset.sets);
     return undefined;
   }
 
@@ -107,20 +124,20 @@ export class IptablesRestore implements Netfilter {
     const names = touchedFarms(changed, this.renders.keys(), byName.keys());
     const scope = new Set<string>();
     // Dispatch chains are sets: edit them rule by rule, copying only the chains that change.
-    const edited = new Map<string, string[]>();
+    const edited = new Map<string, { table: Table; name: string; rules: string[] }>();
     const rulesOf = (table: Table, chain: string): string[] => {
       const key = chainKey(table, chain);
-      let rules = edited.get(key);
-      if (!rules) {
-        rules = [...(this.desiredChains.get(key)?.rules ?? [])];
-        edited.set(key, rules);
+      let entry = edited.get(key);
+      if (!entry) {
+        entry = { table, name: chain, rules: [...(this.desiredChains.get(key)?.rules ?? [])] };
+        edited.set(key, entry);
       }
-      return rules;
+      return entry.rules;
     };
     for (const name of names) {
       const old = this.renders.get(name);
       const farm = byName.get(name);
-      const next = farm ? renderFarm(farm, desired.markMask) : undefined;
+      const next = farm ? renderFarm(farm, desired.markMask, desired.logGroup) : undefined;
       for (const chain of old?.chains ?? []) {
         scope.add(chainKey(chain.table, chain.name));
         this.desiredChains.delete(chainKey(chain.table, chain.name));
@@ -142,19 +159,38 @@ export class IptablesRestore implements Netfilter {
       }
       for (const d of after) rulesOf(d.table, d.chain).push(d.rule);
     }
-    for (const [key, rules] of edited) {
-      const chain = this.desiredChains.get(key) ?? { ...HELPER_DISPATCH, kind: 'set' as const, rules: [] };
-      // The helpers' chain (and raw's jump to it) is there only while some farm has a helper.
-      if (rules.length === 0 && chain.name === HELPER_DISPATCH.name) this.desiredChains.delete(key);
+    for (const [key, { table, name, rules }] of edited) {
+      const chain = this.desiredChains.get(key) ?? { table, name, kind: 'set' as const, rules: [] };
+      // The helpers', limits' and bucket chains (and the jumps to them) are there only while in use.
+      if (rules.length === 0 && !keptEmpty(name)) this.desiredChains.delete(key);
       else this.desiredChains.set(key, { ...chain, rules });
       scope.add(key);
     }
+    // The bucket heads, VIP sets and the refusal chain follow from every farm: recomputed (cheap:
+    // a line per bucket), and rewritten only when they differ.
+    const shared = sharedParts(desired.markMask, this.renders.values(), this.family);
+    const sharedKeys = new Set(shared.chains.map((c) => chainKey(c.table, c.name)));
+    for (const chain of shared.chains) {
+      const key = chainKey(chain.table, chain.name);
+      const had = this.desiredChains.get(key);
+      if (had && had.rules.length === chain.rules.length && had.rules.every((r, i) => r === chain.rules[i])) continue;
+      this.desiredChains.set(key, chain);
+      scope.add(key);
+    }
+    for (const key of SHARED_OPTIONAL) {
+      if (!sharedKeys.has(key) && this.desiredChains.delete(key)) scope.add(key);
+    }
+    this.desiredSets = shared.sets;
     return scope;
   }
 
   private async applyRuleset(ruleset: Ruleset, scope?: ReadonlySet<string>): Promise<SyncResult> {
     const started = performance.now();
     const tx = buildTransaction(this.applied, ruleset, scope);
+    // Sets first (created, members added), so every rule finds the sets it names; members and
+    // sets no longer wanted go after, once no rule refers to them.
+    const sets = ruleset.sets ?? new Map<string, IpSet>();
+    await this.ipsets.grow(sets);
     if (tx) {
       const result = await this.runner.run(this.restoreCommand, ['--noflush', '-w', '5'], {
         input: tx.text,
@@ -164,6 +200,7 @@ export class IptablesRestore implements Netfilter {
       if (result.exitCode !== 0 || result.timedOut) throw new ApplyError(describeFailure(result), tx.text);
     }
     this.recordApplied(ruleset, scope);
+    await this.ipsets.shrink(sets);
     return { changed: tx !== null, durationMs: performance.now() - started, rewritten: tx?.rewritten ?? [], deleted: tx?.deleted ?? [] };
   }
 

@@ -75,8 +75,11 @@ export class NftMonitor {
   private restartDelay: number;
   private counts = { transactions: 0, own: 0, reported: 0, restarts: 0 };
   private readonly now: () => number;
+  /** The native source until it fails to open; then the nft child. */
+  private native: NftEventSource | undefined;
 
   constructor(private readonly options: NftMonitorOptions) {
+    this.native = options.native;
     this.own = new OwnWriters();
     this.filter = new DriftFilter(options.scope);
     this.now = options.now ?? (() => performance.now());
@@ -131,17 +134,21 @@ export class NftMonitor {
 
   /** Where the changes come from. */
   get source(): 'native' | 'nft monitor' {
-    return this.options.native ? 'native' : 'nft monitor';
+    return this.native ? 'native' : 'nft monitor';
   }
 
   private async launch(): Promise<void> {
-    if (this.options.native) {
+    if (this.native) {
       this.parser = new NftEventParser();
       this.lastGeneration = undefined;
-      // Subscribed when open returns: no readiness to wait for, and no process to restart.
-      this.listener = this.options.native.open((text) => this.onNativeLines(text));
-      await this.seed();
-      return;
+      try {
+        // Subscribed when open returns: no readiness to wait for, and no process to restart.
+        this.listener = this.native.open((text) => this.onNativeLines(text));
+      } catch (err) {
+        this.options.log?.(`${(err as Error).message}; following changes through nft monitor instead`);
+        this.native = undefined;
+      }
+      if (this.listener) return this.seed();
     }
     const [command, ...args] = this.options.argv ?? ['nft'];
     const child = spawn(command!, [...args, '-a', 'monitor'], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -74,6 +74,10 @@ export function parseNftJson(text: string, family: NftFamily = 'ip'): NftObserve
     } else if (kind === 'ct helper') {
       sets.set(String(o.name), { kind });
       snapshot.set(`${kind} ${String(o.name)}`, strip(o, ['handle']));
+    } else if (kind === 'counter') {
+      // Named counters of the limits: what they count moves; only that they are there is applied.
+      sets.set(String(o.name), { kind });
+      snapshot.set(`${kind} ${String(o.name)}`, strip(o, ['handle', 'packets', 'bytes']));
     } else if (kind === 'set' || kind === 'map') {
       const name = String(o.name);
       sets.set(name, { kind });

@@ -81,7 +81,7 @@ export class NftCli implements Netfilter {
       const old = this.applied.get(name);
       if (old) before.push(old);
       const farm = byName.get(name);
-      after.set(name, farm && renderNftFarm(farm, desired.markMask));
+      after.set(name, farm && renderNftFarm(farm, desired.markMask, desired.logGroup));
     }
     const tx = diffFarms(desired.markMask, before, [...after.values()].filter((r): r is NftFarmRender => r !== undefined), this.family);
     const done = tx ? await this.bringTo(tx, () => this.fullModel(desired, changed), true) : { changed: false, rewritten: [], deleted: [] };
@@ -159,7 +159,7 @@ export class NftCli implements Netfilter {
     const reuse = !this.kernel && changed && this.appliedMask === desired.markMask;
     return new Map(desired.farms.map((farm) => {
       const cached = reuse && !changed.has(farm.name) ? this.applied.get(farm.name) : undefined;
-      return [farm.name, cached ?? renderNftFarm(farm, desired.markMask)];
+      return [farm.name, cached ?? renderNftFarm(farm, desired.markMask, desired.logGroup)];
     }));
   }
 

@@ -56,6 +56,8 @@ export function formatStatus(status: Status, options: { colour: boolean }): stri
       `${dp.drift_repairs > 0 ? `, ${dp.drift_repairs} drift repairs` : ''}`,
   ];
   if (dp.last_error) out.push(`           last error: ${paint(dp.last_error, 'red')}`);
+  // Older agents send no last_drift.
+  if (dp.last_drift) out.push(`           last drift repaired ${dp.last_drift.at} (found by ${dp.last_drift.how === 'event' ? 'a kernel event' : 'the sweep'}): ${dp.last_drift.what}`);
   for (const d of status.cluster.admin_disagreements ?? []) {
     const views = Object.entries(d.views).map(([node, admin]) => `${node} ${admin}`).join(', ');
     out.push(`           ${paint(`nodes disagree on ${d.backend}: ${views} (since ${d.since})`, 'red')}`);

@@ -7,7 +7,7 @@ import type { BackendRuntime, DataplaneStatus } from '../engine/engine.js';
 import { markKey } from '../plan/marks.js';
 import type { DesiredState } from '../plan/plan.js';
 import { VERSION } from '../version.js';
-import { buildStatus, type ClusterView } from './status.js';
+import { buildStatus, type ClusterView, type DriftHow } from './status.js';
 
 /** What the status is gathered from. */
 export interface StatusParts {
@@ -23,6 +23,8 @@ export interface StatusParts {
   };
   readonly driver: string;
   driftRepairs(): number;
+  /** The drift watch: its last repair and how many checks events started. */
+  drift?(): { readonly lastDrift: { at: number; how: DriftHow; what: string } | null; readonly eventChecks: number };
   /** Epoch ms (default Date.now). */
   now?(): number;
 }
@@ -33,6 +35,7 @@ export function statusSource(parts: StatusParts): StatusSource {
       const { engine } = parts;
       const dp = engine.dataplane;
       const cluster = parts.cluster();
+      const drift = parts.drift?.();
       return buildStatus({
         node: parts.config().node.id,
         version: VERSION,
@@ -43,6 +46,7 @@ export function statusSource(parts: StatusParts): StatusSource {
         dataplane: {
           driver: parts.driver, inSync: dp.inSync, lastError: dp.lastError, applies: dp.applies, applyErrors: dp.applyErrors,
           lastApplyMs: dp.lastApplyMs, lastApplyAt: dp.lastApplyAt, driftRepairs: parts.driftRepairs(),
+          lastDrift: drift?.lastDrift ?? null, driftEventChecks: drift?.eventChecks ?? 0,
         },
         farms: engine.desired().farms,
         backend: (farm, backend) => engine.runtime.get(markKey(farm, backend)),

@@ -109,9 +109,16 @@ export interface Status {
     readonly last_apply_ms: number | null;
     readonly last_apply_at: string | null;
     readonly drift_repairs: number;
+    /** The last repair of drift: when, whether a kernel event or the periodic sweep found it, and what had changed. */
+    readonly last_drift: { readonly at: string; readonly how: DriftHow; readonly what: string } | null;
+    /** Checks that kernel events about the agent's rules started (each a read of them, and a repair if needed). */
+    readonly drift_event_checks: number;
   };
   readonly farms: readonly FarmStatus[];
 }
+
+/** How drift was found: a kernel event about the agent's rules, or the periodic sweep. */
+export type DriftHow = 'event' | 'sweep';
 
 /** Everything status needs, gathered by the caller (see snapshot.ts); times are epoch ms. */
 export interface StatusInput {
@@ -130,6 +137,9 @@ export interface StatusInput {
     readonly lastApplyMs: number | null;
     readonly lastApplyAt: number | null;
     readonly driftRepairs: number;
+    /** Epoch ms in `at`; absent: none yet. */
+    readonly lastDrift?: { readonly at: number; readonly how: DriftHow; readonly what: string } | null;
+    readonly driftEventChecks?: number;
   };
   /** The planned farms: what the rules in the kernel were built from. */
   readonly farms: readonly PlannedFarm[];
@@ -166,6 +176,8 @@ export function buildStatus(input: StatusInput): Status {
       driver: dp.driver, in_sync: dp.inSync, last_error: dp.lastError, applies: dp.applies, apply_errors: dp.applyErrors,
       last_apply_ms: dp.lastApplyMs === null ? null : round(dp.lastApplyMs, 3),
       last_apply_at: dp.lastApplyAt === null ? null : iso(dp.lastApplyAt), drift_repairs: dp.driftRepairs,
+      last_drift: dp.lastDrift ? { at: iso(dp.lastDrift.at), how: dp.lastDrift.how, what: dp.lastDrift.what } : null,
+      drift_event_checks: dp.driftEventChecks ?? 0,
     },
     farms: input.farms.map((farm): FarmStatus => ({
       name: farm.name, vip: farm.vip, ports: farm.ports.map(portEntry), protocol: farm.protocol, mode: farm.mode, algorithm: farm.algorithm,

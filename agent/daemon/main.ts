@@ -21,6 +21,7 @@ import { startNotify, type NotifyService } from '../notify/service.js';
 import { VrrpView } from '../vrrp/state.js';
 import { assertNetworkCapabilities } from './capabilities.js';
 import { watchDrift } from './drift.js';
+import { createDriftEvents } from './drift-events.js';
 import { LocalChecks } from './local-checks.js';
 import { createNetfilter } from './netfilter.js';
 import { notifierFromEnv, statusLine, type SystemdNotifier } from './notifier.js';
@@ -53,7 +54,9 @@ async function startDaemon(configPath: string, initial: Config, logger: Logger, 
   await mkdir(config.node.run_dir, { recursive: true, mode: 0o755 });
   const runner = new ExecaRunner();
   await assertNetworkCapabilities();
-  const netfilter = await createNetfilter(config, runner);
+  // Drift events: subscribed before the first apply, and told each writer the drivers spawn.
+  const driftEvents = createDriftEvents(config.dataplane.driver, runner, logger);
+  const netfilter = await createNetfilter(config, runner, (pid) => driftEvents.markOwn(pid));
   const engine = new Engine({
     netfilter,
     conntrack: new ConntrackCli(runner),
@@ -64,6 +67,7 @@ async function startDaemon(configPath: string, initial: Config, logger: Logger, 
     weightFactor: slowstartFactor,
   });
   const ramp = new SlowstartRamp(engine, systemClock, Date.now);
+  await driftEvents.start();
   await engine.start(config, await readSavedState(config.node.state_dir), await readMarks(config.node.state_dir));
 
   const checks = new LocalChecks({ engine, runner, logger, now: Date.now });
@@ -75,6 +79,7 @@ async function startDaemon(configPath: string, initial: Config, logger: Logger, 
   });
   checks.useConfig(config);
   const drift = watchDrift(config.dataplane.verify_schedule, netfilter, engine, logger);
+  driftEvents.deliverTo((report) => drift.onEvent(report));
   for (const warning of tcpProbeWarnings()) logger.warn(warning);
   logger.info({ version: VERSION, node: config.node.id, farms: config.farms.length, driver: netfilter.driver, tcp_check: tcpDirect.mode }, 'ha-agent running');
 
@@ -97,7 +102,7 @@ async function startDaemon(configPath: string, initial: Config, logger: Logger, 
   services.push({ name: 'notify', service: notify });
   const status = statusSource({
     config: () => running.config(), startedAt: Date.now(), vrrp, cluster: () => cluster?.view,
-    engine, driver: netfilter.driver, driftRepairs: () => drift.repairs,
+    engine, driver: netfilter.driver, driftRepairs: () => drift.repairs, drift: () => drift,
   });
   return {
     control: { status, events: engine, backends: engine, config: running, changes: running, rules: netfilter, cluster: () => cluster?.admin, logger },
@@ -117,6 +122,7 @@ async function startDaemon(configPath: string, initial: Config, logger: Logger, 
         await service.stop().catch((err: Error) => logger.warn({ service: name, err: err.message }, 'stopping a service failed'));
       }
       drift.stop();
+      await driftEvents.stop();
       ramp.stop();
       unfollow();
       await checks.stop();

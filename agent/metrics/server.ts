@@ -53,7 +53,8 @@ export async function startMetrics(ports: MetricsPorts, listen: string): Promise
         send(res, head, 200, PAGE_HEADERS, PAGE_HTML);
         return;
       case '/status.json':
-        send(res, head, 200, { 'content-type': JSON_TYPE }, `${JSON.stringify(ports.status.status(), null, 2)}\n`);
+        // Compact: the page fetches it every few seconds, and with a thousand backends indenting doubles it.
+        send(res, head, 200, { 'content-type': JSON_TYPE }, `${JSON.stringify(ports.status.status())}\n`);
         return;
       case '/events.json': {
         const asked = Number(url.searchParams.get('n') ?? PAGE_EVENTS);

@@ -5,6 +5,7 @@ import type { AdminState, Config, FarmConfig } from '../../config/schema.js';
 import { ipFamily, type IpFamily, type PortRange } from '../../config/net.js';
 import { fnv1a, markKey } from './marks.js';
 import { bucketOwners, slotCounts, smoothSequence } from './shares.js';
+import { farmBuckets } from './maglev.js';
 
 export type Health = 'up' | 'down' | 'unknown';
 
@@ -127,6 +128,13 @@ export function planFarm(farm: FarmConfig, marks: ReadonlyMap<string, number>, l
     }
     case 'hash-srcip': {
       buckets = bucketOwners(farm.backends.map((b) => b.weight), chainIndexes, chainWeights);
+      buckets.forEach((owner) => (shares[chainIndexes[owner]!]! += 1 / buckets.length));
+      break;
+    }
+    // hash-5tuple: Maglev's table over config weights only (not slow-start or load factors, which
+    // differ between LBs), so every LB with the same health view places a flow alike.
+    case 'hash-5tuple': {
+      buckets = farmBuckets(farm.backends, chainIndexes, `ha-agent/${farm.name}`);
       buckets.forEach((owner) => (shares[chainIndexes[owner]!]! += 1 / buckets.length));
       break;
     }

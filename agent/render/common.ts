@@ -26,3 +26,12 @@ export function touchedFarms(changed: ReadonlySet<string>, before: Iterable<stri
   for (const name of has) if (!had.has(name)) touched.add(name);
   return touched;
 }
+
+/** Connection log lines a farm sends at most per second (and at once): a flood of new
+ * connections must not become a flood of log lines. */
+export const LOG_RATE = 1000;
+export const LOG_BURST = 1000;
+export const DEFAULT_LOG_GROUP = 5;
+
+/** The NFLOG prefix of a farm's connection log; the agent's reader takes the farm from it. */
+export const logPrefix = (farm: PlannedFarm): string => `ha-agent:${farm.name}`;

@@ -2,12 +2,16 @@
 // prints them (so drift checks compare text). The same layout serves ip6tables: a caller passes
 // the farms of one family (plan.ts ofFamily) and feeds the text to that family's tool. Pure.
 
-import { formatPortRange, type PortRange } from '../../config/net.js';
-import { formatMark } from '../plan/marks.js';
+import { formatPortRange, type IpFamily, type PortRange } from '../../config/net.js';
+import { fnv1a, formatMark } from '../plan/marks.js';
 import { ofFamily, type DesiredState, type PlannedBackend, type PlannedFarm } from '../plan/plan.js';
 import { lastMatchProbabilities } from '../plan/shares.js';
 import { backendLabel, persistenceSeconds, snatAddress } from './common.js';
-import { CHAINS, DISPATCH_CHAINS, HELPER_DISPATCH, TABLES, chainKey, jumpsFor, type Chain, type Ruleset, type Table } from './ruleset.js';
+import {
+  BUCKETS, CHAINS, DISPATCH_CHAINS, HELPER_DISPATCH, LIMIT_DISPATCH, SETS, TABLES, chainKey, jumpsFor, type Chain, type IpSet, type Ruleset, type Table,
+} from './ruleset.js';
+import { LOG_BURST, LOG_RATE, logPrefix } from './common.js';
+import { hmarkFiveTuple } from './hash-5tuple.js';
 
 /** multiport takes at most 15 ports per rule, a range counting as two. */
 const MULTIPORT_MAX = 15;
@@ -55,7 +59,7 @@ const comment = (farm: PlannedFarm, backend: PlannedBackend): string => `-m comm
 const setMark = (mark: number, mask: number): string => `-j MARK --set-xmark ${formatMark(mark)}/${formatMark(mask)}`;
 
 /** The mangle MARK chain of one farm: the seed's statistic rules, or nth / HMARK, then persistence. */
-function markRules(farm: PlannedFarm, mask: number): string[] {
+function markRules(farm: PlannedFarm, mask: number, logGroup: number): string[] {
   const chain = farm.chain;
   if (chain.length === 0) return [];
   const matches = farmMatches(farm);
@@ -64,7 +68,8 @@ function markRules(farm: PlannedFarm, mask: number): string[] {
   const match = matches.length === 1 ? matches[0]! : `${vipMatch(farm)} -p ${farm.protocol}`;
   const rules: string[] = [];
   switch (farm.algorithm) {
-    case 'weight': {
+    case 'weight':
+    case 'leastconn': {
       const probabilities = lastMatchProbabilities(chain.map((b) => b.effectiveWeight));
       for (let i = chain.length - 1; i >= 0; i--) {
         const b = chain[i]!;
@@ -91,6 +96,15 @@ function markRules(farm: PlannedFarm, mask: number): string[] {
       });
       break;
     }
+    // hash-5tuple (hash-5tuple.ts): the same bucket dispatch as hash-srcip over a 5-tuple HMARK.
+    case 'hash-5tuple': {
+      rules.push(`${match} ${hmarkFiveTuple(farm, HASH_BUCKET_OFFSET)}`);
+      farm.buckets.forEach((owner, bucket) => {
+        const b = chain[owner]!;
+        rules.push(`-m mark --mark ${formatMark(HASH_BUCKET_OFFSET + bucket)} ${comment(farm, b)} -j MARK --set-xmark ${formatMark(b.mark)}/0xffffffff`);
+      });
+      break;
+    }
     default: {
       const never: never = farm.algorithm;
       throw new Error(`unknown algorithm ${String(never)}`);
@@ -104,7 +118,49 @@ function markRules(farm: PlannedFarm, mask: number): string[] {
     for (const b of chain) rules.push(`-m recent --update --seconds ${seconds} --reap ${list(b)} ${comment(farm, b)} ${setMark(b.mark, mask)}`);
     for (const b of chain) rules.push(`-m mark --mark ${formatMark(b.mark)}/${formatMark(mask)} -m recent --set ${list(b)} ${comment(farm, b)}`);
   }
+  // The packet carries its backend's mark by now: the log line names the backend by it.
+  if (farm.log) rules.push(`-m limit --limit ${LOG_RATE}/sec --limit-burst ${LOG_BURST} -m comment --comment FARM_${farm.name}_log -j NFLOG --nflog-prefix "${logPrefix(farm)}" --nflog-group ${logGroup}`);
   return rules;
+}
+
+/** Which bucket chain holds a VIP's dispatch rules: a hash, the same on every node and run. */
+export const bucketOf = (vip: string): number => fnv1a(vip) % BUCKETS;
+
+/** Over a limit: dropped, or refused through HAGENT-REFUSE (a reset for TCP, else ICMP). */
+const overLimit = (farm: PlannedFarm): string => (farm.limits?.action === 'drop' ? '-j DROP' : `-j ${CHAINS.refuse}`);
+
+/** hashlimit names are one space per namespace and at most 15 bytes: a hash of the farm's name. */
+export const rateName = (farm: PlannedFarm): string => `HA_${fnv1a(`ha-agent/${farm.name}`).toString(16).padStart(8, '0')}`;
+
+/**
+ * The filter chain of a farm with limits or max_conns, for its new connections after DNAT: the
+ * farm's cap on connections held, its rate, each backend's cap (the agent also takes a full
+ * backend out of the MARK chain; this is the hard bound in between counts). connlimit with mask 0
+ * counts every connection that passed the rule: the farm's, or the backend's after its mark.
+ */
+function limitRules(farm: PlannedFarm, mask: number): string[] {
+  const rules: string[] = [];
+  const limits = farm.limits;
+  if (limits?.established !== undefined) {
+    rules.push(`-m connlimit --connlimit-above ${limits.established} --connlimit-mask 0 --connlimit-saddr -m comment --comment FARM_${farm.name}_established ${overLimit(farm)}`);
+  }
+  if (limits?.newPerSecond !== undefined) {
+    rules.push(`-m hashlimit --hashlimit-above ${limits.newPerSecond}/sec --hashlimit-burst ${limits.burst ?? limits.newPerSecond} --hashlimit-name ${rateName(farm)} -m comment --comment FARM_${farm.name}_rate ${overLimit(farm)}`);
+  }
+  for (const b of farm.backends) {
+    if (b.maxConns === 0) continue;
+    rules.push(`-m mark --mark ${formatMark(b.mark)}/${formatMark(mask)} -m connlimit --connlimit-above ${b.maxConns} --connlimit-mask 0 --connlimit-saddr ${comment(farm, b)} -j ${CHAINS.refuse}`);
+  }
+  return rules;
+}
+
+const hasLimits = (farm: PlannedFarm): boolean => farm.limits !== undefined || farm.backends.some((b) => b.maxConns > 0);
+
+/** The farm's new connections by their original destination (after DNAT the packet's is the backend's). */
+function origMatches(farm: PlannedFarm): string[] {
+  const dst = `-m conntrack --ctstate NEW --ctorigdst ${farm.vip}`;
+  if (farm.protocol === 'all') return [dst];
+  return farm.ports.map((r) => `-p ${farm.protocol} ${dst} --ctorigdstport ${formatPortRange(r)}`);
 }
 
 /** DNAT for every configured backend, in or out of the chain: a packet marked just before a
@@ -142,66 +198,111 @@ function rejectRules(farm: PlannedFarm): string[] {
 }
 
 export interface FarmRender {
+  readonly vip: string;
   readonly chains: readonly Chain[];
   /** Rules this farm adds to the shared dispatch chains. */
   readonly dispatch: readonly { readonly table: Table; readonly chain: string; readonly rule: string }[];
 }
 
-export function renderFarm(farm: PlannedFarm, mask: number): FarmRender {
+export function renderFarm(farm: PlannedFarm, mask: number, logGroup = 5): FarmRender {
   const farmComment = `-m comment --comment FARM_${farm.name}`;
+  const bucket = bucketOf(farm.vip);
   const chains: Chain[] = [
-    { table: 'mangle', name: CHAINS.farmMark(farm.name), kind: 'ordered', rules: markRules(farm, mask) },
+    { table: 'mangle', name: CHAINS.farmMark(farm.name), kind: 'ordered', rules: markRules(farm, mask, logGroup) },
     { table: 'nat', name: CHAINS.farmDnat(farm.name), kind: 'ordered', rules: dnatRules(farm, mask) },
     { table: 'filter', name: CHAINS.farmReject(farm.name), kind: 'ordered', rules: rejectRules(farm) },
   ];
   const dispatch: { table: Table; chain: string; rule: string }[] = [];
   for (const match of farmMatches(farm)) {
-    dispatch.push({ table: 'mangle', chain: CHAINS.markFarms, rule: `${match} ${farmComment} -j ${CHAINS.farmMark(farm.name)}` });
-    dispatch.push({ table: 'nat', chain: CHAINS.dnat, rule: `${match} ${farmComment} -j ${CHAINS.farmDnat(farm.name)}` });
+    dispatch.push({ table: 'mangle', chain: CHAINS.markBucket(bucket), rule: `${match} ${farmComment} -j ${CHAINS.farmMark(farm.name)}` });
+    dispatch.push({ table: 'nat', chain: CHAINS.dnatBucket(bucket), rule: `${match} ${farmComment} -j ${CHAINS.farmDnat(farm.name)}` });
     // Filter INPUT/FORWARD see every packet of the box: jump to a farm's reject chain only
     // while it has nothing to offer, so the usual state costs one jump to an empty chain.
     if (farm.chain.length === 0) dispatch.push({ table: 'filter', chain: CHAINS.reject, rule: `${match} ${farmComment} -j ${CHAINS.farmReject(farm.name)}` });
     // Explicitly, per farm (the CT target), never by the kernel's global automatic assignment.
     if (farm.helper !== undefined) dispatch.push({ table: HELPER_DISPATCH.table, chain: HELPER_DISPATCH.name, rule: `${match} ${farmComment} -j CT --helper ${farm.helper}` });
   }
+  if (hasLimits(farm)) {
+    chains.push({ table: 'filter', name: CHAINS.farmLimit(farm.name), kind: 'ordered', rules: limitRules(farm, mask) });
+    for (const match of origMatches(farm)) dispatch.push({ table: LIMIT_DISPATCH.table, chain: LIMIT_DISPATCH.name, rule: `${match} ${farmComment} -j ${CHAINS.farmLimit(farm.name)}` });
+  }
   if (farm.mode === 'snat') {
     chains.push({ table: 'nat', name: CHAINS.farmSnat(farm.name), kind: 'ordered', rules: snatRules(farm, mask) });
     dispatch.push({ table: 'nat', chain: CHAINS.snat, rule: `${protoMatch(farm)}-m conntrack --ctorigdst ${farm.vip} ${farmComment} -j ${CHAINS.farmSnat(farm.name)}` });
   }
-  return { chains, dispatch };
+  return { vip: farm.vip, chains, dispatch };
 }
 
 /** The fixed head of the mangle layout: restore the connection's mark, mark new connections per
  * farm, save the choice so it sticks to the connection (the seed's CONNMARK restore/save). */
-function preChain(mask: number): Chain {
+const setFamily = (family: IpFamily): 'inet' | 'inet6' => (family === 'ipv6' ? 'inet6' : 'inet');
+
+function preChain(mask: number, family: IpFamily): Chain {
   const m = formatMark(mask);
   return {
     table: 'mangle', name: CHAINS.pre, kind: 'ordered', rules: [
       `-j CONNMARK --restore-mark --nfmask ${m} --ctmask ${m}`,
-      `-m conntrack --ctstate NEW -j ${CHAINS.markFarms}`,
+      `-m conntrack --ctstate NEW -m set --match-set ${SETS.vips(setFamily(family))} dst -j ${CHAINS.markFarms}`,
       `-m conntrack --ctstate NEW -m mark ! --mark 0x0/${m} -j CONNMARK --save-mark --nfmask ${m} --ctmask ${m}`,
     ],
   };
 }
 
-/** Assembles the whole ruleset from per-farm renders (cached by the caller when unchanged). */
-export function assembleRuleset(mask: number, farms: readonly FarmRender[]): Ruleset {
-  const chains = new Map<string, Chain>();
-  const add = (chain: Chain) => chains.set(chainKey(chain.table, chain.name), chain);
-  add(preChain(mask));
-  const dispatchChains = new Map(DISPATCH_CHAINS.map(({ table, name }) => [name, { table, rules: [] as string[] }]));
-  const helpers: string[] = [];
+/**
+ * What depends on every farm at once, yet is small: the VIP sets, the bucket heads of the MARK
+ * and DNAT dispatch (one rule per bucket in use), the refusal of over-limit connections.
+ */
+export function sharedParts(mask: number, farms: Iterable<FarmRender>, family: IpFamily): { chains: Chain[]; sets: Map<string, IpSet> } {
+  const setFam = setFamily(family);
+  const buckets = new Map<number, string[]>();
+  let limits = false;
   for (const farm of farms) {
-    farm.chains.forEach(add);
-    for (const d of farm.dispatch) (d.chain === HELPER_DISPATCH.name ? helpers : dispatchChains.get(d.chain)!.rules).push(d.rule);
+    const k = bucketOf(farm.vip);
+    const vips = buckets.get(k) ?? [];
+    if (!vips.includes(farm.vip)) vips.push(farm.vip);
+    buckets.set(k, vips);
+    limits ||= farm.dispatch.some((d) => d.chain === LIMIT_DISPATCH.name);
   }
-  for (const [name, { table, rules }] of dispatchChains) add({ table, name, kind: 'set', rules });
-  if (helpers.length > 0) add({ ...HELPER_DISPATCH, kind: 'set', rules: helpers });
-  return { chains, jumps: jumpsFor(chains) };
+  const used = [...buckets.keys()].sort((a, b) => a - b);
+  const sets = new Map<string, IpSet>();
+  const all = used.flatMap((k) => buckets.get(k)!).sort();
+  sets.set(SETS.vips(setFam), { name: SETS.vips(setFam), type: 'hash:ip', family: setFam, members: all });
+  for (const k of used) sets.set(SETS.bucket(setFam, k), { name: SETS.bucket(setFam, k), type: 'hash:ip', family: setFam, members: [...buckets.get(k)!].sort() });
+  const bucketJump = (k: number, to: string) => `-m set --match-set ${SETS.bucket(setFam, k)} dst -j ${to}`;
+  const chains: Chain[] = [
+    preChain(mask, family),
+    { table: 'mangle', name: CHAINS.markFarms, kind: 'ordered', rules: used.map((k) => bucketJump(k, CHAINS.markBucket(k))) },
+    // nat sees only the first packet of each connection, but every connection of the box.
+    { table: 'nat', name: CHAINS.dnat, kind: 'ordered', rules: [`-m set ! --match-set ${SETS.vips(setFam)} dst -j RETURN`, ...used.map((k) => bucketJump(k, CHAINS.dnatBucket(k)))] },
+  ];
+  if (limits) {
+    const unreachable = family === 'ipv6' ? 'icmp6-port-unreachable' : 'icmp-port-unreachable';
+    chains.push({ table: 'filter', name: CHAINS.refuse, kind: 'ordered', rules: ['-p tcp -j REJECT --reject-with tcp-reset', `-j REJECT --reject-with ${unreachable}`] });
+  }
+  return { chains, sets };
 }
 
-export function renderRuleset(desired: DesiredState): Ruleset {
-  return assembleRuleset(desired.markMask, desired.farms.map((farm) => renderFarm(farm, desired.markMask)));
+/** Assembles the whole ruleset from per-farm renders (cached by the caller when unchanged). */
+export function assembleRuleset(mask: number, farms: readonly FarmRender[], family: IpFamily = 'ipv4'): Ruleset {
+  const chains = new Map<string, Chain>();
+  const add = (chain: Chain) => chains.set(chainKey(chain.table, chain.name), chain);
+  const shared = sharedParts(mask, farms, family);
+  shared.chains.forEach(add);
+  const dispatchChains = new Map<string, { table: Table; rules: string[] }>(DISPATCH_CHAINS.map(({ table, name }) => [name, { table, rules: [] as string[] }]));
+  for (const farm of farms) {
+    farm.chains.forEach(add);
+    for (const d of farm.dispatch) {
+      const chain = dispatchChains.get(d.chain) ?? { table: d.table, rules: [] };
+      chain.rules.push(d.rule);
+      dispatchChains.set(d.chain, chain);
+    }
+  }
+  for (const [name, { table, rules }] of dispatchChains) add({ table, name, kind: 'set', rules });
+  return { chains, jumps: jumpsFor(chains), sets: shared.sets };
+}
+
+export function renderRuleset(desired: DesiredState, family: IpFamily = 'ipv4'): Ruleset {
+  return assembleRuleset(desired.markMask, desired.farms.map((farm) => renderFarm(farm, desired.markMask, desired.logGroup)), family);
 }
 
 /**
@@ -209,9 +310,21 @@ export function renderRuleset(desired: DesiredState): Ruleset {
  * are IPv6 farms, the ip6tables-restore input of theirs after a comment line (each family is its
  * own tool and its own transaction).
  */
-export function renderIptables(desired: DesiredState): { ipv4: string; ipv6: string | undefined } {
-  const ipv6 = desired.farms.some((farm) => farm.family === 'ipv6') ? formatRestore(renderRuleset(ofFamily(desired, 'ipv6'))) : undefined;
-  return { ipv4: formatRestore(renderRuleset(ofFamily(desired, 'ipv4'))), ipv6 };
+export function renderIptables(desired: DesiredState): { ipv4: string; ipv6: string | undefined; ipsets: string } {
+  const v6 = desired.farms.some((farm) => farm.family === 'ipv6') ? renderRuleset(ofFamily(desired, 'ipv6'), 'ipv6') : undefined;
+  const v4 = renderRuleset(ofFamily(desired, 'ipv4'), 'ipv4');
+  const sets = [...(v4.sets?.values() ?? []), ...(v6?.sets?.values() ?? [])];
+  return { ipv4: formatRestore(v4), ipv6: v6 && formatRestore(v6), ipsets: formatIpsetRestore(sets) };
+}
+
+/** `ipset restore` input that creates the sets (existing ones kept) and adds their members. */
+export function formatIpsetRestore(sets: Iterable<IpSet>): string {
+  const lines: string[] = [];
+  for (const set of sets) {
+    lines.push(`create ${set.name} ${set.type} family ${set.family} -exist`);
+    for (const member of set.members) lines.push(`add ${set.name} ${member} -exist`);
+  }
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
 }
 
 /** The whole ruleset as iptables-restore input for a kernel that has none of it yet. */

@@ -34,6 +34,15 @@ export const NFT_NAMES = {
   farmDnat: (farm: string) => `dnat_${farm}`,
   farmSnat: (farm: string) => `snat_${farm}`,
   farmDown: (farm: string) => `down_${farm}`,
+  /** New connections of farms with limits or max_conns, by their original destination. */
+  limits: 'limit_dispatch',
+  farmLimit: (farm: string) => `limit_${farm}`,
+  /** Where over-limit connections are refused with action reject: a reset, else ICMP. */
+  refuse: 'refuse',
+  /** Named counters of what each limit refused. */
+  overEstablished: (farm: string) => `over_established_${farm}`,
+  overRate: (farm: string) => `over_rate_${farm}`,
+  overBackend: (farm: string, mark: number) => `over_max_conns_${farm}_${mark.toString(16)}`,
 } as const;
 
 export interface BaseHook {
@@ -61,7 +70,7 @@ export interface NftChain {
 }
 
 /** Named objects of the table other than chains: sets, verdict maps, conntrack helpers. */
-export type NftObjectKind = 'set' | 'map' | 'ct helper';
+export type NftObjectKind = 'set' | 'map' | 'ct helper' | 'counter';
 
 export interface NftSet {
   readonly name: string;

@@ -6,6 +6,7 @@ import type { PlannedBackend, PlannedFarm } from '../plan/plan.js';
 import { slotCounts } from '../plan/shares.js';
 import { backendLabel, persistenceSeconds } from './common.js';
 import { NFT_NAMES, type NftRule } from './nft-model.js';
+import { jhashFiveTuple } from './hash-5tuple.js';
 
 /** Weight shares are rounded onto at most this many numgen slots (shares.ts MAX_SLOTS). */
 const WEIGHT_SCALE = 1000;
@@ -18,6 +19,9 @@ export function setMark(what: 'meta mark' | 'ct mark', mark: number, mask: numbe
 }
 
 export const goto = (chain: string): string => `goto ${chain}`;
+
+/** Farms that choose by weight rules inline (no per-backend chains). */
+export const byWeight = (farm: PlannedFarm): boolean => farm.algorithm === 'weight' || farm.algorithm === 'leastconn';
 
 /** The client's address in the farm's family: what persistence and hash-srcip key on. */
 export const saddr = (farm: PlannedFarm): string => (farm.family === 'ipv6' ? 'ip6 saddr' : 'ip saddr');
@@ -87,7 +91,7 @@ export function selectRules(farm: PlannedFarm, mask: number): NftRule[] {
     rules.push({ text: `ct helper set "${NFT_NAMES.helper(farm.name)}"`, note: `the ${farm.helper} helper, attached to this farm's connections only (never the kernel's automatic helper assignment)` });
   }
   if (farm.chain.length === 0) return rules;
-  const viaChains = farm.algorithm !== 'weight' && farm.chain.length > 1;
+  const viaChains = !byWeight(farm) && farm.chain.length > 1;
   if (farm.persistenceTtlMs !== undefined) {
     farm.chain.forEach((b, i) => rules.push({
       text: viaChains ? `${saddr(farm)} @${NFT_NAMES.persist(farm.name, b.mark)} ${goto(NFT_NAMES.mark(farm.name, b.mark))}`
@@ -101,7 +105,9 @@ export function selectRules(farm: PlannedFarm, mask: number): NftRule[] {
     return rules;
   }
   switch (farm.algorithm) {
+    // leastconn: weight rules whose weights the connection counts scale (agent/leastconn).
     case 'weight':
+    case 'leastconn':
       rules.push(...weightRules(farm, mask));
       break;
     case 'roundrobin': {
@@ -114,6 +120,13 @@ export function selectRules(farm: PlannedFarm, mask: number): NftRule[] {
       rules.push({
         text: vmap(`jhash ${saddr(farm)} mod ${farm.buckets.length} seed ${formatMark(farm.hashSeed)}`, farm.buckets, farm),
         note: `hash-srcip: ${farm.buckets.length} buckets; a failed backend's buckets move, the others stay`,
+      });
+      break;
+    // hash-5tuple (hash-5tuple.ts): the 5-tuple into Maglev's buckets, the same on every LB.
+    case 'hash-5tuple':
+      rules.push({
+        text: vmap(jhashFiveTuple(farm), farm.buckets, farm),
+        note: `hash-5tuple: ${farm.buckets.length} Maglev buckets; a failed backend's buckets move, the others stay`,
       });
       break;
     default: {

@@ -6,9 +6,9 @@
 import { formatPortRange } from '../../config/net.js';
 import { formatMark } from '../plan/marks.js';
 import type { DesiredState, PlannedBackend, PlannedFarm } from '../plan/plan.js';
-import { backendLabel, snatAddress } from './common.js';
+import { DEFAULT_LOG_GROUP, LOG_BURST, LOG_RATE, backendLabel, logPrefix, snatAddress } from './common.js';
 import { NFT_NAMES, formatFull, nftChain, type BaseHook, type NftChain, type NftFamily, type NftModel, type NftRule, type NftSet } from './nft-model.js';
-import { chooseStatements, goto, maskedMark, selectRules, setMark } from './nft-select.js';
+import { byWeight, chooseStatements, goto, maskedMark, selectRules, setMark } from './nft-select.js';
 import { ofFamily } from '../plan/plan.js';
 import { diffNft, type NftTransaction } from './nft-diff.js';
 
@@ -64,6 +64,43 @@ function refusal(farm: PlannedFarm): NftRule[] {
   }
 }
 
+/** Over a limit: dropped, or refused in the `refuse` chain (a reset for TCP, else ICMP). */
+const overLimit = (farm: PlannedFarm): string => (farm.limits?.action === 'drop' ? 'drop' : goto(NFT_NAMES.refuse));
+
+const hasLimits = (farm: PlannedFarm): boolean => farm.limits !== undefined || farm.backends.some((b) => b.maxConns > 0);
+
+/**
+ * A farm's limits, for its new connections after DNAT (forward or input): its cap on connections
+ * held, its rate, each backend's cap (the agent also takes a full backend out of the choice; this
+ * is the hard bound between counts). `ct count` counts the connections that passed it: the farm's,
+ * or, after the mark test, the backend's. Each refusal is counted in a named counter.
+ */
+function limitRules(farm: PlannedFarm, mask: number): NftRule[] {
+  const rules: NftRule[] = [];
+  const limits = farm.limits;
+  if (limits?.established !== undefined) {
+    rules.push({ text: `ct count over ${limits.established} counter name "${NFT_NAMES.overEstablished(farm.name)}" ${overLimit(farm)}`, comment: `FARM_${farm.name}_established` });
+  }
+  if (limits?.newPerSecond !== undefined) {
+    rules.push({ text: `limit rate over ${limits.newPerSecond}/second burst ${limits.burst ?? limits.newPerSecond} packets counter name "${NFT_NAMES.overRate(farm.name)}" ${overLimit(farm)}`, comment: `FARM_${farm.name}_rate` });
+  }
+  for (const b of farm.backends) {
+    if (b.maxConns === 0) continue;
+    rules.push({ text: `${markIs(b, mask)} ct count over ${b.maxConns} counter name "${NFT_NAMES.overBackend(farm.name, b.mark)}" ${goto(NFT_NAMES.refuse)}`, comment: backendLabel(farm, b) });
+  }
+  return rules;
+}
+
+/** The counters limitRules names. */
+function limitCounters(farm: PlannedFarm): NftSet[] {
+  const names = [
+    ...(farm.limits?.established !== undefined ? [NFT_NAMES.overEstablished(farm.name)] : []),
+    ...(farm.limits?.newPerSecond !== undefined ? [NFT_NAMES.overRate(farm.name)] : []),
+    ...farm.backends.filter((b) => b.maxConns > 0).map((b) => NFT_NAMES.overBackend(farm.name, b.mark)),
+  ];
+  return names.map((name) => ({ name, kind: 'counter', spec: '' }));
+}
+
 export interface NftFarmRender {
   readonly chains: readonly NftChain[];
   readonly sets: readonly NftSet[];
@@ -72,16 +109,22 @@ export interface NftFarmRender {
 
 const markIs = (b: PlannedBackend, mask: number): string => `${maskedMark('meta mark', mask)} == ${formatMark(b.mark)}`;
 
-export function renderNftFarm(farm: PlannedFarm, mask: number): NftFarmRender {
+export function renderNftFarm(farm: PlannedFarm, mask: number, logGroup = DEFAULT_LOG_GROUP): NftFarmRender {
   const chains: NftChain[] = [nftChain(NFT_NAMES.farm(farm.name), selectRules(farm, mask))];
   // The seed's CONNMARK --restore-mark under the mask, for every packet of a connection of the
   // farm: nft 1.0.6 can only `or` a constant, so one rule per configured backend (a chain per
-  // backend would multiply what nft lists on each update). Old marks keep working.
-  chains.push(nftChain(NFT_NAMES.restore(farm.name), farm.backends.map((b) => ({
-    text: `${maskedMark('ct mark', mask)} == ${formatMark(b.mark)} ${setMark('meta mark', b.mark, mask)} return`,
+  // backend would multiply what nft lists on each update). Old marks keep working. A farm that
+  // logs goes on past its backend's rule to the log rule, where the packet carries the mark that
+  // names the backend.
+  const restore: NftRule[] = farm.backends.map((b) => ({
+    text: `${maskedMark('ct mark', mask)} == ${formatMark(b.mark)} ${setMark('meta mark', b.mark, mask)}${farm.log ? '' : ' return'}`,
     comment: backendLabel(farm, b),
-  }))));
-  if (farm.algorithm !== 'weight') {
+  }));
+  if (farm.log) {
+    restore.push({ text: `ct state new limit rate ${LOG_RATE}/second burst ${LOG_BURST} packets log prefix "${logPrefix(farm)}" group ${logGroup}`, comment: `FARM_${farm.name}_log` });
+  }
+  chains.push(nftChain(NFT_NAMES.restore(farm.name), restore));
+  if (!byWeight(farm)) {
     // Targets of the roundrobin/hash vmap; for every configured backend, so health changes leave them be.
     chains.push(...farm.backends.map((b) => nftChain(NFT_NAMES.mark(farm.name, b.mark), [{ text: chooseStatements(farm, b, mask), comment: backendLabel(farm, b) }])));
   }
@@ -102,8 +145,11 @@ export function renderNftFarm(farm: PlannedFarm, mask: number): NftFarmRender {
     // Refused at once rather than black-holed: the client fails over or retries elsewhere.
     chains.push(nftChain(NFT_NAMES.farmDown(farm.name), refusal(farm)));
   }
+  const limited = hasLimits(farm);
+  if (limited) chains.push(nftChain(NFT_NAMES.farmLimit(farm.name), limitRules(farm, mask)));
   const sets: NftSet[] = farm.persistenceTtlMs === undefined ? []
     : farm.chain.map((b) => ({ name: NFT_NAMES.persist(farm.name, b.mark), kind: 'set', spec: persistSpec(nftFamily(farm)) }));
+  sets.push(...limitCounters(farm));
   // One helper object per farm, so a farm's change never touches an object another farm uses.
   if (farm.helper !== undefined) sets.push({ name: NFT_NAMES.helper(farm.name), kind: 'ct helper', spec: `type "${farm.helper}" protocol ${farm.protocol};` });
 
@@ -117,6 +163,7 @@ export function renderNftFarm(farm: PlannedFarm, mask: number): NftFarmRender {
   for (const b of farm.backends) {
     elements.push({ map: NFT_NAMES.marks, key: formatMark(b.mark), value: goto(NFT_NAMES.restore(farm.name)) });
     if (farm.mode === 'snat') elements.push({ map: NFT_NAMES.snat, key: formatMark(b.mark), value: goto(NFT_NAMES.farmSnat(farm.name)) });
+    if (limited) elements.push({ map: NFT_NAMES.limits, key: formatMark(b.mark), value: goto(NFT_NAMES.farmLimit(farm.name)) });
   }
   return { chains, sets, elements };
 }
@@ -149,9 +196,32 @@ function baseParts(mask: number, family: NftFamily): { sets: NftSet[]; chains: N
   return { sets, chains };
 }
 
+/**
+ * The limits' part, only while some farm has limits: their dispatch map (keyed by the backend's
+ * mark the packet carries: after DNAT its destination is the backend's), its rule in input and
+ * forward, and the refusal chain.
+ */
+function limitParts(mask: number, family: NftFamily): { sets: NftSet[]; chains: NftChain[]; rule: NftRule } {
+  const key = `ct state new ${maskedMark('meta mark', mask)}`;
+  return {
+    sets: [{ name: NFT_NAMES.limits, kind: 'map', spec: MARK_SPEC }],
+    chains: [nftChain(NFT_NAMES.refuse, [
+      { text: 'meta l4proto tcp reject with tcp reset' },
+      { text: family === 'ip6' ? 'reject with icmpv6 type port-unreachable' : 'reject with icmp type port-unreachable' },
+    ])],
+    rule: { text: `${key} vmap @${NFT_NAMES.limits}` },
+  };
+}
+
 /** Puts the fixed part and the farms' renders (cached by the caller when unchanged) together. */
 export function assembleNft(mask: number, farms: readonly NftFarmRender[], family: NftFamily = 'ip'): NftModel {
   const base = baseParts(mask, family);
+  if (farms.some((farm) => farm.elements.some((e) => e.map === NFT_NAMES.limits))) {
+    const limits = limitParts(mask, family);
+    base.sets.push(...limits.sets);
+    base.chains.push(...limits.chains);
+    base.chains = base.chains.map((c) => (c.base && (c.name === 'input' || c.name === 'forward') ? nftChain(c.name, [limits.rule, ...c.rules], c.base) : c));
+  }
   const sets = new Map<string, NftSet>(base.sets.map((s) => [s.name, s]));
   const chains = new Map<string, NftChain>(base.chains.map((c) => [c.name, c]));
   const elements = new Map<string, Map<string, string>>(base.sets.map((s) => [s.name, new Map()]));
@@ -166,7 +236,7 @@ export function assembleNft(mask: number, farms: readonly NftFarmRender[], famil
 /** The table of one family (IPv4 by default) for the farms of that family in `desired`. */
 export function nftModel(desired: DesiredState, family: NftFamily = 'ip'): NftModel {
   const farms = ofFamily(desired, family === 'ip6' ? 'ipv6' : 'ipv4').farms;
-  return assembleNft(desired.markMask, farms.map((farm) => renderNftFarm(farm, desired.markMask)), family);
+  return assembleNft(desired.markMask, farms.map((farm) => renderNftFarm(farm, desired.markMask, desired.logGroup)), family);
 }
 
 /**

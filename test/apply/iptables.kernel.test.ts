@@ -114,8 +114,8 @@ describe('IptablesRestore in a real namespace', needsRoot(), () => {
     await netfilter.sync(desired(seedYaml('dnat')));
     const before = save();
     const broken = desired(seedYaml('dnat'));
-    // A VIP the kernel rejects cannot come from a validated config; forge one to force a failure.
-    const forged = { ...broken, farms: broken.farms.map((f) => ({ ...f, vip: '300.1.1.1' })) };
+    // A protocol the kernel rejects cannot come from a validated config; forge one to force a failure.
+    const forged = { ...broken, farms: broken.farms.map((f) => ({ ...f, protocol: 'nosuchproto' })) };
     await assert.rejects(netfilter.sync(forged as DesiredState), /iptables-restore/);
     assert.equal(save().replace(/^#.*\n/gm, ''), before.replace(/^#.*\n/gm, ''));
     await netfilter.sync(desired(seedYaml('dnat'), ['app/app0']));

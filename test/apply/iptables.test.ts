@@ -15,13 +15,18 @@ test('one iptables-restore per change, nothing when unchanged, no listing on the
   const runner = new FakeRunner();
   const netfilter = new IptablesRestore(runner);
   await netfilter.adopt();
-  assert.deepEqual(runner.calls.map((c) => c.command), ['iptables-save']);
+  assert.deepEqual(runner.calls.map((c) => c.command), ['iptables-save', 'ipset']);
   const first = await netfilter.sync(state());
   assert.ok(first.changed);
-  assert.deepEqual(runner.calls.at(-1)!.args, ['--noflush', '-w', '5']);
+  // The VIP sets go in before the rules that name them.
+  assert.deepEqual(runner.calls.slice(-2).map((c) => [c.command, c.args[0]]), [['ipset', 'restore'], ['iptables-restore', '--noflush']]);
+  assert.equal(runner.calls.at(-2)!.input, [
+    'create ha-agent-vips hash:ip family inet -exist', 'add ha-agent-vips 192.168.101.250 -exist',
+    'create ha-agent-b3 hash:ip family inet -exist', 'add ha-agent-b3 192.168.101.250 -exist', ''].join('\n'));
   assert.equal((await netfilter.sync(state())).changed, false);
   await netfilter.sync(state(['app/app1']), new Set(['app']));
-  assert.deepEqual(runner.calls.map((c) => c.command), ['iptables-save', 'iptables-restore', 'iptables-restore']);
+  // The sets did not change: no ipset command.
+  assert.deepEqual(runner.calls.map((c) => c.command), ['iptables-save', 'ipset', 'ipset', 'iptables-restore', 'iptables-restore']);
   assert.equal(runner.calls.at(-1)!.input, [
     '*mangle', ':HAM-app - [0:0]',
     '-A HAM-app -d 192.168.101.250/32 -p tcp -m multiport --dports 443 -m statistic --mode random --probability 1.00000000000 -m comment --comment FARM_app_0_ -j MARK --set-xmark 0x20c/0x3fff',
@@ -34,7 +39,7 @@ test('a failed restore re-reads the kernel, retries once, then reports the error
   const netfilter = new IptablesRestore(runner);
   await netfilter.adopt();
   await assert.rejects(netfilter.sync(state()), /iptables-restore exited 2: iptables-restore: line 3 failed/);
-  assert.deepEqual(runner.calls.map((c) => c.command), ['iptables-save', 'iptables-restore', 'iptables-save', 'iptables-restore']);
+  assert.deepEqual(runner.calls.map((c) => c.command), ['iptables-save', 'ipset', 'ipset', 'iptables-restore', 'iptables-save', 'iptables-restore']);
   const ok = await netfilter.sync(state());
   assert.ok(ok.changed);
 });

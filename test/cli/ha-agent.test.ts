@@ -14,7 +14,7 @@ import { haAgentBin } from '../support/agent.js';
 import { needsProgram, needsRoot } from '../support/root.js';
 
 const STACK_FRAME = /^\s+at /m;
-const CRON_LINE = 'dataplane.verify_schedule: "every tuesday" is not a cron schedule like "*/10 * * * * *" ' +
+const CRON_LINE = 'dataplane.verify_schedule: "every tuesday" is not a cron schedule like "0 */5 * * * *" ' +
   '(second minute hour day-of-month month day-of-week; or five fields, without the second)';
 const LEVEL_LINE = 'HA_AGENT_LOG_LEVEL: "bogus" is not a log level; use one of trace, debug, info, warn, error, fatal, silent';
 

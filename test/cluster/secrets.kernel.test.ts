@@ -33,7 +33,7 @@ describe('cluster secrets never leave the agent', needsRoot(), () => {
     const status = await c.ctl(0, ['status', '--json']);
     const diff = await c.ctl(0, ['config', 'diff']);
     const events = await c.ctl(0, ['events', '-n', '100', '--json']);
-    assert.match(metrics.stdout, /ha_agent_cluster_connected/);
+    assert.match(metrics.stdout, /ha_agent_cluster_state/);
     return [...agent.lines, ...agent.stderrLines, metrics.stdout, status.stdout, status.stderr, diff.stdout, diff.stderr, events.stdout, events.stderr].join('\n');
   }
 

@@ -65,7 +65,9 @@ for (const { name, sharedRevision, want } of [
     const applied: number[] = [];
     const service = await startCluster(fakePorts(dir, applied, { sharedRevision }), { store });
     try {
-      await until(() => store.count('get') >= 1 && store.inFlight === 0);
+      // The config read has been made and its outcome recorded (revision 3 is what the sync
+      // considered, applied or not): no real-time window to guess.
+      await until(() => store.count('get') >= 1 && store.inFlight === 0 && service.sync.revision === 3 && applied.length >= want.length);
       await new Promise((resolve) => setTimeout(resolve, 10));
       assert.deepEqual(applied, want);
       assert.equal(service.sync.revision, 3);

@@ -76,12 +76,13 @@ describe('agentctl with a daemon in a netns lab', needsRoot(), () => {
     for (const b of s.farms[0]!.backends) {
       const labels = { farm: 'web', backend: b.name };
       assert.equal(valueOf(m, 'ha_agent_backend_up', labels), 1);
-      assert.equal(valueOf(m, 'ha_agent_backend_share', labels), b.share);
+      assert.equal(valueOf(m, 'ha_agent_backend_health', { ...labels, state: 'up' }), 1);
+      assert.equal(valueOf(m, 'ha_agent_backend_share_ratio', labels), b.share);
       assert.equal(valueOf(m, 'ha_agent_backend_admin_state', { ...labels, state: 'enabled' }), 1);
       assert.ok(valueOf(m, 'ha_agent_check_duration_seconds_count', labels) >= 2, 'checks were timed');
     }
     assert.equal(valueOf(m, 'ha_agent_vrrp_state', { state: 'DISABLED' }), 1);
-    assert.equal(valueOf(m, 'ha_agent_cluster_connected'), 0);
+    assert.equal(valueOf(m, 'ha_agent_cluster_state', { state: 'disabled' }), 1);
     assert.equal(valueOf(m, 'ha_agent_applies_total'), s.dataplane.applies);
     assert.equal(valueOf(m, 'ha_agent_apply_errors_total'), 0);
     assert.equal(valueOf(m, 'ha_agent_drift_repairs_total'), s.dataplane.drift_repairs);

@@ -24,6 +24,14 @@ describe('formatStatus', () => {
     assert.equal(head[3], 'dataplane  iptables, in sync, 7 applies, last 12 ms, 1 errors, 2 drift repairs');
   });
 
+  it('shows when drift was last repaired and how it was found, under the dataplane line', () => {
+    const input = sampleInput();
+    const drifted = buildStatus({ ...input, dataplane: { ...input.dataplane, lastDrift: { at: NOW, how: 'event', what: 'delete rule ip mangle HAM-web handle 4 by iptables (pid 42)' } } });
+    const lines = formatStatus(drifted, { colour: false }).split('\n');
+    assert.equal(lines[4], '           last drift repaired 2030-01-02T03:04:05.000Z (found by a kernel event): delete rule ip mangle HAM-web handle 4 by iptables (pid 42)');
+    assert.equal(formatStatus(status, { colour: false }).split('\n')[4], '', 'no line before any drift');
+  });
+
   it('has one row per backend with the numbers of the JSON', () => {
     const text = formatStatus(status, { colour: false });
     assert.match(text, /farm web {2}10\.1\.0\.100 tcp\/80,8000-8010 {2}dnat {2}weight {2}1\/3 in chain/);

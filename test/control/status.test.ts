@@ -17,7 +17,7 @@ describe('buildStatus', () => {
     assert.deepEqual(s.cluster, { state: 'disabled', peers: [] });
     assert.deepEqual(s.dataplane, {
       driver: 'iptables', in_sync: true, last_error: null, applies: 7, apply_errors: 1, last_apply_ms: 12.346,
-      last_apply_at: '2030-01-02T03:04:04.000Z', drift_repairs: 2,
+      last_apply_at: '2030-01-02T03:04:04.000Z', drift_repairs: 2, last_drift: null, drift_event_checks: 0,
     });
     assert.equal(s.uptime_s, 125);
     const web = s.farms[0]!;
@@ -27,6 +27,13 @@ describe('buildStatus', () => {
     assert.match(b1.mark, /^0x[0-9a-f]+$/);
     assert.deepEqual(b1.last_check, { ok: false, message: 'TCP connect to 10.2.0.11:8080: ECONNREFUSED', latency_ms: 1.235, at: '2030-01-02T03:04:04.500Z' });
     assert.equal(s.farms[1]!.backends[0]!.port, null, 'a backend without a port keeps the client port');
+  });
+
+  it('reports the last drift repair with how it was found, as an ISO time', () => {
+    const input = sampleInput();
+    const s = buildStatus({ ...input, dataplane: { ...input.dataplane, lastDrift: { at: NOW - 2000, how: 'event', what: 'delete rule ip mangle HAM-web handle 4 by iptables (pid 42)' }, driftEventChecks: 3 } });
+    assert.deepEqual(s.dataplane.last_drift, { at: '2030-01-02T03:04:03.000Z', how: 'event', what: 'delete rule ip mangle HAM-web handle 4 by iptables (pid 42)' });
+    assert.equal(s.dataplane.drift_event_checks, 3);
   });
 
   it('shares follow the weights and sum to 1 over the chain', () => {

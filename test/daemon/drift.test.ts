@@ -22,7 +22,7 @@ test('a schedule node-cron cannot read is logged and the default schedule used, 
   try {
     assert.doesNotThrow(() => { watch = watchDrift('every tuesday', netfilter, engine, logger); });
     const errors = lines.filter((l) => l.level === 50).map((l) => l.msg);
-    assert.deepEqual(errors, ['dataplane.verify_schedule "every tuesday" is not a cron schedule; checking drift on the default "*/10 * * * * *"']);
+    assert.deepEqual(errors, ['dataplane.verify_schedule "every tuesday" is not a cron schedule; checking drift on the default "0 */5 * * * *"']);
     assert.equal(watch?.repairs, 0);
   } finally {
     watch?.stop();

@@ -139,7 +139,7 @@ const status = (over: Partial<Status>): Status => ({
   node: 'lb1', version: '0', uptime_s: 1,
   vrrp: { state: 'DISABLED', since: '' },
   cluster: { state: 'disabled', peers: [] },
-  dataplane: { driver: 'iptables', in_sync: true, last_error: null, applies: 1, apply_errors: 0, last_apply_ms: 1, last_apply_at: null, drift_repairs: 0 },
+  dataplane: { driver: 'iptables', in_sync: true, last_error: null, applies: 1, apply_errors: 0, last_apply_ms: 1, last_apply_at: null, drift_repairs: 0, last_drift: null, drift_event_checks: 0 },
   farms: [],
   ...over,
 });

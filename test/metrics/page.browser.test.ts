@@ -128,6 +128,8 @@ describe('the status page in headless Chromium, over a made-up clustered status'
     assert.match(b2Nodes, /admin: lb1 drain, lb2 enabled, lb3 drain/);
     assert.equal(await w.page.title(), '(2 down) lb1 · ha-agent', 'b1 down and d1 not known yet, both enabled');
     await saveScreenshot(w.page, 'status-page-clustered');
+    await w.page.emulateMedia({ colorScheme: 'dark' });
+    await saveScreenshot(w.page, 'status-page-clustered-dark');
     assert.deepEqual(w.problems, []);
     await w.page.close();
   });

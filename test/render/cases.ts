@@ -210,4 +210,39 @@ export const GOLDEN_CASES: readonly GoldenCase[] = [
       - { name: f1, ip: "fd00:2::11", port: 21 }
 `,
   },
+  {
+    name: 'leastconn-limits-log',
+    yaml: `${node}farms:
+  - name: web
+    vip: 10.1.0.100
+    ports: [80, 443]
+    algorithm: leastconn
+    limits: { new_per_second: 1000, burst: 200, established: 10000 }
+    log: true
+    backends:
+      - { name: b1, ip: 10.2.0.11, port: 8080, weight: 1, max_conns: 500 }
+      - { name: b2, ip: 10.2.0.12, port: 8080, weight: 2 }
+  - name: dns6
+    vip: "fd00:1::100"
+    ports: [53]
+    protocol: udp
+    check: { type: none }
+    limits: { new_per_second: 50000, action: drop }
+    backends:
+      - { name: d1, ip: "fd00:2::11", port: 53, max_conns: 100 }
+`,
+  },
+  {
+    name: 'max-conns-all-full',
+    yaml: `${node}farms:
+  - name: app
+    vip: 10.1.0.100
+    ports: [443]
+    log: true
+    backends:
+      - { name: a1, ip: 10.2.0.11, port: 443, max_conns: 2 }
+      - { name: a2, ip: 10.2.0.12, port: 443, max_conns: 2 }
+`,
+    down: ['app/a1', 'app/a2'],
+  },
 ];

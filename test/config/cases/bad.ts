@@ -14,7 +14,7 @@ const two = (b1: Record<string, string>) => `[${backend()}, ${backend({ name: 'a
 const check = (c: string) => config([farm({ check: c })]);
 const cluster = (c: string) => config([farm()], `cluster: ${c}\n`);
 const ct = '{ interface: eth1, local_address: 10.0.9.1, peer_address: 10.0.9.2 }';
-const CRON = 'is not a cron schedule like "*/10 * * * * *" (second minute hour day-of-month month day-of-week; or five fields, without the second)';
+const CRON = 'is not a cron schedule like "0 */5 * * * *" (second minute hour day-of-month month day-of-week; or five fields, without the second)';
 
 export const BAD_CASES: readonly BadCase[] = [
   // --- IPv4 addresses

@@ -32,7 +32,7 @@ export const GOOD_CASES: readonly GoodCase[] = [
     want: {
       node: { id: 'lb1', state_dir: '/var/lib/ha-agent', run_dir: '/run/ha-agent' },
       control: { socket: '/run/ha-agent/agent.sock' },
-      dataplane: { driver: 'iptables', mark_mask: 0x3fff, mark_min: 0x200, mark_max: 0x3fff, cut_on_down: true, verify_schedule: '*/10 * * * * *' },
+      dataplane: { driver: 'iptables', mark_mask: 0x3fff, mark_min: 0x200, mark_max: 0x3fff, cut_on_down: true, verify_schedule: '0 */5 * * * *' },
       vrrp: undefined, cluster: undefined,
     } },
   { name: 'ports: numbers, strings and ranges, sorted', yaml: config([farm({ ports: '["8000-8010", 443, "80", " 9000 - 9001 "]' })]), get: (c) => c.farms[0]!.ports,
