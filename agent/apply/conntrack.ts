@@ -4,7 +4,6 @@
 import type { IpFamily } from '../../config/net.js';
 import { formatMark } from '../plan/marks.js';
 import { describeFailure, type Runner } from './runner.js';
-import type { ConnCounter } from '../leastconn/loop.js';
 
 export interface ConnTracker {
   /**
@@ -16,6 +15,11 @@ export interface ConnTracker {
 
 /** `conntrack` works on IPv4 entries unless told `-f ipv6`. */
 const FAMILY_ARGS: Record<IpFamily, readonly string[]> = { ipv4: [], ipv6: ['-f', 'ipv6'] };
+
+/** Reads how many live connections carry a mark (established for TCP): leastconn and max_conns. */
+export interface ConnCounter {
+  count(mark: number, mask: number, family: IpFamily): Promise<number>;
+}
 
 /**
  * A dump of the entries of one mark, filtered by the kernel (conntrack sends the mark and mask

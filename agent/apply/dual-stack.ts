@@ -3,7 +3,7 @@
 // kernel transaction of its own; marks stay one space, assigned over the farms of both.
 
 import type { DesiredState } from '../plan/plan.js';
-import { ApplyError, type Driver, type DriftReport, type Netfilter, type SyncResult } from './netfilter.js';
+import { ApplyError, type ChangedObject, type Driver, type DriftReport, type Netfilter, type SyncResult } from './netfilter.js';
 
 const hasIPv6 = (desired: DesiredState): boolean => desired.farms.some((farm) => farm.family === 'ipv6');
 
@@ -47,9 +47,9 @@ export class DualStack implements Netfilter {
     return { inSync: v4.inSync && v6.inSync, differences: [...v4.differences, ...v6.differences.map((d) => `ipv6 ${d}`)] };
   }
 
-  async repair(desired: DesiredState): Promise<SyncResult> {
-    const v4 = await this.v4.repair(desired);
-    const v6 = await this.syncV6(desired, (d) => this.v6.repair(d));
+  async repair(desired: DesiredState, changed?: readonly ChangedObject[]): Promise<SyncResult> {
+    const v4 = await this.v4.repair(desired, changed);
+    const v6 = await this.syncV6(desired, (d) => this.v6.repair(d, changed));
     return merge(v4, v6);
   }
 

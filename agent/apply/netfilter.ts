@@ -30,12 +30,26 @@ export interface Netfilter {
   sync(desired: DesiredState, changed?: ReadonlySet<string>): Promise<SyncResult>;
   /** Reads the agent's rules back from the kernel and compares them with what it applied. */
   verify(): Promise<DriftReport>;
-  /** Re-reads the kernel and rewrites whatever differs from `desired`. */
-  repair(desired: DesiredState): Promise<SyncResult>;
+  /**
+   * Re-reads the kernel and rewrites whatever differs from `desired`. With `changed` (what a
+   * kernel event says someone else changed), a driver that can rewrites only those objects from
+   * what it applied, without reading the kernel; one that cannot does the full repair.
+   */
+  repair(desired: DesiredState, changed?: readonly ChangedObject[]): Promise<SyncResult>;
   /** What the agent has applied, in the driver's own syntax. */
   appliedText(): string;
   /** Removes every chain and jump of the agent (uninstall; never done on stop). */
   removeAll(): Promise<void>;
+}
+
+/** An object of the agent's nft table that another process changed, as its kernel event names it. */
+export interface ChangedObject {
+  /** The table's family: 'ip' or 'ip6'. */
+  readonly family: string;
+  readonly kind: 'chain' | 'set';
+  readonly name: string;
+  /** The object itself was deleted (not only rules or elements in it). */
+  readonly deleted: boolean;
 }
 
 export class ApplyError extends Error {

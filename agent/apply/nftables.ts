@@ -8,7 +8,7 @@ import { diffNft, type NftTransaction } from '../render/nft-diff.js';
 import { formatFull, tableRef, type NftFamily, type NftModel, type NftState } from '../render/nft-model.js';
 import { assembleNft, diffFarms, renderNftFarm, type NftFarmRender } from '../render/nftables.js';
 import { ABSENT, compareNft, parseNftJson, type NftDifference, type NftObserved } from './nft-observe.js';
-import { ApplyError, type DriftReport, type Netfilter, type SyncResult } from './netfilter.js';
+import { ApplyError, type ChangedObject, type DriftReport, type Netfilter, type SyncResult } from './netfilter.js';
 import { NftSession } from './nft-session.js';
 import { ExecaRunner, describeFailure, type RunOptions, type Runner } from './runner.js';
 
@@ -102,8 +102,9 @@ export class NftCli implements Netfilter {
     return { inSync: differences.length === 0, differences };
   }
 
-  async repair(all: DesiredState): Promise<SyncResult> {
+  async repair(all: DesiredState, changed?: readonly ChangedObject[]): Promise<SyncResult> {
     const desired = this.own(all);
+    if (changed && !this.needsAdopt && this.appliedMask !== undefined) return this.rewrite(desired, changed.filter((o) => o.family === this.family));
     const observed = await this.observe();
     const drift = compareNft(this.appliedState(), observed, this.baseline);
     // Chains and maps named in the drift are rewritten even when their tags still look right.
@@ -116,6 +117,37 @@ export class NftCli implements Netfilter {
       dirtyMaps: new Set([...(observed.dirtyMaps ?? []), ...named('map')]),
     });
     this.needsAdopt = false;
+    return this.syncAll(desired);
+  }
+
+  /**
+   * Rewrites the objects an event named from what was applied, without reading the table (which
+   * costs seconds at 10k backends): chains flushed and refilled, maps refilled, deleted ones
+   * created again, foreign ones deleted. Should the kernel not be as assumed (an object already
+   * gone), the transaction fails and bringTo falls back to reading the table.
+   */
+  private async rewrite(desired: DesiredState, changed: readonly ChangedObject[]): Promise<SyncResult> {
+    if (changed.length === 0) return { changed: false, durationMs: 0, rewritten: [], deleted: [] };
+    const applied = this.appliedState();
+    const chains = new Map(applied.chains);
+    const sets = new Map(applied.sets);
+    const elements = new Map(applied.elements);
+    const dirtyMaps = new Set(applied.dirtyMaps ?? []);
+    for (const o of changed) {
+      if (o.kind === 'chain') {
+        if (o.deleted) chains.delete(o.name);
+        // Known or not (a chain someone added to the agent's table): rewritten, or deleted.
+        else chains.set(o.name, { ...chains.get(o.name), digest: 'drift' });
+      } else if (o.deleted) {
+        sets.delete(o.name);
+        elements.delete(o.name);
+      } else if (!sets.has(o.name)) {
+        sets.set(o.name, { kind: 'set' });
+      } else if (elements.has(o.name)) {
+        dirtyMaps.add(o.name);
+      }
+    }
+    this.setKernel({ chains, sets, elements, dirtyMaps });
     return this.syncAll(desired);
   }
 

@@ -5,6 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { systemClock } from '../../checks/clock.js';
 import { tcpDirect, tcpProbeWarnings } from '../../checks/tcp.js';
+import { httpConnectorMode, httpProbeWarnings } from '../../checks/http.js';
 import type { Config } from '../../config/schema.js';
 import { ConntrackCli } from '../apply/conntrack.js';
 import { ExecaRunner } from '../apply/runner.js';
@@ -81,7 +82,13 @@ async function startDaemon(configPath: string, initial: Config, logger: Logger, 
   const drift = watchDrift(config.dataplane.verify_schedule, netfilter, engine, logger);
   driftEvents.deliverTo((report) => drift.onEvent(report));
   for (const warning of tcpProbeWarnings()) logger.warn(warning);
-  logger.info({ version: VERSION, node: config.node.id, farms: config.farms.length, driver: netfilter.driver, tcp_check: tcpDirect.mode }, 'ha-agent running');
+  // The http engine is looked at only when a farm checks over plain http.
+  const httpChecks = config.farms.some((f) => f.check.type === 'http');
+  if (httpChecks) for (const warning of httpProbeWarnings()) logger.warn(warning);
+  logger.info({
+    version: VERSION, node: config.node.id, farms: config.farms.length, driver: netfilter.driver, tcp_check: tcpDirect.mode,
+    ...(httpChecks ? { http_check: httpConnectorMode('http') } : {}),
+  }, 'ha-agent running');
 
   const services: { name: string; service: Service }[] = [];
   let cluster: ClusterOffer | undefined;

@@ -6,16 +6,12 @@
 
 import type { Clock, TimerHandle } from '../../checks/clock.js';
 import type { Config, FarmConfig } from '../../config/schema.js';
-import { ipFamily, type IpFamily } from '../../config/net.js';
+import { ipFamily } from '../../config/net.js';
+import type { ConnCounter } from '../apply/conntrack.js';
 import type { Logger } from '../log.js';
 import { markKey } from '../plan/marks.js';
 import type { BackendView } from '../plan/plan.js';
 import { needsCounts, nextLoad, type BackendLoad } from './load.js';
-
-/** Reads how many live connections carry a mark (established for TCP). */
-export interface ConnCounter {
-  count(mark: number, mask: number, family: IpFamily): Promise<number>;
-}
 
 /** What the loop needs of the engine. */
 export interface LoadTarget {
