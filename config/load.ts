@@ -55,6 +55,9 @@ function salvage(raw: Record<string, unknown>): ConfigParts {
 export function parseConfigText(text: string): ConfigResult {
   const lines = new LineCounter();
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter: lines });
+  // Too deep to parse: the parser's follow-on errors (hundreds, one per level) only bury that.
+  const exhausted = doc.errors.find((e) => e.code === 'RESOURCE_EXHAUSTION');
+  if (exhausted) return { ok: false, issues: [yamlIssue(exhausted, text, lines)] };
   if (doc.errors.length > 0) return { ok: false, issues: doc.errors.map((e) => yamlIssue(e, text, lines)) };
   let raw: unknown;
   try {
@@ -76,6 +79,8 @@ function yamlIssue(error: YAMLError, text: string, lines: LineCounter): ConfigIs
       return { path, message: 'a second YAML document ("---"); the config is one document' };
     case 'TAB_AS_INDENT':
       return { path, message: 'a tab in the indentation; indent YAML with spaces' };
+    case 'RESOURCE_EXHAUSTION':
+      return { path, message: 'the YAML is nested too deeply to read; a config is a few levels deep' };
     default:
       return { path, message: error.message.split('\n')[0]! };
   }

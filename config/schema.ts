@@ -99,17 +99,25 @@ const checkTiming = {
   port: port.optional(),
 };
 
+/**
+ * A Host header or TLS server name goes into the check request as written: a space or a control
+ * character (CR/LF) would split the request line or add headers of its own.
+ */
+const hostHeaderError = (s: string): string | undefined =>
+  (/[\s\x00-\x1f\x7f]/.test(s) ? `${quote(s)} has a space or a control character; a host name has neither` : undefined);
+
 const tls = z.object({
   verify: z.boolean().default(false),
   ca: absolutePath.optional(),
-  sni: z.string().min(1).optional(),
+  sni: text('a server name like www.example.com', hostHeaderError).optional(),
 }).strict();
 
 const httpCheck = {
   ...checkTiming,
   method: z.enum(['GET', 'HEAD', 'POST', 'OPTIONS']).default('GET'),
-  path: text('a URL path like /healthz', (s) => (s.startsWith('/') ? undefined : `${quote(s)} must start with /`)).default('/'),
-  host: z.string().min(1).optional(),
+  path: text('a URL path like /healthz', (s) => (!s.startsWith('/') ? `${quote(s)} must start with /`
+    : /[\s\x00-\x1f\x7f]/.test(s) ? `${quote(s)} has a space or a control character (encode it, e.g. %20)` : undefined)).default('/'),
+  host: text('a host name like www.example.com', hostHeaderError).optional(),
   expect_status: z.array(statusEntry, { invalid_type_error: 'expected a list of statuses like [200, "300-399"]' })
     .min(1, 'needs at least one status, like [200]').default(['200-399']),
   expect_body: regex.optional(),

@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cc=${CC:-cc}
-modules=(tcp_check http_check sd_notify nft_events)
+modules=(tcp_check http_check sd_notify nft_events nflog)
 include=$(node -p "require('node:path').resolve(process.execPath, '../../include/node')")
 skip() {
   for module in "${modules[@]}"; do rm -f "dist/native/$module.node"; done

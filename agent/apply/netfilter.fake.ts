@@ -1,16 +1,21 @@
 // A Netfilter that records what it was asked to apply, for engine unit tests.
 
 import type { DesiredState } from '../plan/plan.js';
-import type { DriftReport, Netfilter, SyncResult } from './netfilter.js';
+import type { ChangedObject, Driver, DriftReport, Netfilter, SyncResult } from './netfilter.js';
 import { ApplyError } from './netfilter.js';
 
 export class FakeNetfilter implements Netfilter {
-  readonly driver = 'iptables' as const;
+  constructor(readonly driver: Driver = 'iptables') {}
   readonly syncs: { desired: DesiredState; changed: string[] | undefined; at: number }[] = [];
   /** Makes the next N syncs fail. */
   failNext = 0;
   /** Called inside each sync (e.g. to record ordering against conntrack cuts). */
   onSync: (() => void) | undefined;
+  /** What each repair was told had changed (undefined: a full repair). */
+  readonly repairs: (readonly ChangedObject[] | undefined)[] = [];
+  /** The drift the next verify reports (one line per difference). */
+  drift: string[] = [];
+  verifies = 0;
 
   async adopt(): Promise<void> {}
 
@@ -25,10 +30,13 @@ export class FakeNetfilter implements Netfilter {
   }
 
   async verify(): Promise<DriftReport> {
-    return { inSync: true, differences: [] };
+    this.verifies++;
+    return { inSync: this.drift.length === 0, differences: [...this.drift] };
   }
 
-  async repair(desired: DesiredState): Promise<SyncResult> {
+  async repair(desired: DesiredState, changed?: readonly ChangedObject[]): Promise<SyncResult> {
+    this.repairs.push(changed);
+    this.drift = [];
     return this.sync(desired);
   }
 

@@ -5,6 +5,7 @@
 
 import { tableRef } from '../render/nft-model.js';
 import { JUMPS, isOwnedChain } from '../render/ruleset.js';
+import type { ChangedObject } from './netfilter.js';
 import type { NftEvent, NftTransaction } from './nft-events.js';
 
 /** The agent's objects in the kernel, for one driver. */
@@ -120,6 +121,35 @@ export class DriftFilter {
     const target = this.jumpTarget?.exec(rule)?.[1];
     return target !== undefined && this.scope.ownedChain!(target);
   }
+}
+
+/**
+ * The objects of the agent's nft tables that these events changed, so that a repair can rewrite
+ * only them; null when something else changed (a table, the iptables chains, a change that was
+ * not printed) and the whole ruleset must be read back. `reasons` beyond the events are changes
+ * whose object is unknown.
+ */
+export function changedObjects(scope: DriftScope, events: readonly NftEvent[], reasons: readonly string[]): ChangedObject[] | null {
+  if (events.length === 0 || reasons.length !== events.length) return null;
+  const found = new Map<string, ChangedObject>();
+  for (const e of events) {
+    if (!scope.nftTables?.some((t) => t.family === e.family && t.table === e.table)) return null;
+    let kind: ChangedObject['kind'];
+    let name: string | undefined;
+    let itself: boolean;
+    switch (e.object) {
+      case 'chain': case 'rule': kind = 'chain'; name = e.chain; itself = e.object === 'chain'; break;
+      case 'set': case 'element': kind = 'set'; name = e.name; itself = e.object === 'set'; break;
+      case 'table': case 'flowtable': case 'object': return null;
+    }
+    if (name === undefined) return null;
+    const key = `${e.family} ${kind} ${name}`;
+    // The last word on the object itself wins (deleted and added again is there); a rule or an
+    // element changes nothing about whether it exists.
+    const deleted = itself ? e.kind === 'delete' : found.get(key)?.deleted ?? false;
+    found.set(key, { family: e.family, kind, name, deleted });
+  }
+  return [...found.values()];
 }
 
 /** An event as one readable line, as nft would print it without the statements. */

@@ -63,6 +63,15 @@ const OBJECTS: Readonly<Record<string, NftObject>> = {
 const FAMILIES = new Set(['ip', 'ip6', 'inet', 'arp', 'bridge', 'netdev']);
 const TRAILING_HANDLE = / # handle (\d+)$/;
 
+/** A word's entry in a table: own keys only, so "constructor" or "toString" is no nft word. */
+const lookup = <T>(table: Readonly<Record<string, T>>, word: string): T | undefined => (Object.hasOwn(table, word) ? table[word] : undefined);
+
+/** Digits as a number, or undefined when they are none or pass 2^53 (garbage, not a kernel value). */
+function wholeNumber(digits: string | undefined): number | undefined {
+  const n = digits !== undefined && /^\d+$/.test(digits) ? Number(digits) : NaN;
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
 /** Collects event lines until the generation line that closes their transaction. */
 export class NftEventParser {
   private events: NftEvent[] = [];
@@ -72,7 +81,8 @@ export class NftEventParser {
   push(line: string): NftMonitorLine | null {
     if (line.startsWith('#')) {
       const gen = GENERATION.exec(line);
-      if (gen) return { type: 'transaction', transaction: this.close(Number(gen[1]), gen[2], gen[3]) };
+      const generation = wholeNumber(gen?.[1]);
+      if (gen && generation !== undefined) return { type: 'transaction', transaction: this.close(generation, wholeNumber(gen[2]), gen[3]) };
       if (line.startsWith(LOST_EVENTS_LINE)) return { type: 'lost' };
       this.unreadable++;
       return null;
@@ -96,10 +106,10 @@ export class NftEventParser {
     this.unreadable = 0;
   }
 
-  private close(generation: number, pid: string | undefined, process: string | undefined): NftTransaction {
+  private close(generation: number, pid: number | undefined, process: string | undefined): NftTransaction {
     const tx: NftTransaction = {
       generation,
-      ...(pid === undefined ? {} : { pid: Number(pid), process }),
+      ...(pid === undefined ? {} : { pid, process }),
       events: this.events,
       unreadable: this.unreadable,
     };
@@ -111,19 +121,19 @@ export class NftEventParser {
 /** One event line, e.g. `delete rule ip mangle HAGENT-PRE handle 4`; null when it is none. */
 export function parseEvent(line: string): NftEvent | null {
   const words = line.split(' ');
-  const kind = VERBS[words[0] ?? ''];
+  const kind = lookup(VERBS, words[0] ?? '');
   if (!kind) return null;
   const twoWord = `${words[1]} ${words[2]}`;
-  const objectWord = OBJECTS[twoWord] ? twoWord : words[1] ?? '';
-  const object = OBJECTS[objectWord];
+  const objectWord = lookup(OBJECTS, twoWord) ? twoWord : words[1] ?? '';
+  const object = lookup(OBJECTS, objectWord);
   if (!object) return null;
   const at = 1 + objectWord.split(' ').length;
   const family = words[at];
   const table = words[at + 1];
   if (!family || !FAMILIES.has(family) || !table) return null;
   const base = { kind, verb: words[0]!, object, family, table };
-  const trailing = TRAILING_HANDLE.exec(line);
-  const handle = trailing ? { handle: Number(trailing[1]) } : {};
+  const trailing = wholeNumber(TRAILING_HANDLE.exec(line)?.[1]);
+  const handle = trailing === undefined ? {} : { handle: trailing };
   const name = words[at + 2];
   switch (object) {
     case 'table':
@@ -134,8 +144,8 @@ export function parseEvent(line: string): NftEvent | null {
       if (!name) return null;
       if (kind === 'delete') {
         // `delete rule F T C handle N`: the handle is all nft prints of a deleted rule.
-        const deleted = words[at + 3] === 'handle' ? Number(words[at + 4]) : NaN;
-        return Number.isSafeInteger(deleted) ? { ...base, chain: name, handle: deleted } : { ...base, chain: name };
+        const deleted = words[at + 3] === 'handle' ? wholeNumber(words[at + 4]) : undefined;
+        return deleted !== undefined ? { ...base, chain: name, handle: deleted } : { ...base, chain: name };
       }
       let rest = words.slice(at + 3);
       // Without -a, nft prints the insert position where the handle would be: never a handle.
@@ -150,8 +160,8 @@ export function parseEvent(line: string): NftEvent | null {
     case 'object': {
       if (!name) return null;
       // `add map F T NAME { # handle 9 type ...`: the handle sits inside the braces.
-      const inner = / \{ # handle (\d+) /.exec(line);
-      return { ...base, name, ...(inner ? { handle: Number(inner[1]) } : handle) };
+      const inner = wholeNumber(/ \{ # handle (\d+) /.exec(line)?.[1]);
+      return { ...base, name, ...(inner !== undefined ? { handle: inner } : handle) };
     }
   }
 }

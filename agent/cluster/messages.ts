@@ -54,6 +54,9 @@ export const noteSchema = z.object({
 }).strict();
 export type Note = z.infer<typeof noteSchema>;
 
+/** The longest rejection reason kept. */
+const MAX_REASON = 200;
+
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 /** Parses a JSON string from Redis against a schema; never throws. */
@@ -69,7 +72,9 @@ export function parseValue<T>(schema: z.ZodType<T>, raw: unknown): Parsed<T> {
   const result = schema.safeParse(data);
   if (!result.success) {
     const issue = result.error.issues[0]!;
-    return { ok: false, reason: `${issue.path.join('.') || '(value)'}: ${issue.message}` };
+    // zod quotes the value it refused: cut, so a hostile value does not fill the logs.
+    const reason = `${issue.path.join('.') || '(value)'}: ${issue.message}`;
+    return { ok: false, reason: reason.length > MAX_REASON ? `${reason.slice(0, MAX_REASON)}...` : reason };
   }
   return { ok: true, value: result.data };
 }

@@ -19,10 +19,14 @@ export interface DriftEvents {
   stop(): Promise<void>;
 }
 
-export function createDriftEvents(driver: Driver, runner: Runner, logger: Logger): DriftEvents {
+/**
+ * HA_AGENT_NFT_EVENTS=monitor follows changes through an `nft monitor` child even when the native
+ * listener is built (for comparing the two; the native one is the default, see nft-monitor.ts).
+ */
+export function createDriftEvents(driver: Driver, runner: Runner, logger: Logger, env: NodeJS.ProcessEnv = process.env): DriftEvents {
   const early: Drift[] = [];
   let target: ((drift: Drift) => void) | undefined;
-  const native = nativeNftEvents();
+  const native = env.HA_AGENT_NFT_EVENTS === 'monitor' ? { error: 'HA_AGENT_NFT_EVENTS=monitor' } : nativeNftEvents();
   const monitor = new NftMonitor({
     scope: agentScope(driver),
     ...(native.source ? { native: native.source } : {}),

@@ -8,8 +8,9 @@
 import cron from 'node-cron';
 import { cronScheduleError, DEFAULT_VERIFY_SCHEDULE } from '../../config/cron.js';
 import type { Logger } from '../log.js';
+import { agentScope, changedObjects } from '../apply/nft-concern.js';
 import type { Drift } from '../apply/nft-monitor.js';
-import type { Netfilter } from '../apply/netfilter.js';
+import type { ChangedObject, Netfilter } from '../apply/netfilter.js';
 import type { DataplaneGuard } from './ports.js';
 
 /** How drift was found: by a kernel event, or by the periodic sweep. */
@@ -37,6 +38,8 @@ interface Pending {
   repair: boolean;
   verify: boolean;
   what: string[];
+  /** The objects the events named, while all of them could be rewritten alone; null: the whole ruleset. */
+  objects: ChangedObject[] | null;
 }
 
 const MAX_LOGGED_CHANGES = 20;
@@ -48,6 +51,7 @@ export function watchDrift(schedule: string, netfilter: Netfilter, engine: Datap
   let eventChecks = 0;
   let lastDrift: LastDrift | null = null;
   let pending: Pending | undefined;
+  const scope = agentScope(netfilter.driver);
 
   const repaired = (how: DriftHow, what: string, detail: Record<string, unknown>) => {
     repairs++;
@@ -79,9 +83,10 @@ export function watchDrift(schedule: string, netfilter: Netfilter, engine: Datap
       repaired('event', report.differences.slice(0, 3).join('; '), {});
       return;
     }
-    // repair reads the agent's rules once and rewrites only the chains and maps that differ:
-    // a verify first would read them twice.
-    const result = await netfilter.repair(engine.desired());
+    // The objects the events named are rewritten from what was applied (nftables driver); else
+    // repair reads the agent's rules once and rewrites the chains and maps that differ (a verify
+    // first would read them twice).
+    const result = await netfilter.repair(engine.desired(), work.verify ? undefined : work.objects ?? undefined);
     if (!result.changed) {
       engine.setInSync(engine.dataplane.lastError === null);
       logger.info({ changes: work.what }, 'rules changed by another process already match what was applied');
@@ -120,7 +125,7 @@ export function watchDrift(schedule: string, netfilter: Netfilter, engine: Datap
 
   const onEvent = (drift: Drift): void => {
     if (stopped) return;
-    const work = pending ?? (pending = { repair: false, verify: false, what: [] });
+    const work = pending ?? (pending = { repair: false, verify: false, what: [], objects: [] });
     if (drift.cause === 'change') {
       const writer = drift.process === undefined ? `pid ${drift.pid ?? 'unknown'}` : `${drift.process} (pid ${drift.pid})`;
       const shown = drift.reasons.slice(0, MAX_LOGGED_CHANGES);
@@ -128,6 +133,8 @@ export function watchDrift(schedule: string, netfilter: Netfilter, engine: Datap
       logger.warn({ writer: drift.process, pid: drift.pid, generation: drift.generation, changes: shown, ...(more > 0 ? { more } : {}) },
         `rules changed by ${writer}: ${shown.slice(0, 3).join('; ')}${drift.reasons.length > 3 ? ` and ${drift.reasons.length - 3} more` : ''}; repairing`);
       work.repair = true;
+      const objects = changedObjects(scope, drift.events, drift.reasons);
+      work.objects = work.objects && objects ? [...work.objects, ...objects] : null;
       if (work.what.length < MAX_LOGGED_CHANGES) work.what.push(...shown.slice(0, MAX_LOGGED_CHANGES - work.what.length).map((r) => `${r} by ${writer}`));
     } else {
       logger.warn({ reasons: drift.reasons }, `ruleset changes may have been missed (${drift.reasons.join('; ')}); verifying all rules`);

@@ -8,6 +8,9 @@ import { tcpDirect, tcpProbeWarnings } from '../../checks/tcp.js';
 import { httpConnectorMode, httpProbeWarnings } from '../../checks/http.js';
 import type { Config } from '../../config/schema.js';
 import { ConntrackCli } from '../apply/conntrack.js';
+import { startConnLog } from '../connlog/start.js';
+import { LoadBook } from '../leastconn/loop.js';
+import { startLoads } from '../leastconn/service.js';
 import { ExecaRunner } from '../apply/runner.js';
 import { statusSource } from '../control/snapshot.js';
 import { Engine } from '../engine/engine.js';
@@ -58,6 +61,8 @@ async function startDaemon(configPath: string, initial: Config, logger: Logger, 
   // Drift events: subscribed before the first apply, and told each writer the drivers spawn.
   const driftEvents = createDriftEvents(config.dataplane.driver, runner, logger);
   const netfilter = await createNetfilter(config, runner, (pid) => driftEvents.markOwn(pid));
+  // leastconn factors and max_conns fullness, from conntrack counts (agent/leastconn).
+  const loads = new LoadBook();
   const engine = new Engine({
     netfilter,
     conntrack: new ConntrackCli(runner),
@@ -66,6 +71,7 @@ async function startDaemon(configPath: string, initial: Config, logger: Logger, 
     clock: systemClock,
     persist: persistToStateDir(() => running.config().node.state_dir),
     weightFactor: slowstartFactor,
+    load: (farm, backend) => loads.view(farm, backend),
   });
   const ramp = new SlowstartRamp(engine, systemClock, Date.now);
   await driftEvents.start();
@@ -107,6 +113,9 @@ async function startDaemon(configPath: string, initial: Config, logger: Logger, 
   // First in, so stopped last: hooks still hear what the other services do as they stop.
   const notify = startNotify({ config: running, events: engine, vrrp, runner, logger });
   services.push({ name: 'notify', service: notify });
+  // The data path's own services: the load loop and the connection log (agent/leastconn, agent/connlog).
+  services.push({ name: 'loads', service: startLoads({ target: engine, book: loads, counter: new ConntrackCli(runner), clock: systemClock, logger }) });
+  services.push({ name: 'connlog', service: startConnLog({ config: () => running.config(), marks: () => engine.marks, logger, clock: systemClock }) });
   const status = statusSource({
     config: () => running.config(), startedAt: Date.now(), vrrp, cluster: () => cluster?.view,
     engine, driver: netfilter.driver, driftRepairs: () => drift.repairs, drift: () => drift,

@@ -141,11 +141,12 @@ export const rateName = (farm: PlannedFarm): string => `HA_${fnv1a(`ha-agent/${f
 function limitRules(farm: PlannedFarm, mask: number): string[] {
   const rules: string[] = [];
   const limits = farm.limits;
-  if (limits?.established !== undefined) {
-    rules.push(`-m connlimit --connlimit-above ${limits.established} --connlimit-mask 0 --connlimit-saddr -m comment --comment FARM_${farm.name}_established ${overLimit(farm)}`);
-  }
+  // The rate first: a connection it refuses never enters the established count's list.
   if (limits?.newPerSecond !== undefined) {
     rules.push(`-m hashlimit --hashlimit-above ${limits.newPerSecond}/sec --hashlimit-burst ${limits.burst ?? limits.newPerSecond} --hashlimit-name ${rateName(farm)} -m comment --comment FARM_${farm.name}_rate ${overLimit(farm)}`);
+  }
+  if (limits?.established !== undefined) {
+    rules.push(`-m connlimit --connlimit-above ${limits.established} --connlimit-mask 0 --connlimit-saddr -m comment --comment FARM_${farm.name}_established ${overLimit(farm)}`);
   }
   for (const b of farm.backends) {
     if (b.maxConns === 0) continue;

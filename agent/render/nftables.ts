@@ -78,11 +78,12 @@ const hasLimits = (farm: PlannedFarm): boolean => farm.limits !== undefined || f
 function limitRules(farm: PlannedFarm, mask: number): NftRule[] {
   const rules: NftRule[] = [];
   const limits = farm.limits;
-  if (limits?.established !== undefined) {
-    rules.push({ text: `ct count over ${limits.established} counter name "${NFT_NAMES.overEstablished(farm.name)}" ${overLimit(farm)}`, comment: `FARM_${farm.name}_established` });
-  }
+  // The rate first: a connection it refuses never enters the established count's list.
   if (limits?.newPerSecond !== undefined) {
     rules.push({ text: `limit rate over ${limits.newPerSecond}/second burst ${limits.burst ?? limits.newPerSecond} packets counter name "${NFT_NAMES.overRate(farm.name)}" ${overLimit(farm)}`, comment: `FARM_${farm.name}_rate` });
+  }
+  if (limits?.established !== undefined) {
+    rules.push({ text: `ct count over ${limits.established} counter name "${NFT_NAMES.overEstablished(farm.name)}" ${overLimit(farm)}`, comment: `FARM_${farm.name}_established` });
   }
   for (const b of farm.backends) {
     if (b.maxConns === 0) continue;
@@ -94,8 +95,8 @@ function limitRules(farm: PlannedFarm, mask: number): NftRule[] {
 /** The counters limitRules names. */
 function limitCounters(farm: PlannedFarm): NftSet[] {
   const names = [
-    ...(farm.limits?.established !== undefined ? [NFT_NAMES.overEstablished(farm.name)] : []),
     ...(farm.limits?.newPerSecond !== undefined ? [NFT_NAMES.overRate(farm.name)] : []),
+    ...(farm.limits?.established !== undefined ? [NFT_NAMES.overEstablished(farm.name)] : []),
     ...farm.backends.filter((b) => b.maxConns > 0).map((b) => NFT_NAMES.overBackend(farm.name, b.mark)),
   ];
   return names.map((name) => ({ name, kind: 'counter', spec: '' }));

@@ -56,6 +56,27 @@ test('one nft -f - per change, nothing when unchanged, only the changed farm aft
   assert.match(nft.appliedText(), /^delete table ip ha_agent$/m);
 });
 
+test('a repair of the objects an event named rewrites them from what was applied, without listing the table', async () => {
+  const runner = new FakeRunner((call) => (call.args.includes('list') ? absent : undefined));
+  const nft = new NftCli(runner);
+  await nft.adopt();
+  await nft.sync(desired(twoFarms));
+  const calls = runner.calls.length;
+  const result = await nft.repair(desired(twoFarms), [
+    { family: 'ip', kind: 'chain', name: 'farm_one', deleted: false },
+    { family: 'ip', kind: 'chain', name: 'foreign', deleted: false },
+    { family: 'ip6', kind: 'chain', name: 'farm_two', deleted: false },
+  ]);
+  assert.deepEqual(runner.calls.slice(calls).map((c) => c.args.join(' ')), ['-f -'], 'one apply, no listing');
+  const text = runner.calls.at(-1)!.input!;
+  assert.match(text, /^flush chain ip ha_agent farm_one\nflush chain ip ha_agent foreign\nadd rule ip ha_agent farm_one counter /m);
+  assert.match(text, /^delete chain ip ha_agent foreign$/m, 'a chain someone added to the table goes');
+  assert.doesNotMatch(text, /_two/, 'an object of the other family is not this table`s');
+  assert.deepEqual(result.rewritten, ['farm_one']);
+  assert.equal((await nft.repair(desired(twoFarms), [{ family: 'ip6', kind: 'chain', name: 'farm_one', deleted: false }])).changed, false);
+  assert.equal(runner.calls.length, calls + 1);
+});
+
 test('a farm added and another removed in one sync change only those two, though `changed` names neither', async () => {
   const runner = new FakeRunner((call) => (call.args.includes('list') ? absent : undefined));
   const nft = new NftCli(runner);

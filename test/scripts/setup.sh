@@ -11,6 +11,9 @@ PACKAGES=(iptables nftables iproute2 conntrack conntrackd keepalived redis-serve
 # The Debian package's build and tests (test/packaging, test/systemd): dpkg-deb, dpkg-shlibdeps,
 # lintian, man, bash-completion, systemd-analyze, setpriv.
 PACKAGES+=(dpkg-dev binutils lintian man-db bash-completion systemd util-linux)
+# BGP for active-active (bgp section): BIRD 2, whose `bird -p` checks the rendered bird.conf and
+# which runs on the LBs and the router namespace of the active-active tests.
+PACKAGES+=(bird2)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

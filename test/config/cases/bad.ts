@@ -106,6 +106,13 @@ export const BAD_CASES: readonly BadCase[] = [
     errors: ['farms[0].backends[0].zone: unknown key; expected one of name, ip, port, check_port, weight, priority, admin, mark'] },
   { name: 'http-only key in a tcp check', yaml: check('{ type: tcp, path: /healthz }'), want: null,
     errors: ['farms[0].check.path: unknown key for type tcp; only type http or https has it'] },
+  // A Host, SNI or path goes into the check request as written: CR/LF would add headers.
+  { name: 'CR/LF in an http check host (request splitting)', yaml: check('{ type: http, host: "a.example\\r\\nX-Evil: 1" }'), want: null,
+    errors: ['farms[0].check.host: "a.example\\r\\nX-Evil: 1" has a space or a control character; a host name has neither'] },
+  { name: 'a space in an http check path', yaml: check('{ type: http, path: "/a b HTTP/1.0" }'), want: null,
+    errors: ['farms[0].check.path: "/a b HTTP/1.0" has a space or a control character (encode it, e.g. %20)'] },
+  { name: 'a newline in a TLS server name', yaml: check('{ type: https, tls: { sni: "a\\nb" } }'), want: null,
+    errors: ['farms[0].check.tls.sni: "a\\nb" has a space or a control character; a host name has neither'] },
 
   // --- durations and check timing
   { name: 'duration with a space', yaml: check('{ interval: "2 s" }'), want: null,
