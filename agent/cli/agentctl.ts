@@ -111,6 +111,17 @@ program.command('reload')
     print(r.changed.length === 0 ? 'config reloaded; no farm changed' : `config reloaded; ${r.changed.length} farm(s) re-applied: ${r.changed.join(', ')}`);
   });
 
+program.command('node')
+  .description('with bgp: withdraw every VIP from this node (drain, planned maintenance) or announce them again (enable); established flows keep flowing')
+  .argument('<action>', 'drain or enable')
+  .option('--json', 'print the result as JSON')
+  .action(async (action: string, opts: { json?: boolean }, cmd: Command) => {
+    if (action !== 'drain' && action !== 'enable') throw new CliError(`agentctl: node takes drain or enable, got "${action}"`, EXIT_USAGE);
+    const r = await ask(cmd, { cmd: 'node', action });
+    if (opts.json) return printJson(r);
+    print(r.state === 'drained' ? 'node drained: no VIP announced' : `node enabled: announcing ${r.announced.length > 0 ? r.announced.join(', ') : 'nothing (no farm has a usable backend)'}`);
+  });
+
 program.command('rules')
   .description('the ruleset the agent has applied, and whether the kernel still matches it (exit 1 when it does not)')
   .option('--json', 'print the result as JSON')

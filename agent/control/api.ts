@@ -4,7 +4,7 @@ import type { AdminState } from '../../config/schema.js';
 import type { ControlPorts, ReloadOutcome } from '../daemon/ports.js';
 import { ControlError } from './errors.js';
 import { isHistoryEvent, toEventRecord, type EventRecord } from './events.js';
-import { DEFAULT_EVENTS, MAX_EVENTS, type BackendResult, type ConfigDiffResult, type ConfigPushResult, type ReloadResult, type Request, type RulesResult } from './protocol.js';
+import { DEFAULT_EVENTS, MAX_EVENTS, type BackendResult, type ConfigDiffResult, type ConfigPushResult, type NodeAction, type NodeResult, type ReloadResult, type Request, type RulesResult } from './protocol.js';
 import { issueLines, loadConfigFile, withSharedFarms } from '../../config/load.js';
 import { markKey } from '../plan/marks.js';
 import { reportedShare, round, type Status } from './status.js';
@@ -21,6 +21,8 @@ export interface ControlApi {
   events(n: number): EventRecord[];
   /** Calls `listener` for each new event until the returned function is called. */
   subscribe(listener: (event: EventRecord) => void): () => void;
+  /** `agentctl node drain|enable` (bgp); an API without it answers bgp_disabled. */
+  node?(action: NodeAction): Promise<NodeResult>;
 }
 
 /** Runs one validated request; rejects with ControlError for anything the caller should see. */
@@ -40,6 +42,9 @@ export async function dispatch(api: ControlApi, request: Request): Promise<unkno
       return api.rules();
     case 'events':
       return { events: api.events(Math.min(MAX_EVENTS, request.n ?? DEFAULT_EVENTS)) };
+    case 'node':
+      if (!api.node) throw new ControlError('bgp_disabled', 'this agent has no BGP speaker: node drain/enable need a bgp section');
+      return api.node(request.action);
     default: {
       const never: never = request;
       throw new ControlError('unknown_command', `unknown command ${JSON.stringify((never as { cmd: unknown }).cmd)}`);
@@ -135,6 +140,13 @@ export function daemonApi(ports: ApiPorts): ControlApi {
         only_cluster: [...theirs.keys()].filter((n) => !mine.has(n)),
         different: [...mine.keys()].filter((n) => theirs.has(n) && theirs.get(n) !== mine.get(n)),
       };
+    },
+    // node drain|enable: BGP announcements only; the data path keeps forwarding what arrives.
+    async node(action) {
+      const bgp = ports.bgp?.();
+      if (!bgp) throw new ControlError('bgp_disabled', 'this node has no bgp section: it announces nothing to drain or enable');
+      await bgp.setDrained(action === 'drain');
+      return { state: bgp.drained ? 'drained' : 'enabled', announced: bgp.announced() };
     },
     events: (n) => ports.events.recentEvents(n).map(toEventRecord),
     subscribe: (listener) => ports.events.on((event) => {

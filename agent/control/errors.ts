@@ -7,7 +7,7 @@ export const SERVER_ERRORS = {
   bad_json: 'the request line is not valid JSON; fix the client',
   bad_request: 'valid JSON but not a valid request (a field is missing, unknown or of the wrong type)',
   unsupported_version: 'the request names a protocol version this agent does not speak (this one speaks v1)',
-  unknown_command: 'cmd is not status, backend, reload, rules, events, config_push or config_diff',
+  unknown_command: 'cmd is not status, backend, reload, rules, events, config_push, config_diff or node',
   too_large: 'the request line exceeds the size limit (4 MiB); the connection is closed',
   timeout: 'the request line was not completed in time; the connection is closed',
   busy: 'too many control connections are open; the connection is closed, try again',
@@ -17,6 +17,7 @@ export const SERVER_ERRORS = {
   config_invalid: 'the config file, or farms pushed or shared through the cluster, are invalid here; the running config is kept (details lists every error as path: message)',
   verify_failed: 'the rules could not be read back from the kernel',
   cluster_unavailable: 'the action is cluster-wide but Redis is unreachable (or the node is not clustered); nothing changed (agentctl --local acts on this node only)',
+  bgp_disabled: 'node drain/enable withdraw and announce the VIPs with BGP; this node has no bgp section (or its BGP speaker did not start)',
   internal: 'an unexpected error in the agent (logged); the agent keeps running',
 } as const;
 

@@ -17,7 +17,7 @@ export const PROTOCOL_VERSION = 1;
 /** A request line longer than this is refused and the connection closed (a config push of a
  * thousand farms fits with room to spare). */
 export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
-export const COMMANDS = ['status', 'backend', 'reload', 'rules', 'events', 'config_push', 'config_diff'] as const;
+export const COMMANDS = ['status', 'backend', 'reload', 'rules', 'events', 'config_push', 'config_diff', 'node'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 export const MAX_EVENTS = 1000;
 /** Events returned when a request gives no `n`. */
@@ -33,7 +33,9 @@ export type Request =
   | { readonly v: 1; readonly id?: RequestId; readonly cmd: 'events'; readonly n?: number; readonly follow?: boolean }
   /** The shared part of a config (its farms, as parsed YAML), validated again by the agent. */
   | { readonly v: 1; readonly id?: RequestId; readonly cmd: 'config_push'; readonly farms: readonly unknown[] }
-  | { readonly v: 1; readonly id?: RequestId; readonly cmd: 'config_diff' };
+  | { readonly v: 1; readonly id?: RequestId; readonly cmd: 'config_diff' }
+  /** With bgp: withdraw every VIP from this node (drain) or announce them again (enable). */
+  | { readonly v: 1; readonly id?: RequestId; readonly cmd: 'node'; readonly action: NodeAction };
 
 /** A request without its version, as a client builds it (the client adds `v`). */
 export type RequestBody = Request extends infer R ? (R extends unknown ? Omit<R, 'v'> : never) : never;
@@ -79,6 +81,15 @@ export interface ConfigDiffResult {
   readonly different: readonly string[];
 }
 
+export const NODE_ACTIONS = ['drain', 'enable'] as const;
+export type NodeAction = (typeof NODE_ACTIONS)[number];
+
+export interface NodeResult {
+  readonly state: 'drained' | 'enabled';
+  /** The prefixes this node announces now. */
+  readonly announced: readonly string[];
+}
+
 export interface ResultOf {
   status: Status;
   backend: BackendResult;
@@ -87,6 +98,7 @@ export interface ResultOf {
   events: EventsResult;
   config_push: ConfigPushResult;
   config_diff: ConfigDiffResult;
+  node: NodeResult;
 }
 
 export type Response =

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { ADMIN_STATES } from '../../config/schema.js';
 import type { ErrorBody } from './errors.js';
-import { COMMANDS, MAX_EVENTS, PROTOCOL_VERSION, type Request, type RequestId } from './protocol.js';
+import { COMMANDS, MAX_EVENTS, NODE_ACTIONS, PROTOCOL_VERSION, type Request, type RequestId } from './protocol.js';
 
 const id = z.union([z.string().max(128), z.number().int().safe()]).optional();
 const name = z.string().min(1).max(64);
@@ -17,6 +17,7 @@ const schemas = {
   events: z.object({ ...base, cmd: z.literal('events'), n: z.number().int().min(0).max(MAX_EVENTS).optional(), follow: z.boolean().optional() }).strict(),
   config_push: z.object({ ...base, cmd: z.literal('config_push'), farms: z.array(z.unknown()).max(10_000) }).strict(),
   config_diff: z.object({ ...base, cmd: z.literal('config_diff') }).strict(),
+  node: z.object({ ...base, cmd: z.literal('node'), action: z.enum(NODE_ACTIONS) }).strict(),
 } satisfies Record<(typeof COMMANDS)[number], z.ZodTypeAny>;
 
 export type ParsedRequest = { ok: true; request: Request } | { ok: false; id: RequestId | null; error: ErrorBody };

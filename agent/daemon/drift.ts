@@ -131,8 +131,11 @@ export function watchDrift(schedule: string, netfilter: Netfilter, engine: Datap
       const shown = drift.reasons.slice(0, MAX_LOGGED_CHANGES);
       const more = drift.reasons.length - shown.length;
       logger.warn({ writer: drift.process, pid: drift.pid, generation: drift.generation, changes: shown, ...(more > 0 ? { more } : {}) },
-        `rules changed by ${writer}: ${shown.slice(0, 3).join('; ')}${drift.reasons.length > 3 ? ` and ${drift.reasons.length - 3} more` : ''}; repairing`);
-      work.repair = true;
+        `rules changed by ${writer}: ${shown.slice(0, 3).join('; ')}${drift.reasons.length > 3 ? ` and ${drift.reasons.length - 3} more` : ''}; ${drift.pid === undefined ? 'verifying' : 'repairing'}`);
+      // A kernel that does not name the writer (before NFTA_GEN_PROC_PID) cannot tell the agent's
+      // own transactions apart: a verify, not a repair, so a repair's own events end the round.
+      if (drift.pid === undefined) work.verify = true;
+      else work.repair = true;
       const objects = changedObjects(scope, drift.events, drift.reasons);
       work.objects = work.objects && objects ? [...work.objects, ...objects] : null;
       if (work.what.length < MAX_LOGGED_CHANGES) work.what.push(...shown.slice(0, MAX_LOGGED_CHANGES - work.what.length).map((r) => `${r} by ${writer}`));

@@ -29,7 +29,7 @@ import { createDriftEvents } from './drift-events.js';
 import { LocalChecks } from './local-checks.js';
 import { createNetfilter } from './netfilter.js';
 import { notifierFromEnv, statusLine, type SystemdNotifier } from './notifier.js';
-import type { ClusterOffer, ClusterPorts, ControlPorts, MetricsPorts, Service, VrrpPorts } from './ports.js';
+import type { BgpPorts, ClusterOffer, ClusterPorts, ControlPorts, MetricsPorts, NodeAnnouncements, Service, VrrpPorts } from './ports.js';
 import { RunningConfig } from './running-config.js';
 
 /** The running daemon as runDaemon starts its services on it. */
@@ -38,6 +38,7 @@ interface Daemon {
   readonly metrics: MetricsPorts;
   readonly vrrp: VrrpPorts;
   readonly cluster: ClusterPorts;
+  readonly bgp: BgpPorts;
   /** The notify hooks: their counters, and the cluster's connection to follow. */
   readonly notify: NotifyService;
   config(): Config;
@@ -46,6 +47,8 @@ interface Daemon {
   install(name: string, service: Service): void;
   /** Status, control and the checks use what the cluster offers from now on. */
   installCluster(offer: ClusterOffer): void;
+  /** `agentctl node drain|enable` reach the BGP speaker from now on. */
+  installBgp(speaker: NodeAnnouncements): void;
   stop(): Promise<void>;
 }
 
@@ -98,6 +101,7 @@ async function startDaemon(configPath: string, initial: Config, logger: Logger, 
 
   const services: { name: string; service: Service }[] = [];
   let cluster: ClusterOffer | undefined;
+  let bgp: NodeAnnouncements | undefined;
   // The services hear of a new config even when applying the rules failed: the engine keeps it and retries.
   running.onChange(async (next) => {
     try {
@@ -121,14 +125,18 @@ async function startDaemon(configPath: string, initial: Config, logger: Logger, 
     engine, driver: netfilter.driver, driftRepairs: () => drift.repairs, drift: () => drift,
   });
   return {
-    control: { status, events: engine, backends: engine, config: running, changes: running, rules: netfilter, cluster: () => cluster?.admin, logger },
+    control: { status, events: engine, backends: engine, config: running, changes: running, rules: netfilter, cluster: () => cluster?.admin, bgp: () => bgp, logger },
     metrics: { status, events: engine, notify, logger },
     vrrp: { config: running, vrrp, logger },
     cluster: { config: running, changes: running, engine, verdicts: checks, vrrp, logger },
+    bgp: { config: running, events: engine, desired: () => engine.desired(), logger },
     notify,
     config: () => running.config(),
     reload: () => running.reload(),
     install: (name, service) => void services.push({ name, service }),
+    installBgp: (speaker) => {
+      bgp = speaker;
+    },
     installCluster: (offer) => {
       cluster = offer;
       checks.routeTo(offer.health);
@@ -185,6 +193,20 @@ export async function runDaemon(configPath: string, config: Config): Promise<voi
       process.exit(1);
     }
   }
+  // --- bgp (agent/bgp): BIRD announcing the VIPs; its clean stop keeps them announced.
+  if (daemon.config().bgp) {
+    try {
+      const { startBgp } = await import('../bgp/service.js');
+      const speaker = await startBgp(daemon.bgp);
+      daemon.installBgp(speaker);
+      daemon.install('bgp', speaker);
+    } catch (err) {
+      logger.fatal({ err: (err as Error).message }, 'cannot start the BGP speaker');
+      await daemon.stop();
+      process.exit(1);
+    }
+  }
+  // --- end bgp
   const clusterConfig = daemon.config().cluster;
   if (clusterConfig) {
     // Redis trouble is not fatal: the agent runs standalone and resynchronises when it returns.

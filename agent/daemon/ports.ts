@@ -123,6 +123,13 @@ export interface Service {
   reconfigure?(config: Config): void;
 }
 
+/** This node's BGP announcements as the operator drives them (`agentctl node drain|enable`). */
+export interface NodeAnnouncements {
+  readonly drained: boolean;
+  setDrained(drained: boolean): Promise<void>;
+  announced(): readonly string[];
+}
+
 /** The ports of the control socket and its API. */
 export interface ControlPorts {
   readonly status: StatusSource;
@@ -133,6 +140,8 @@ export interface ControlPorts {
   readonly rules: RulesReader;
   /** The cluster's actions while one runs; undefined standalone. */
   cluster(): ClusterAdmin | undefined;
+  /** The BGP speaker while one runs (bgp section); absent or undefined otherwise. */
+  bgp?(): NodeAnnouncements | undefined;
   readonly logger: Logger;
 }
 
@@ -150,6 +159,15 @@ export interface VrrpPorts {
   readonly config: Pick<ConfigSource, 'config'>;
   /** Set from keepalived's notifications. */
   readonly vrrp: VrrpView;
+  readonly logger: Logger;
+}
+
+/** The ports of the BGP speaker (agent/bgp): it announces a VIP while one of its farms has a
+ * usable backend, so it follows the engine's events and reads the plan. */
+export interface BgpPorts {
+  readonly config: Pick<ConfigSource, 'config'>;
+  readonly events: Pick<EventSource, 'on'>;
+  desired(): DesiredState;
   readonly logger: Logger;
 }
 

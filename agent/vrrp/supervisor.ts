@@ -79,6 +79,14 @@ export class Supervisor {
     return this.child?.kill(signal) ?? false;
   }
 
+  /** Stops restarting the helper and leaves it running: for a helper meant to outlive the
+   * agent (BIRD keeps announcing across a clean agent stop). */
+  release(): void {
+    this.stopping = true;
+    clearTimeout(this.timer);
+    this.child?.unref();
+  }
+
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once the helper is gone. */
   async stop(graceMs = 6000): Promise<void> {
     this.stopping = true;

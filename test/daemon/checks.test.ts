@@ -140,7 +140,8 @@ ${labBackendsYaml(2)}
     await lab.exec('lb1', 'iptables', ['-t', 'mangle', '-F', 'HAM-web']);
     await waitForChain(lab, 'lb1', 'web', [0, 1, 2], 3000);
     // Logged for this flush, not for an earlier one.
-    const drifted = await waitFor(() => agent.lines.slice(seen).some((l) => l.includes('rules drifted')), { timeoutMs: 1000, what: 'the drift log line' }).then(() => true, () => false);
+    // The kernel's event names the flushed chain and its writer; the agent repairs at once.
+    const drifted = await waitFor(() => agent.lines.slice(seen).some((l) => l.includes('rules changed by iptables') && l.includes('HAM-web')), { timeoutMs: 1000, what: 'the drift log line' }).then(() => true, () => false);
     assert.ok(drifted, 'the repair of this flush was not logged');
   });
 

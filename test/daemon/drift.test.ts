@@ -93,3 +93,15 @@ test('events that arrive while a check runs are done together in one more check'
     watch.stop();
   }
 });
+
+test('a change whose writer the kernel does not name is verified, not repaired: the agent`s own applies are among them', async () => {
+  const { netfilter, watch } = await watched('nftables');
+  try {
+    watch.onEvent({ cause: 'change', generation: 3, events: [deleteRule], reasons: ['delete rule ip ha_agent farm_web handle 9'] });
+    await waitFor(() => netfilter.verifies === 1 || undefined, { timeoutMs: 1000, what: 'the verify' });
+    assert.deepEqual(netfilter.repairs, []);
+    assert.equal(watch.repairs, 0);
+  } finally {
+    watch.stop();
+  }
+});

@@ -33,6 +33,11 @@ const cases: { name: string; views: Record<string, Partial<BackendView>>; want: 
   { name: 'group 1 all down: group 2 serves', views: { a: { health: 'down' }, b: { admin: 'drain' } }, want: { a: 0, b: 0, c: 1 } },
   { name: 'everything down: nobody', views: { a: { health: 'down' }, b: { health: 'down' }, c: { health: 'down' } }, want: { a: 0, b: 0, c: 0 } },
   { name: 'slow start scales the weight', views: { b: { weightFactor: 1 / 3 } }, want: { a: 0.5, b: 0.5, c: 0 } },
+  { name: 'leastconn load scales the weight, with slow start', views: { b: { loadFactor: 1 / 3 } }, want: { a: 0.5, b: 0.5, c: 0 } },
+  { name: 'leastconn and slow start multiply', views: { b: { loadFactor: 1 / 3, weightFactor: 1 / 3 } }, want: { a: 0.75, b: 0.25, c: 0 } },
+  { name: 'a full backend leaves the chain (max_conns)', views: { a: { full: true } }, want: { a: 0, b: 1, c: 0 } },
+  { name: 'group 1 all full: the backups take the overflow', views: { a: { full: true }, b: { full: true } }, want: { a: 0, b: 0, c: 1 } },
+  { name: 'all full is all down: nobody, the farm refuses', views: { a: { full: true }, b: { full: true }, c: { full: true } }, want: { a: 0, b: 0, c: 0 } },
 ];
 
 for (const c of cases) {

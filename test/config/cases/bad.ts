@@ -101,9 +101,9 @@ export const BAD_CASES: readonly BadCase[] = [
   { name: 'virtual_router without _id', yaml: config([farm()], 'vrrp: { interface: eth0, virtual_router: 51, priority: 100 }\n'), want: null,
     errors: ['vrrp.virtual_router_id: is required', 'vrrp.virtual_router: unknown key; did you mean "virtual_router_id"?'] },
   { name: 'unknown farm key with nothing close', yaml: config([farm({ colour: 'blue' })]), want: null,
-    errors: ['farms[0].colour: unknown key; expected one of name, vip, ports, protocol, helper, mode, snat_source, algorithm, persistence, check, cut_on_down, backends'] },
+    errors: ['farms[0].colour: unknown key; expected one of name, vip, ports, protocol, helper, mode, snat_source, algorithm, limits, log, persistence, check, cut_on_down, backends'] },
   { name: 'unknown backend key with nothing close', yaml: config([farm({ backends: `[${backend({ zone: 'b' })}]` })]), want: null,
-    errors: ['farms[0].backends[0].zone: unknown key; expected one of name, ip, port, check_port, weight, priority, admin, mark'] },
+    errors: ['farms[0].backends[0].zone: unknown key; expected one of name, ip, port, check_port, weight, priority, admin, mark, max_conns'] },
   { name: 'http-only key in a tcp check', yaml: check('{ type: tcp, path: /healthz }'), want: null,
     errors: ['farms[0].check.path: unknown key for type tcp; only type http or https has it'] },
   // A Host, SNI or path goes into the check request as written: CR/LF would add headers.
