@@ -427,7 +427,8 @@ static void on_ready(uv_poll_t *poll, int status, int events) {
   Listener *l = (Listener *)poll->data;
   l->out_len = 0;
   l->out_failed = false;
-  l->last_element[0] = '\0';
+  /* last_element is kept across wakeups: a run of element messages split over several reads (a
+   * busy machine) is still one line; any other message, the generation one included, ends it. */
   if (status < 0) out_printf(l, "# ERROR: We lost some netlink events!\n");
   for (int i = 0; i < MAX_READS; i++) {
     ssize_t n = recv(l->fd, l->recv_buf, RECV_BYTES, MSG_DONTWAIT | MSG_TRUNC);

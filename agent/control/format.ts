@@ -50,6 +50,9 @@ export function formatStatus(status: Status, options: { colour: boolean }): stri
   const out = [
     `${paint(`node ${status.node}`, 'bold')}  ha-agent ${status.version}, up ${formatDuration(status.uptime_s)}`,
     `vrrp       ${paint(status.vrrp.state, vrrpColour(status.vrrp.state))}`,
+    // bgp: shown only where a speaker runs, so a VRRP pair's table stays as it was.
+    ...(status.bgp && status.bgp.state !== 'disabled' ? [`bgp        ${paint(status.bgp.state, status.bgp.state === 'established' ? 'green' : status.bgp.state === 'down' ? 'red' : undefined)}` +
+      `; peers: ${status.bgp.peers.map((p) => `${p.address} ${p.state} (bfd ${p.bfd})`).join(', ') || 'none'}; announcing ${status.bgp.announced.join(', ') || 'nothing'}`] : []),
     `cluster    ${status.cluster.state}${peers ? `; peers: ${peers}` : ''}`,
     `dataplane  ${dp.driver}, ${dp.in_sync ? paint('in sync', 'green') : paint('NOT in sync', 'red')}, ${dp.applies} applies` +
       `${dp.last_apply_ms === null ? '' : `, last ${formatMs(dp.last_apply_ms)}`}${dp.apply_errors > 0 ? `, ${dp.apply_errors} errors` : ''}` +

@@ -2,6 +2,7 @@
 // shared by the control API and /metrics.
 
 import type { Config } from '../../config/schema.js';
+import type { BgpStatus } from '../bgp/bird-status.js';
 import type { StatusSource, VrrpSource } from '../daemon/ports.js';
 import type { BackendRuntime, DataplaneStatus } from '../engine/engine.js';
 import { markKey } from '../plan/marks.js';
@@ -16,6 +17,8 @@ export interface StatusParts {
   readonly vrrp: VrrpSource;
   /** The cluster's view while one runs; status says `disabled` while absent. */
   cluster(): ClusterView | undefined;
+  /** The BGP speaker's status while one runs. */
+  bgp?(): BgpStatus | undefined;
   readonly engine: {
     readonly dataplane: Readonly<DataplaneStatus>;
     readonly runtime: ReadonlyMap<string, BackendRuntime>;
@@ -42,6 +45,7 @@ export function statusSource(parts: StatusParts): StatusSource {
         now: parts.now?.() ?? Date.now(),
         startedAt: parts.startedAt,
         vrrp: { state: parts.vrrp.state, since: parts.vrrp.since },
+        ...(parts.bgp?.() ? { bgp: parts.bgp()! } : {}),
         ...(cluster ? { cluster } : {}),
         dataplane: {
           driver: parts.driver, inSync: dp.inSync, lastError: dp.lastError, applies: dp.applies, applyErrors: dp.applyErrors,

@@ -7,6 +7,7 @@ import type { PlannedFarm } from '../plan/plan.js';
 import type { Health } from '../plan/plan.js';
 import type { VrrpState } from '../vrrp/state.js';
 import { formatMark, markKey } from '../plan/marks.js';
+import { DISABLED_BGP, type BgpStatus } from '../bgp/bird-status.js';
 
 export type ClusterState = 'connected' | 'disconnected' | 'disabled';
 
@@ -92,6 +93,9 @@ export interface Status {
   readonly version: string;
   readonly uptime_s: number;
   readonly vrrp: { readonly state: VrrpState; readonly since: string };
+  /** Active-active: the BGP speaker's sessions and what this node announces (agent/bgp).
+   * buildStatus always sets it (`disabled` without bgp); optional for documents built elsewhere. */
+  readonly bgp?: BgpStatus;
   readonly cluster: {
     readonly state: ClusterState;
     readonly peers: readonly PeerStatus[];
@@ -127,6 +131,8 @@ export interface StatusInput {
   readonly now: number;
   readonly startedAt: number;
   readonly vrrp: { readonly state: VrrpState; readonly since: number };
+  /** Absent: no bgp section (status says `disabled`). */
+  readonly bgp?: BgpStatus;
   readonly cluster?: ClusterView;
   readonly dataplane: {
     readonly driver: string;
@@ -163,6 +169,7 @@ export function buildStatus(input: StatusInput): Status {
     version: input.version,
     uptime_s: Math.max(0, Math.round((input.now - input.startedAt) / 1000)),
     vrrp: { state: input.vrrp.state, since: iso(input.vrrp.since) },
+    bgp: input.bgp ?? DISABLED_BGP,
     cluster: input.cluster
       ? {
         state: input.cluster.state, peers: [...input.cluster.peers()],

@@ -121,7 +121,7 @@ async function startDaemon(configPath: string, initial: Config, logger: Logger, 
   services.push({ name: 'loads', service: startLoads({ target: engine, book: loads, counter: new ConntrackCli(runner), clock: systemClock, logger }) });
   services.push({ name: 'connlog', service: startConnLog({ config: () => running.config(), marks: () => engine.marks, logger, clock: systemClock }) });
   const status = statusSource({
-    config: () => running.config(), startedAt: Date.now(), vrrp, cluster: () => cluster?.view,
+    config: () => running.config(), startedAt: Date.now(), vrrp, cluster: () => cluster?.view, bgp: () => bgp?.status(),
     engine, driver: netfilter.driver, driftRepairs: () => drift.repairs, drift: () => drift,
   });
   return {

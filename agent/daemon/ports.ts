@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import type { NotifyStats } from '../notify/hooks.js';
 import type { DesiredState, Health } from '../plan/plan.js';
 import type { VrrpState, VrrpView } from '../vrrp/state.js';
+import type { BgpStatus } from '../bgp/bird-status.js';
 
 /** The status document of the running daemon, built when asked (`agentctl status`, /metrics). */
 export interface StatusSource {
@@ -128,6 +129,8 @@ export interface NodeAnnouncements {
   readonly drained: boolean;
   setDrained(drained: boolean): Promise<void>;
   announced(): readonly string[];
+  /** The `bgp` block of status. */
+  status(): BgpStatus;
 }
 
 /** The ports of the control socket and its API. */

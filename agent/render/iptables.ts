@@ -123,8 +123,18 @@ function markRules(farm: PlannedFarm, mask: number, logGroup: number): string[] 
   return rules;
 }
 
-/** Which bucket chain holds a VIP's dispatch rules: a hash, the same on every node and run. */
-export const bucketOf = (vip: string): number => fnv1a(vip) % BUCKETS;
+/** Which bucket chain holds a VIP's dispatch rules: its low 5 bits (the same on every node and run). */
+export function bucketOf(vip: string): number {
+  if (!vip.includes(':')) return Number(vip.split('.')[3]) % BUCKETS;
+  const last = vip.split(':').at(-1) ?? '';
+  // An IPv6 address may end in dotted IPv4 form (64:ff9b::192.0.2.1): its last byte is the last octet.
+  if (last.includes('.')) return Number(last.split('.')[3]) % BUCKETS;
+  return (last ? parseInt(last, 16) : 0) % BUCKETS;
+}
+
+/** The destination match of bucket k: the VIP's low bits under a mask, as iptables-save prints it. */
+const bucketMatch = (family: IpFamily, k: number): string =>
+  (family === 'ipv6' ? `-d ::${k === 0 ? '' : k.toString(16)}/::${(BUCKETS - 1).toString(16)}` : `-d 0.0.0.${k}/0.0.0.${BUCKETS - 1}`);
 
 /** Over a limit: dropped, or refused through HAGENT-REFUSE (a reset for TCP, else ICMP). */
 const overLimit = (farm: PlannedFarm): string => (farm.limits?.action === 'drop' ? '-j DROP' : `-j ${CHAINS.refuse}`);
@@ -250,31 +260,27 @@ function preChain(mask: number, family: IpFamily): Chain {
 }
 
 /**
- * What depends on every farm at once, yet is small: the VIP sets, the bucket heads of the MARK
+ * What depends on every farm at once, yet is small: the VIP set, the bucket heads of the MARK
  * and DNAT dispatch (one rule per bucket in use), the refusal of over-limit connections.
  */
 export function sharedParts(mask: number, farms: Iterable<FarmRender>, family: IpFamily): { chains: Chain[]; sets: Map<string, IpSet> } {
   const setFam = setFamily(family);
-  const buckets = new Map<number, string[]>();
+  const vips = new Set<string>();
+  const used = new Set<number>();
   let limits = false;
   for (const farm of farms) {
-    const k = bucketOf(farm.vip);
-    const vips = buckets.get(k) ?? [];
-    if (!vips.includes(farm.vip)) vips.push(farm.vip);
-    buckets.set(k, vips);
+    vips.add(farm.vip);
+    used.add(bucketOf(farm.vip));
     limits ||= farm.dispatch.some((d) => d.chain === LIMIT_DISPATCH.name);
   }
-  const used = [...buckets.keys()].sort((a, b) => a - b);
-  const sets = new Map<string, IpSet>();
-  const all = used.flatMap((k) => buckets.get(k)!).sort();
-  sets.set(SETS.vips(setFam), { name: SETS.vips(setFam), type: 'hash:ip', family: setFam, members: all });
-  for (const k of used) sets.set(SETS.bucket(setFam, k), { name: SETS.bucket(setFam, k), type: 'hash:ip', family: setFam, members: [...buckets.get(k)!].sort() });
-  const bucketJump = (k: number, to: string) => `-m set --match-set ${SETS.bucket(setFam, k)} dst -j ${to}`;
+  const buckets = [...used].sort((a, b) => a - b);
+  const sets = new Map<string, IpSet>([[SETS.vips(setFam), { name: SETS.vips(setFam), type: 'hash:ip', family: setFam, members: [...vips].sort() }]]);
+  const bucketJump = (k: number, to: string) => `${bucketMatch(family, k)} -j ${to}`;
   const chains: Chain[] = [
     preChain(mask, family),
-    { table: 'mangle', name: CHAINS.markFarms, kind: 'ordered', rules: used.map((k) => bucketJump(k, CHAINS.markBucket(k))) },
+    { table: 'mangle', name: CHAINS.markFarms, kind: 'ordered', rules: buckets.map((k) => bucketJump(k, CHAINS.markBucket(k))) },
     // nat sees only the first packet of each connection, but every connection of the box.
-    { table: 'nat', name: CHAINS.dnat, kind: 'ordered', rules: [`-m set ! --match-set ${SETS.vips(setFam)} dst -j RETURN`, ...used.map((k) => bucketJump(k, CHAINS.dnatBucket(k)))] },
+    { table: 'nat', name: CHAINS.dnat, kind: 'ordered', rules: [`-m set ! --match-set ${SETS.vips(setFam)} dst -j RETURN`, ...buckets.map((k) => bucketJump(k, CHAINS.dnatBucket(k)))] },
   ];
   if (limits) {
     const unreachable = family === 'ipv6' ? 'icmp6-port-unreachable' : 'icmp-port-unreachable';

@@ -66,10 +66,13 @@ export const CHAINS = {
 } as const;
 
 /**
- * Buckets of the VIP split: a farm's dispatch rules sit in the chain of its VIP's bucket, reached
- * through an ipset of that bucket's VIPs, so a new packet walks at most BUCKETS set lookups and
- * its bucket's farms (about 2*sqrt(n) rules at n = 1000) instead of one rule per farm. Fixed, so a
- * farm added or removed never moves another farm's rules.
+ * Buckets of the VIP split: a farm's dispatch rules sit in the chain of its VIP's bucket, chosen
+ * by the low 5 bits of the VIP (one masked compare per bucket, which iptables-nft runs natively,
+ * where an ipset match per bucket runs through the xtables compatibility layer), so a new packet
+ * walks at most BUCKETS compares and its bucket's farms (about 2*sqrt(n) rules at n = 1000)
+ * instead of one rule per farm. VIPs handed out in sequence fill the buckets evenly; VIPs that
+ * all share their low bits share a bucket, which is no worse than one chain. Fixed, so a farm
+ * added or removed never moves another farm's rules.
  */
 export const BUCKETS = 32;
 
@@ -78,11 +81,10 @@ export const SETS = {
   prefix: (family: 'inet' | 'inet6') => (family === 'inet' ? 'ha-agent-' : 'ha-agent6-'),
   /** Every VIP of the family: packets to no VIP leave the dispatch after one rule. */
   vips: (family: 'inet' | 'inet6') => `${SETS.prefix(family)}vips`,
-  bucket: (family: 'inet' | 'inet6', k: number) => `${SETS.prefix(family)}b${k}`,
 } as const;
 
 /** Whether an ipset is one the agent owns (and so may flush or destroy). */
-export const isOwnedSet = (name: string): boolean => /^ha-agent6?-(vips|b\d{1,2})$/.test(name);
+export const isOwnedSet = (name: string): boolean => /^ha-agent6?-vips$/.test(name);
 
 /** Whether a chain name is one the agent owns (and so may flush or delete). */
 export const isOwnedChain = (name: string): boolean => /^(HAGENT-[A-Z]+(-\d{1,2})?|HA[MDSRL]-[A-Za-z0-9_-]{1,24})$/.test(name);

@@ -21,8 +21,7 @@ test('one iptables-restore per change, nothing when unchanged, no listing on the
   // The VIP sets go in before the rules that name them.
   assert.deepEqual(runner.calls.slice(-2).map((c) => [c.command, c.args[0]]), [['ipset', 'restore'], ['iptables-restore', '--noflush']]);
   assert.equal(runner.calls.at(-2)!.input, [
-    'create ha-agent-vips hash:ip family inet -exist', 'add ha-agent-vips 192.168.101.250 -exist',
-    'create ha-agent-b3 hash:ip family inet -exist', 'add ha-agent-b3 192.168.101.250 -exist', ''].join('\n'));
+    'create ha-agent-vips hash:ip family inet -exist', 'add ha-agent-vips 192.168.101.250 -exist', ''].join('\n'));
   assert.equal((await netfilter.sync(state())).changed, false);
   await netfilter.sync(state(['app/app1']), new Set(['app']));
   // The sets did not change: no ipset command.

@@ -28,6 +28,7 @@ test('drain withdraws, enable announces again, through the speaker', async () =>
     get drained() { return drained; },
     setDrained: async (on) => { drained = on; },
     announced: () => (drained ? [] : ['10.60.0.100/32']),
+    status: () => ({ state: drained ? 'drained' : 'established', peers: [], announced: drained ? [] : ['10.60.0.100/32'] }),
   };
   const api = daemonApi(ports(speaker));
   assert.deepEqual(await dispatch(api, { v: 1, cmd: 'node', action: 'drain' }), { state: 'drained', announced: [] });

@@ -42,8 +42,9 @@ bgp: { asn: 65001, peers: [{ address: 10.51.0.1, asn: 65000 }] }
     children.push(child);
     return child;
   });
+  let stopped = false;
   try {
-    const birdcCalls = () => runner.calls.filter((c) => c.command === 'birdc').length;
+    const birdcCalls = () => runner.calls.filter((c) => c.command === 'birdc' && c.args.at(-1) === 'configure').length;
     assert.deepEqual(bgp.announced(), ['10.60.0.100/32', '10.60.0.53/32']);
     assert.match(readFileSync(join(dir, 'bird.conf'), 'utf8'), /router id 10\.51\.0\.11;/, 'router id from the route to the first peer');
     assert.deepEqual(spawned, [['bird', '-f', '-c', join(dir, 'bird.conf'), '-s', join(dir, 'bird.ctl'), '-P', join(dir, 'bird.pid')]]);
@@ -58,7 +59,7 @@ bgp: { asn: 65001, peers: [{ address: 10.51.0.1, asn: 65000 }] }
     assert.deepEqual(bgp.announced(), ['10.60.0.100/32']);
     assert.doesNotMatch(readFileSync(join(dir, 'bird-vips4.conf'), 'utf8'), /10\.60\.0\.53/);
     assert.equal(birdcCalls(), 1);
-    assert.deepEqual(runner.calls.find((c) => c.command === 'birdc')!.args, ['-s', join(dir, 'bird.ctl'), 'configure']);
+    assert.deepEqual(runner.calls.find((c) => c.command === 'birdc' && c.args.at(-1) === 'configure')!.args, ['-s', join(dir, 'bird.ctl'), 'configure']);
 
     // An event that changes nothing tells BIRD nothing.
     listeners.forEach((l) => l());
@@ -74,8 +75,11 @@ bgp: { asn: 65001, peers: [{ address: 10.51.0.1, asn: 65000 }] }
 
     // A clean stop keeps the announcements: the liveness prefix made permanent.
     await bgp.stop('keep');
+    stopped = true;
     assert.match(runner.calls.at(-1)!.input ?? '', /valid_lft forever/);
   } finally {
+    // A failed assertion must not leave the service's timers holding the test process.
+    if (!stopped) await bgp.stop('withdraw');
     // The stand-in BIRD outlives a clean stop, as BIRD does; the test ends it.
     children.forEach((c) => c.kill());
     rmSync(dir, { recursive: true, force: true });

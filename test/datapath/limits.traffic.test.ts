@@ -173,6 +173,8 @@ for (const driver of DRIVERS) {
     it('limits: the rate over its burst is refused and counted; the established cap refuses the next one', async () => {
       const farm = new Farm(farmYaml('lim', VIP, '    limits: { new_per_second: 5, burst: 20, established: 8 }\n', backend(1) + backend(2)), netfilter);
       await farm.apply();
+      // The kernel reads back what was applied: limits, counters and all.
+      assert.deepEqual((await netfilter.verify()).differences, []);
       const burst = await short(100, ['--concurrency', '1']);
       // The burst of 20 at once, then 5 a second for as long as the run took.
       const passed = 100 - burst.failures;
@@ -199,6 +201,7 @@ for (const driver of DRIVERS) {
     it('log: one JSON line per new connection, naming the backend its mark chose', async () => {
       const farm = new Farm(farmYaml('lg', VIP, '    log: true\n', backend(1) + backend(2)), netfilter);
       await farm.apply();
+      assert.deepEqual((await netfilter.verify()).differences, []);
       const reader = lab.spawn('lb1', process.execPath, [READER, '7', JSON.stringify(Object.fromEntries(farm.marks))]);
       try {
         await reader.waitForLine('ready', 10_000);

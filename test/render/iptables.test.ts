@@ -155,3 +155,24 @@ test('all backends down: no MARK rule, and new connections are rejected with a T
   assert.deepEqual(rulesOf(text, 'HAR-app'), ['-p tcp -m comment --comment FARM_app_down -j REJECT --reject-with tcp-reset']);
   assert.ok(text.includes('-I INPUT 1 -j HAGENT-REJECT') && text.includes('-I FORWARD 1 -j HAGENT-REJECT'));
 });
+
+test('dispatch split by VIP: at 1000 farms the MARK dispatch walks at most 32 bucket compares and 32 farm rules, not 1000', () => {
+  const farms = Array.from({ length: 1000 }, (_, i) => `  - { name: f${i}, vip: 10.9.${Math.floor(i / 250)}.${1 + (i % 250)}, ports: [80], backends: [{ name: b, ip: 10.2.0.11, port: 80 }] }`);
+  const text = formatRestore(renderRuleset(desiredFor(`node: { id: lb1 }\nfarms:\n${farms.join('\n')}\n`)));
+  const heads = rulesOf(text, 'HAGENT-FARMS');
+  assert.equal(heads.length, 32);
+  assert.ok(heads.every((r) => /^-d 0\.0\.0\.\d+\/0\.0\.0\.31 -j HAGENT-FARMS-\d+$/.test(r)), heads[0]);
+  const sizes = Array.from({ length: 32 }, (_, k) => rulesOf(text, `HAGENT-FARMS-${k}`).length);
+  assert.equal(sizes.reduce((a, b) => a + b, 0), 1000);
+  assert.ok(Math.max(...sizes) <= 32, sizes.join(','));
+  // Packets to no VIP leave after one rule: the VIP set is checked before any dispatch.
+  assert.ok(rulesOf(text, 'HAGENT-PRE').includes('-m conntrack --ctstate NEW -m set --match-set ha-agent-vips dst -j HAGENT-FARMS'));
+  assert.equal(rulesOf(text, 'HAGENT-DNAT')[0], '-m set ! --match-set ha-agent-vips dst -j RETURN');
+});
+
+test('bucketOf: the low 5 bits of the VIP, IPv4 and IPv6 alike', () => {
+  assert.equal(bucketOf('10.9.0.33'), 1);
+  assert.equal(bucketOf('fd00:9::1021'), 1);
+  assert.equal(bucketOf('fd00:9::'), 0);
+  assert.equal(bucketOf('64:ff9b::192.0.2.35'), 3);
+});

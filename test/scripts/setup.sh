@@ -14,6 +14,8 @@ PACKAGES+=(dpkg-dev binutils lintian man-db bash-completion systemd util-linux)
 # BGP for active-active (bgp section): BIRD 2, whose `bird -p` checks the rendered bird.conf and
 # which runs on the LBs and the router namespace of the active-active tests.
 PACKAGES+=(bird2)
+# The iptables driver's VIP sets (ipset); the data-path benchmark's client (wrk).
+PACKAGES+=(ipset wrk)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
