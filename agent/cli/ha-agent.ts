@@ -75,7 +75,11 @@ program.command('render')
       const { renderNft } = await import('../render/nftables.js');
       process.stdout.write(renderNft(desired));
     } else {
-      const { ipv4, ipv6 } = renderIptables(desired);
+      const { ipv4, ipv6, ipsets } = renderIptables(desired);
+      // The rules match the VIP sets, which `ipset restore` creates first: shown as comments so the
+      // text stays iptables-restore input.
+      const sets = ipsets.split('\n').filter(Boolean).map((line) => `# ${line}\n`).join('');
+      process.stdout.write(`# ipset restore input (applied before the rules):\n${sets}`);
       process.stdout.write(ipv6 === undefined ? ipv4 : `${ipv4}# ip6tables-restore input for the IPv6 farms:\n${ipv6}`);
     }
   });

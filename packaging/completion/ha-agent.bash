@@ -40,7 +40,7 @@ _ha_agent() {
 _agentctl() {
     local cur prev words cword
     _init_completion || return
-    local commands='status backend config reload rules events help'
+    local commands='status backend config reload rules events node help'
     local command='' sub='' i args=0
     for ((i = 1; i < cword; i++)); do
         case ${words[i]} in
@@ -64,6 +64,7 @@ _agentctl() {
         status | reload | rules) options='--json --help' ;;
         backend) options='--json --local --help' ;;
         events) options='--lines --follow --json --help' ;;
+        node) options='--json --help' ;;
         config)
             case $sub in
                 '') [[ $cur == -* ]] && options='--help' || { COMPREPLY=($(compgen -W 'push diff help' -- "$cur")); return; } ;;
@@ -81,6 +82,8 @@ _agentctl() {
         COMPREPLY=($(compgen -W "$options" -- "$cur"))
     elif [[ $command == backend && $args -eq 2 ]]; then
         COMPREPLY=($(compgen -W 'enable drain maintenance' -- "$cur"))
+    elif [[ $command == node && $args -eq 0 ]]; then
+        COMPREPLY=($(compgen -W 'drain enable' -- "$cur"))
     fi
 }
 

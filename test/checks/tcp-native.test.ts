@@ -147,7 +147,8 @@ describe('native tcp check engine (dist/native/tcp_check.node)', () => {
     const server = await tcpServer('::1');
     const closed = await closedPort();
     try {
-      assert.equal((await tcpProbe(target('::1', server.port), 1000)).message, `TCP connect to ::1:${server.port}: connected`);
+      // IPv6 endpoints are written [addr]:port, as status and the other messages write them.
+      assert.equal((await tcpProbe(target('::1', server.port), 1000)).message, `TCP connect to [::1]:${server.port}: connected`);
       assert.equal((await tcpProbe(target('::1', closed), 1000)).ok, false);
     } finally {
       await server.close();
@@ -211,6 +212,8 @@ describe('native tcp check engine (dist/native/tcp_check.node)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ha-agent-nonative-'));
     try {
       cpSync(new URL('../../checks', import.meta.url).pathname, join(dir, 'checks'), { recursive: true });
+      // What checks/ imports from the config layer (endpoint formatting) comes along.
+      cpSync(new URL('../../config', import.meta.url).pathname, join(dir, 'config'), { recursive: true });
       const port = await closedPort();
       const { stdout } = await child(`
         const { tcpDirect, tcpProbe, tcpProbeWarnings } = await import(${JSON.stringify(join(dir, 'checks/tcp.js'))});
