@@ -39,4 +39,18 @@ export async function addIPv6(lab: Lab, opts: { backends: number; mode?: 'dnat' 
     await addr(lab, `b${i}`, 'back', `${backendIp6(i)}/64`);
     if ((opts.mode ?? 'dnat') === 'dnat') await lab.exec(`b${i}`, 'ip', ['-6', 'route', 'replace', 'default', 'via', opts.gateway ?? LB1_BACK6]);
   }
+  await resolveNeighbours(lab, lbs, opts.backends);
+}
+
+/**
+ * One ping each way on every link, so neighbour discovery is done before traffic is measured: an
+ * unresolved IPv6 neighbour queues only a few packets (unres_qlen), and a first burst of
+ * connections would lose SYNs to it and wait a second for their retransmission.
+ */
+async function resolveNeighbours(lab: Lab, lbs: readonly string[], backends: number): Promise<void> {
+  const ping = (host: string, to: string) => lab.exec(host, 'ping', ['-6', '-c', '1', '-W', '1', '-q', to]).catch(() => undefined);
+  for (const lb of lbs) {
+    await ping('client', lb === 'lb1' ? LB1_FRONT6 : LB2_FRONT6);
+    for (let i = 1; i <= backends; i++) await ping(lb, backendIp6(i));
+  }
 }

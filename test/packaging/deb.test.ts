@@ -65,7 +65,7 @@ describe('the Debian package', needsRoot(), () => {
     deb = repoPath(deb);
     console.log(`# built ${deb} in ${((performance.now() - started) / 1000).toFixed(1)} s: ${r.stderr.trim().split('\n').at(-1)}`);
     const fields = ok('dpkg-deb', ['-f', deb, 'Depends', 'Recommends', 'Suggests']).stdout;
-    assert.match(fields, /^Depends: libc6 \(>= [\d.]+\), nodejs \(>= 20\), iptables \| nftables, conntrack$/m);
+    assert.match(fields, /^Depends: libc6 \(>= [\d.]+\), nodejs \(>= 20\), iptables \| nftables, conntrack, ipset$/m);
     assert.match(fields, /^Recommends: keepalived, conntrackd, monitoring-plugins-basic$/m);
     assert.match(fields, /^Suggests: redis-server, bird2$/m);
     const files = ok('dpkg-deb', ['-c', deb]).stdout;
