@@ -3,9 +3,9 @@
 // of the ruleset (nft monitor caches all of it, and crashes on the agent's interval maps).
 // Absent (not built, not Linux), the monitor falls back to an `nft monitor` child.
 
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
+import { closeOnce, loadAddon } from '../io/addon.js';
 
 interface NftEventsAddon {
   /** A token naming the listener (>= 1), or -errno. */
@@ -38,28 +38,15 @@ export function nativeNftEvents(path: string = NFT_EVENTS_ADDON): { source: NftE
 }
 
 function load(path: string): { source: NftEventSource } | { error: string } {
-  let addon: Partial<NftEventsAddon>;
-  try {
-    addon = createRequire(import.meta.url)(path) as Partial<NftEventsAddon>;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return { error: code === 'MODULE_NOT_FOUND' ? `${path} is not built (native/build.sh)` : `${path}: ${(err as Error).message}` };
-  }
-  const { open, close } = addon;
-  if (typeof open !== 'function' || typeof close !== 'function') return { error: `${path} is not the nft_events module (native/build.sh)` };
+  const loaded = loadAddon<NftEventsAddon>(path, 'nft_events', ['open', 'close']);
+  if (!loaded.addon) return { error: loaded.error };
+  const { open, close } = loaded.addon;
   return {
     source: {
       open: (onLines) => {
         const token = open(onLines);
         if (token < 0) throw new Error(`cannot listen to nf_tables events: ${getSystemErrorName(token)}`);
-        let closed = false;
-        return {
-          close: () => {
-            if (closed) return;
-            closed = true;
-            close(token);
-          },
-        };
+        return closeOnce(close, token);
       },
     },
   };

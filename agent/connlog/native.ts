@@ -2,9 +2,9 @@
 // the farms with `log: true` send new connections to. Absent (not built, not Linux), the
 // connection log is off and the daemon says why.
 
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
+import { closeOnce, loadAddon } from '../io/addon.js';
 
 interface NflogAddon {
   /** A token naming the listener (>= 1), or -errno. */
@@ -25,28 +25,15 @@ export interface NflogSource {
 }
 
 export function nativeNflog(path: string = NFLOG_ADDON): { source: NflogSource; error?: undefined } | { source?: undefined; error: string } {
-  let addon: Partial<NflogAddon>;
-  try {
-    addon = createRequire(import.meta.url)(path) as Partial<NflogAddon>;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return { error: code === 'MODULE_NOT_FOUND' ? `${path} is not built (native/build.sh)` : `${path}: ${(err as Error).message}` };
-  }
-  const { open, close } = addon;
-  if (typeof open !== 'function' || typeof close !== 'function') return { error: `${path} is not the nflog module (native/build.sh)` };
+  const loaded = loadAddon<NflogAddon>(path, 'nflog', ['open', 'close']);
+  if (!loaded.addon) return { error: loaded.error };
+  const { open, close } = loaded.addon;
   return {
     source: {
       open: (group, onLines) => {
         const token = open(group, onLines);
         if (token < 0) throw new Error(`cannot bind NFLOG group ${group}: ${getSystemErrorName(token)}`);
-        let closed = false;
-        return {
-          close: () => {
-            if (closed) return;
-            closed = true;
-            close(token);
-          },
-        };
+        return closeOnce(close, token);
       },
     },
   };
