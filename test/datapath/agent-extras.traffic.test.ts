@@ -60,12 +60,14 @@ farms:
     assert.deepEqual(JSON.parse(await hold.waitForLine(/^\{/, 30_000)), { counts: { b1: 20 }, failures: 0 });
     assert.equal((await ctl(dir.socket, ['backend', 'lc', 'b2', 'enable'])).exitCode, 0);
     await waitFor(async () => ((await shares()).b2! > 0.9 ? true : undefined), { timeoutMs: 10_000, intervalMs: 200, what: 'b2 to take most new connections' });
-    const r = await lab.execFixture('client', 'conn-client', ['--target', `${VIP}:8080`, '--count', '30', '--concurrency', '2'], { timeoutMs: 60_000 });
+    const r = await lab.execFixture('client', 'conn-client', ['--target', `${VIP}:8080`, '--count', '90', '--concurrency', '2'], { timeoutMs: 60_000 });
     const report = parseJsonLine<ConnReport>(r.stdout);
     assert.equal(report.failures, 0);
-    assert.ok((report.counts.b2 ?? 0) >= 25, JSON.stringify(report.counts));
+    // The same bar as before (25 of 30), over more connections: at a share just above 0.9, 30 draws
+    // fell under it about one run in twenty by chance alone.
+    assert.ok((report.counts.b2 ?? 0) >= 75, JSON.stringify(report.counts));
     const logged = () => agent.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.msg === 'connection' && e.port === 8080);
-    await waitFor(() => (logged().length >= 30 ? true : undefined), { timeoutMs: 5000, intervalMs: 100, what: '30 connection lines' });
+    await waitFor(() => (logged().length >= 90 ? true : undefined), { timeoutMs: 5000, intervalMs: 100, what: '90 connection lines' });
     const byBackend: Record<string, number> = {};
     for (const e of logged()) byBackend[String(e.backend)] = (byBackend[String(e.backend)] ?? 0) + 1;
     assert.deepEqual(byBackend, report.counts);
