@@ -180,7 +180,8 @@ async function measure(lab: Lab, pid: number, servers: readonly NsProcess[]): Pr
 }
 
 function agentConfig(dir: AgentDir, size: number): string {
-  const lines = [dir.header(), `dataplane: { driver: ${DRIVER}, verify_schedule: "0 0 * * * *" }`, 'farms:'];
+  // The dataplane as shipped: drift followed by kernel events, the sweep on its default schedule.
+  const lines = [dir.header(), `dataplane: { driver: ${DRIVER} }`, 'farms:'];
   for (let f = 0; f * FARM_SIZE < size; f++) {
     lines.push(`  - name: f${f}`, `    vip: 127.200.${Math.floor(f / 250)}.${1 + (f % 250)}`, '    ports: [80]',
       `    check: { type: ${CHECK}${CHECK === 'tcp' ? '' : ', path: /'}, interval: 1s, timeout: 500ms }`, '    backends:');
@@ -375,15 +376,15 @@ async function main(): Promise<void> {
   const sizes: Record<string, SizeRun & { agent_cpu_ok: boolean; agent_rss_ok: boolean }> = {};
   for (const [size, list] of Object.entries(runs)) {
     const mid = medianRun(list);
-    sizes[size] = { ...mid, agent_cpu_ok: mid.ratio_cpu <= 1.5, agent_rss_ok: mid.agent.rss_mb_peak <= 150 };
+    sizes[size] = { ...mid, agent_cpu_ok: mid.ratio_cpu <= 1.5, agent_rss_ok: Math.max(mid.agent.rss_mb_peak, mid.agent.rss_mb_hwm) <= 150 };
   }
   const result = {
-    targets: 'agent CPU <= 1.5x HAProxy, RSS <= 150 MB',
+    targets: 'agent CPU <= 1.5x HAProxy, RSS <= 150 MB (start-up high-water included)',
     setup: {
       window_s: WINDOW_S, warmup_s: WARMUP_S, repeat: REPEAT, check: `${CHECK}${CHECK === 'tcp' ? '' : ' GET /'} every 1s, timeout 500ms`,
       servers: CHECK !== 'tcp' ? `haproxy (nbthread 1) answering 200 on every address${CHECK === 'https' ? ', TLS with an EC P-256 certificate' : ''}`
         : SERVERS === 'defer' ? 'python3 listeners with TCP_DEFER_ACCEPT (no handshake completes)' : 'node: accept and close',
-      agent: `ha-agent run, ${CHECK} checks in ${PROBE ?? (CHECK === 'tcp' ? tcpDirect.mode : httpConnectorMode(CHECK))} mode, ${DRIVER} driver, ${FARM_SIZE} backends per farm, drift check hourly (out of the window)${AGENT_NODE_ARGS.length > 0 ? `, node ${AGENT_NODE_ARGS.join(' ')}` : ''}`,
+      agent: `ha-agent run, ${CHECK} checks in ${PROBE ?? (CHECK === 'tcp' ? tcpDirect.mode : httpConnectorMode(CHECK))} mode, ${DRIVER} driver, ${FARM_SIZE} backends per farm, drift by kernel events and the default sweep (every 5 min)${AGENT_NODE_ARGS.length > 0 ? `, node ${AGENT_NODE_ARGS.join(' ')}` : ''}`,
       haproxy: `${execFileSync('haproxy', ['-v'], { encoding: 'utf8' }).split('\n')[0]}, nbthread 1, one backend, check inter 1s${CHECK === 'tcp' ? '' : ', option httpchk GET /'}${CHECK === 'https' ? ', check-ssl verify none' : ''}`,
       note: 'cpu_pct: utime+stime over the window, % of one core; probes_per_s: SYNs sent to the backends (raw-table counter); failures: failed checks + backends not up; sizes: the median of the repeats, each figure apart (ratio_cpu: the median of the per-repeat ratios); all repeats in runs',
     },

@@ -84,3 +84,26 @@ export function bgpIssues(config: BgpParts, add: Add): void {
     add('bgp', `${what}; a node's VIPs are managed one way: remove the vrrp section (active-active behind ECMP) or the bgp section (an active-backup pair)`);
   }
 }
+
+interface AdviceParts {
+  readonly bgp?: BgpConfig | null;
+  readonly farms: readonly { readonly name: string; readonly algorithm: string }[];
+  readonly cluster?: { readonly health_policy: string } | null;
+}
+
+/**
+ * Advice, not errors (the agent runs): every LB behind ECMP must build the same hash-5tuple bucket
+ * table, which it computes from its health view; LBs that each trust their own checks can
+ * disagree about a backend, and a flow that the routers move to another LB then lands on another
+ * backend. A quorum policy gives every LB the cluster's one view.
+ */
+export function bgpAdvice(config: AdviceParts): string[] {
+  if (!config.bgp) return [];
+  const hashed = config.farms.filter((f) => f.algorithm === 'hash-5tuple').map((f) => f.name);
+  if (hashed.length === 0 || config.cluster?.health_policy === 'quorum') return [];
+  const why = `bgp with hash-5tuple farms (${hashed.join(', ')}): every LB must build the same bucket table from the same health view, ` +
+    'or a flow moved to another LB may reach another backend';
+  return [config.cluster
+    ? `cluster.health_policy: ${why}; it is ${config.cluster.health_policy}, set it to quorum`
+    : `cluster: ${why}; without a cluster each LB follows its own checks: add cluster: { redis: ..., health_policy: quorum }`];
+}

@@ -5,7 +5,7 @@ import { formatEndpoint, formatPortRange, ipFamily, isIPv4, isIPv6, portsInBoth 
 import { driverIssues } from './drivers.js';
 import { formatDuration } from './duration.js';
 import { bgpIssues, type BgpConfig } from './bgp.js';
-import { forwardingIssues } from './forwarding.js';
+import { directReturnVrrpIssues, forwardingIssues } from './forwarding.js';
 
 export type { ConfigIssue } from './issue.js';
 import type { ConfigIssue } from './issue.js';
@@ -37,6 +37,7 @@ export function semanticIssues(config: ConfigParts): ConfigIssue[] {
   if (config.dataplane) driverIssues(config.dataplane.driver, config.farms, add);
   if (config.vrrp) vrrpIssues(config.vrrp, add);
   if (config.vrrp) vipIssues(config.vrrp, config.farms, add);
+  if (config.vrrp) directReturnVrrpIssues(config.farms, add);
   // keepalived splits its track script's command line on blanks and has no quoting for it.
   if (config.vrrp && config.node && /[\s"'\\]/.test(config.node.run_dir)) {
     add('node.run_dir', 'with vrrp, run_dir must not contain blanks, quotes or backslashes (keepalived reads paths in it as script arguments)');

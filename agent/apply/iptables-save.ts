@@ -1,12 +1,12 @@
 // Reads the agent's chains back out of iptables-save output, for start-up adoption and drift
 // checks. Pure: text in, Ruleset out.
 
-import { HELPER_DISPATCH, TABLES, chainKey, isOwnedChain, isSetChain, type Chain, type Jump, type Ruleset, type Table } from '../render/ruleset.js';
+import { RAW_CHAINS, TABLES, chainKey, isOwnedChain, isSetChain, type Chain, type Jump, type Ruleset, type Table } from '../render/ruleset.js';
 
 const KNOWN_TABLES = new Set<string>(TABLES);
 
-/** In raw the agent owns only the helpers' chain: other software's HAGENT-looking names there are not ours. */
-const ownedIn = (table: Table, chain: string): boolean => (table === 'raw' ? chain === HELPER_DISPATCH.name : isOwnedChain(chain));
+/** In raw the agent owns only its helpers' and NOTRACK chains: other software's HAGENT-looking names there are not ours. */
+const ownedIn = (table: Table, chain: string): boolean => (table === 'raw' ? RAW_CHAINS.includes(chain) : isOwnedChain(chain));
 
 export function parseIptablesSave(text: string): Ruleset {
   const chains = new Map<string, { table: Table; name: string; rules: string[] }>();

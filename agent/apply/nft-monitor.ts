@@ -74,6 +74,10 @@ export class NftMonitor {
   private restartTimer: NodeJS.Timeout | undefined;
   private restartDelay: number;
   private counts = { transactions: 0, own: 0, reported: 0, restarts: 0 };
+  /** Output received from the source so far (native deliveries, child stdout chunks). */
+  private deliveries = 0;
+  private quietCheck = false;
+  private quietAgain = false;
   private readonly now: () => number;
   /** The native source until it fails to open; then the nft child. */
   private native: NftEventSource | undefined;
@@ -120,6 +124,7 @@ export class NftMonitor {
       if (released) return;
       released = true;
       this.own.release(pid, this.now());
+      this.checkQuiet();
     };
   }
 
@@ -181,6 +186,7 @@ export class NftMonitor {
   }
 
   private onOutput(out: LineSplitter, chunk: Buffer): void {
+    this.delivered();
     const dropped = out.overlongLines;
     const lines = out.push(chunk);
     const skipped = out.overlongLines - dropped;
@@ -201,6 +207,7 @@ export class NftMonitor {
   }
 
   private onNativeLines(text: string): void {
+    this.delivered();
     for (const line of text.split('\n')) {
       if (line === '') continue;
       const parsed = this.parser.push(line);
@@ -219,16 +226,47 @@ export class NftMonitor {
     const missed = gap ? `generations ${this.lastGeneration! + 1}..${tx.generation - 1} were not seen` : undefined;
     this.lastGeneration = tx.generation;
     if (missed) this.report({ cause: 'lost', events: [], reasons: [missed] });
-    // Examined even when own: the filter learns the handles of the jumps the agent inserts.
-    const concern = this.filter.examine(tx);
     const now = this.now();
     if (tx.pid !== undefined && (this.own.has(tx.pid, now) || this.options.isOwn?.(tx.pid, tx.process))) {
       this.counts.own++;
       if (this.counts.own % 1024 === 0) this.own.prune(now);
+      // The filter learns the handles of the jumps the agent inserts into built-in chains; with
+      // none (the nft table alone), an own transaction is not worth describing event by event.
+      if (this.options.scope.hookChains?.length) this.filter.examine(tx);
       return;
     }
+    const concern = this.filter.examine(tx);
     if (!concern) return;
     this.report({ cause: 'change', generation: tx.generation, pid: tx.pid, process: tx.process, events: concern.events, reasons: concern.reasons });
+  }
+
+  private delivered(): void {
+    this.deliveries++;
+    this.checkQuiet();
+  }
+
+  /**
+   * Tells the own writers when the source has nothing more to read. A delivery comes in the
+   * loop's poll phase (the native socket, the child's pipe), and immediates run right after it:
+   * when a whole turn of the loop, its poll phase included, delivers nothing, all the source held
+   * when the check began has been read (and parsed: lines are handled as they arrive).
+   */
+  private checkQuiet(): void {
+    if (this.stopped) return;
+    // One check at a time; one asked for meanwhile (a release) runs after it, beginning later.
+    if (this.quietCheck) return void (this.quietAgain = true);
+    this.quietCheck = true;
+    setImmediate(() => {
+      const since = this.now();
+      const seen = this.deliveries;
+      setImmediate(() => {
+        this.quietCheck = false;
+        const again = this.quietAgain || this.deliveries !== seen;
+        this.quietAgain = false;
+        if (this.deliveries === seen) this.own.caughtUp(since);
+        if (again) this.checkQuiet();
+      }).unref();
+    }).unref();
   }
 
   private report(drift: Drift): void {

@@ -1,6 +1,7 @@
 // Reads the agent's table back from `nft -j -s list table ip ha_agent` (or `ip6 ha_agent`; start-up
 // adoption, drift checks) and compares it with what was applied. Pure: JSON text in, state and differences out.
 
+import { createHash, type Hash } from 'node:crypto';
 import { formatMark } from '../plan/marks.js';
 import { NFT_TABLE, parseDigestTag, type BaseHook, type NftFamily, type NftObjectKind, type NftState } from '../render/nft-model.js';
 
@@ -8,8 +9,8 @@ export interface NftObserved extends NftState {
   readonly present: boolean;
   readonly chains: ReadonlyMap<string, { readonly digest: string; readonly base?: BaseHook; readonly rules: number }>;
   readonly sets: ReadonlyMap<string, { readonly kind: NftObjectKind }>;
-  /** "chain X" / "set X" -> the object as the kernel holds it, without handles, counters or
-   * dynamic set contents: equal snapshots mean nothing was changed behind the agent's back. */
+  /** "chain X" / "set X" -> a digest of the object as the kernel holds it, without handles,
+   * counters or dynamic set contents: equal snapshots mean nothing was changed behind the agent's back. */
   readonly snapshot: ReadonlyMap<string, string>;
 }
 
@@ -49,40 +50,83 @@ function hookOf(chain: Json): BaseHook | undefined {
 const strip = (item: Json, drop: readonly string[]): string =>
   JSON.stringify(Object.fromEntries(Object.entries(item).filter(([k]) => !drop.includes(k))));
 
+/** What is kept of an object's listing: its digest (a snapshot holds one per chain, set and map,
+ * never the listing itself, which is tens of MB at the largest sizes). */
+const digestOf = (text: string): string => createHash('sha256').update(text).digest('base64');
+
+const NFT_LIST_START = /^\s*\{\s*"nftables"\s*:\s*\[/;
+
+/**
+ * Calls `each` with the items of nft's top-level "nftables" list one at a time: parsed whole, the
+ * listing of a large table is a tree many times the size of its text, alive all at once. Throws
+ * on text that is not nft's JSON, as JSON.parse would.
+ */
+export function eachNftItem(text: string, each: (item: unknown) => void): void {
+  const head = NFT_LIST_START.exec(text);
+  if (!head) {
+    // Not the shape nft prints (another key first, no list): parsed whole, for the same errors.
+    const items = (JSON.parse(text) as { nftables?: unknown[] }).nftables;
+    if (!Array.isArray(items)) throw new Error('not nft JSON output: no "nftables" list');
+    for (const item of items) each(item);
+    return;
+  }
+  let depth = 0;
+  let start = -1;
+  let inString = false;
+  let i = head[0].length;
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+      continue;
+    }
+    if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (depth++ === 0) start = i;
+    } else if (c === 0x7d || c === 0x5d) {
+      if (depth === 0) break;
+      if (--depth === 0) each(JSON.parse(text.slice(start, i + 1)));
+    }
+  }
+  if (depth !== 0 || inString || !/^\]\s*\}\s*$/.test(text.slice(i))) throw new Error('not nft JSON output: the "nftables" list is not closed');
+}
+
 /** Throws on text that is not nft's JSON; an empty list means an empty table. */
 export function parseNftJson(text: string, family: NftFamily = 'ip'): NftObserved {
-  const items = (JSON.parse(text) as { nftables?: unknown[] }).nftables;
-  if (!Array.isArray(items)) throw new Error('not nft JSON output: no "nftables" list');
-  const chains = new Map<string, { base?: BaseHook; rules: Json[] }>();
+  interface SeenChain { readonly base?: BaseHook; rules: number; firstComment?: string; readonly hash: Hash }
+  const chains = new Map<string, SeenChain>();
   const sets = new Map<string, { kind: NftObjectKind }>();
   const elements = new Map<string, Map<string, string>>();
   const dirtyMaps = new Set<string>();
   const snapshot = new Map<string, string>();
   let present = false;
-  for (const raw of items) {
+  eachNftItem(text, (raw) => {
     const item = obj(raw) ?? {};
     const [kind, body] = Object.entries(item)[0] ?? [];
     const o = obj(body);
-    if (!o || o.family !== family || (kind !== 'table' && o.table !== NFT_TABLE) || (kind === 'table' && o.name !== NFT_TABLE)) continue;
+    if (!o || o.family !== family || (kind !== 'table' && o.table !== NFT_TABLE) || (kind === 'table' && o.name !== NFT_TABLE)) return;
     if (kind === 'table') present = true;
     else if (kind === 'chain') {
       const base = hookOf(o);
-      chains.set(String(o.name), { ...(base ? { base } : {}), rules: [] });
-      snapshot.set(`chain ${String(o.name)}`, strip(o, ['handle']));
+      chains.set(String(o.name), { ...(base ? { base } : {}), rules: 0, hash: createHash('sha256').update(strip(o, ['handle'])) });
     } else if (kind === 'rule') {
-      chains.get(String(o.chain))?.rules.push(o);
+      const chain = chains.get(String(o.chain));
+      if (!chain) return;
+      if (chain.rules++ === 0 && typeof o.comment === 'string') chain.firstComment = o.comment;
+      chain.hash.update(`\n${strip(o, ['handle'])}`);
     } else if (kind === 'ct helper') {
       sets.set(String(o.name), { kind });
-      snapshot.set(`${kind} ${String(o.name)}`, strip(o, ['handle']));
+      snapshot.set(`${kind} ${String(o.name)}`, digestOf(strip(o, ['handle'])));
     } else if (kind === 'counter') {
       // Named counters of the limits: what they count moves; only that they are there is applied.
       sets.set(String(o.name), { kind });
-      snapshot.set(`${kind} ${String(o.name)}`, strip(o, ['handle', 'packets', 'bytes']));
+      snapshot.set(`${kind} ${String(o.name)}`, digestOf(strip(o, ['handle', 'packets', 'bytes'])));
     } else if (kind === 'set' || kind === 'map') {
       const name = String(o.name);
       sets.set(name, { kind });
       // A set's contents are the clients the kernel learnt (persistence), not something applied.
-      snapshot.set(`${kind} ${name}`, strip(o, kind === 'set' ? ['handle', 'elem'] : ['handle']));
+      snapshot.set(`${kind} ${name}`, digestOf(strip(o, kind === 'set' ? ['handle', 'elem'] : ['handle'])));
       if (kind === 'map') {
         const found = new Map<string, string>();
         for (const entry of Array.isArray(o.elem) ? o.elem : []) {
@@ -95,13 +139,14 @@ export function parseNftJson(text: string, family: NftFamily = 'ip'): NftObserve
         elements.set(name, found);
       }
     }
-  }
+  });
   const observed = new Map<string, { digest: string; base?: BaseHook; rules: number }>();
   for (const [name, chain] of chains) {
-    const tag = parseDigestTag(typeof chain.rules[0]?.comment === 'string' ? chain.rules[0].comment : undefined);
-    const digest = tag && tag.rules === chain.rules.length ? tag.digest : UNKNOWN_DIGEST;
-    observed.set(name, { digest, rules: chain.rules.length, ...(chain.base ? { base: chain.base } : {}) });
-    snapshot.set(`chain ${name}`, `${snapshot.get(`chain ${name}`)!}\n${chain.rules.map((r) => strip(r, ['handle'])).join('\n')}`);
+    const tag = parseDigestTag(chain.firstComment);
+    // Copied out of the comment, so the tag holds no reference to the listing's text.
+    const digest = tag && tag.rules === chain.rules ? Buffer.from(tag.digest).toString() : UNKNOWN_DIGEST;
+    observed.set(name, { digest, rules: chain.rules, ...(chain.base ? { base: chain.base } : {}) });
+    snapshot.set(`chain ${name}`, chain.hash.digest('base64'));
   }
   return { present, chains: observed, sets, elements, dirtyMaps, snapshot };
 }

@@ -1,12 +1,14 @@
 // Netfilter over nft: every change is one transaction on the agent's own table only, a farm's
 // change through a long-lived `nft -i` (else `nft -f -`); what was applied is kept in memory per
 // farm, so applying never lists the kernel (only adopt/verify/repair do) nor walks every farm.
+// What is kept is what a diff or a drift check reads (chain digests, sets, map elements), not
+// the rules' text, which is most of a render: the text is rendered again when someone asks for it.
 
-import { ofFamily, type DesiredState } from '../plan/plan.js';
+import { ofFamily, type DesiredState, type PlannedFarm } from '../plan/plan.js';
 import { touchedFarms } from '../render/common.js';
 import { diffNft, type NftTransaction } from '../render/nft-diff.js';
-import { formatFull, tableRef, type NftFamily, type NftModel, type NftState } from '../render/nft-model.js';
-import { assembleNft, diffFarms, renderNftFarm, type NftFarmRender } from '../render/nftables.js';
+import { NFT_NAMES, formatFull, tableRef, type NftChainState, type NftFamily, type NftModel, type NftSet, type NftState } from '../render/nft-model.js';
+import { assembleNft, renderNftFarm, type NftFarmRender } from '../render/nftables.js';
 import { ABSENT, compareNft, parseNftJson, type NftDifference, type NftObserved } from './nft-observe.js';
 import { ApplyError, type ChangedObject, type DriftReport, type Netfilter, type SyncResult } from './netfilter.js';
 import { NftSession } from './nft-session.js';
@@ -32,17 +34,54 @@ const SESSION_FAILURES = 3;
 
 const fullReplace = (model: NftModel): NftTransaction => ({ text: formatFull(model), rewritten: [...model.chains.keys()], deleted: [] });
 
+/** The maps whose elements bring a shared part into the table: assembleNft adds the limits'
+ * part (limit_dispatch, refuse, a rule in input and forward) and the direct part (the direct and
+ * notrack maps, their chains, a rule in prerouting) only while some farm has an element in them. */
+const SHARED_MAPS: readonly string[] = [NFT_NAMES.limits, NFT_NAMES.direct];
+
+/** A farm's render without its rules: what diffs and drift checks read of it. */
+interface FarmState {
+  readonly chains: readonly (NftChainState & { readonly name: string })[];
+  readonly sets: readonly NftSet[];
+  readonly elements: NftFarmRender['elements'];
+  /** Its first element in each of SHARED_MAPS it fills: what keeps a shared part for it. */
+  readonly shared: NftFarmRender['elements'];
+}
+
+/** A farm as applied: what it was rendered from (to render it again for appliedText) and its state. */
+interface AppliedFarm {
+  readonly farm: PlannedFarm;
+  readonly logGroup: number | undefined;
+  readonly state: FarmState;
+}
+
+export function farmState(render: NftFarmRender): FarmState {
+  return {
+    chains: render.chains.map(({ name, digest, base }) => ({ name, digest, ...(base ? { base } : {}) })),
+    sets: render.sets,
+    elements: render.elements,
+    shared: SHARED_MAPS.flatMap((map) => render.elements.find((e) => e.map === map) ?? []),
+  };
+}
+
+/** The whole table's state from its farms' states: the fixed part as assembleNft makes it. */
+export function assembleState(mask: number, farms: readonly FarmState[], family: NftFamily): NftState {
+  const fixed = assembleNft(mask, farms.map((f) => ({ chains: [], sets: f.sets, elements: f.elements })), family);
+  const chains = new Map<string, NftChainState>(fixed.chains);
+  for (const farm of farms) for (const chain of farm.chains) chains.set(chain.name, chain);
+  return { chains, sets: fixed.sets, elements: fixed.elements };
+}
+
 export class NftCli implements Netfilter {
   readonly driver = 'nftables' as const;
-  /** Each farm's render as the kernel holds it, when `kernel` is undefined: a change then costs
-   * a render and diff of the farms it names, never a pass over all of them. */
-  private readonly applied = new Map<string, NftFarmRender>();
+  /** Each farm as the kernel holds it, when `kernel` is undefined: a change then costs a render
+   * and diff of the farms it names, never a pass over all of them. */
+  private readonly applied = new Map<string, AppliedFarm>();
   private appliedMask: number | undefined;
   /** What the next sync diffs against instead: the table as read back (after adopt, repair), or
    * ABSENT while nothing is known (a fresh instance that did not adopt, after removeAll). */
   private kernel: NftState | undefined = ABSENT;
-  /** `applied` put together, built only when verify or appliedText need it. */
-  private appliedModel: NftModel | undefined;
+  /** The table as listed at adopt, shown by appliedText until the next sync. */
   private adoptedText = '';
   /** The kernel's view of the table once seen to match what was applied (set by adopt/verify). */
   private baseline: ReadonlyMap<string, string> | undefined;
@@ -72,21 +111,29 @@ export class NftCli implements Netfilter {
   async sync(all: DesiredState, changed?: ReadonlySet<string>): Promise<SyncResult> {
     const desired = this.own(all);
     if (this.needsAdopt) await this.adopt();
-    if (this.kernel || !changed || this.appliedMask !== desired.markMask) return this.syncAll(desired, changed);
+    if (this.kernel || !changed || this.appliedMask !== desired.markMask) return this.syncAll(desired);
     const started = performance.now();
     const byName = new Map(desired.farms.map((farm) => [farm.name, farm]));
-    const before: NftFarmRender[] = [];
-    const after = new Map<string, NftFarmRender | undefined>();
+    const before: FarmState[] = [];
+    const after = new Map<string, { farm: PlannedFarm; render: NftFarmRender } | undefined>();
     for (const name of touchedFarms(changed, this.applied.keys(), byName.keys())) {
       const old = this.applied.get(name);
-      if (old) before.push(old);
+      if (old) before.push(old.state);
       const farm = byName.get(name);
-      after.set(name, farm && renderNftFarm(farm, desired.markMask, desired.logGroup));
+      after.set(name, farm && { farm, render: renderNftFarm(farm, desired.markMask, desired.logGroup) });
     }
-    const tx = diffFarms(desired.markMask, before, [...after.values()].filter((r): r is NftFarmRender => r !== undefined), this.family);
-    const done = tx ? await this.bringTo(tx, () => this.fullModel(desired, changed), true) : { changed: false, rewritten: [], deleted: [] };
-    for (const [name, render] of after) {
-      if (render) this.applied.set(name, render);
+    const renders = [...after.values()].flatMap((a) => (a ? [a.render] : []));
+    // A shared part is in the table while any farm uses it, so both sides are put together with
+    // one element of each shared map an untouched farm fills, the same on both sides (so the diff
+    // leaves it be). Put together from the touched farms alone, a farm leaving a shared part would
+    // delete what the untouched farms still use, and one joining it would add its chains' rules again.
+    const kept = { chains: [], sets: [], elements: this.sharedElements(after), shared: [] };
+    before.push(kept);
+    renders.push(kept);
+    const tx = diffNft(assembleState(desired.markMask, before, this.family), assembleNft(desired.markMask, renders, this.family));
+    const done = tx ? await this.bringTo(tx, () => this.fullModel(desired), true) : { changed: false, rewritten: [], deleted: [] };
+    for (const [name, a] of after) {
+      if (a) this.applied.set(name, { farm: a.farm, logGroup: desired.logGroup, state: farmState(a.render) });
       else this.applied.delete(name);
     }
     this.committed(desired.markMask, done.changed);
@@ -152,7 +199,9 @@ export class NftCli implements Netfilter {
   }
 
   appliedText(): string {
-    return this.kernel ? this.adoptedText : formatFull(this.appliedFull());
+    if (this.kernel) return this.adoptedText;
+    const mask = this.appliedMask ?? 0;
+    return formatFull(assembleNft(mask, [...this.applied.values()].map((a) => renderNftFarm(a.farm, mask, a.logGroup)), this.family));
   }
 
   async removeAll(): Promise<void> {
@@ -170,55 +219,55 @@ export class NftCli implements Netfilter {
     return ofFamily(desired, this.family === 'ip6' ? 'ipv6' : 'ipv4');
   }
 
-  /** Every farm rendered (those outside `changed` reused from `applied`), diffed against what is known. */
-  private async syncAll(desired: DesiredState, changed?: ReadonlySet<string>): Promise<SyncResult> {
+  /** One element of each shared map that an applied farm not in `touched` fills. */
+  private sharedElements(touched: ReadonlyMap<string, unknown>): NftFarmRender['elements'] {
+    const found = new Map<string, NftFarmRender['elements'][number]>();
+    for (const [name, applied] of this.applied) {
+      if (found.size === SHARED_MAPS.length) break;
+      if (touched.has(name)) continue;
+      for (const e of applied.state.shared) if (!found.has(e.map)) found.set(e.map, e);
+    }
+    return [...found.values()];
+  }
+
+  /** Every farm rendered, diffed against what is known. */
+  private async syncAll(desired: DesiredState): Promise<SyncResult> {
     const started = performance.now();
-    const renders = this.renderAll(desired, changed);
-    const model = assembleNft(desired.markMask, [...renders.values()], this.family);
+    const renders = desired.farms.map((farm) => ({ farm, render: renderNftFarm(farm, desired.markMask, desired.logGroup) }));
+    const model = assembleNft(desired.markMask, renders.map((r) => r.render), this.family);
     const from = this.appliedState();
     // Knowing of no chain (a fresh instance that did not adopt, or no table): replace the table
     // whole, so rules of an unknown earlier run are never appended to.
     const tx = from.chains.size === 0 ? fullReplace(model) : diffNft(from, model);
-    const done = tx ? await this.bringTo(tx, () => model) : { changed: false, rewritten: [], deleted: [] };
+    // Only the states outlive this: the renders are garbage while nft works (seconds at the
+    // largest sizes); a failed apply renders again.
+    const applied = renders.map(({ farm, render }): [string, AppliedFarm] => [farm.name, { farm, logGroup: desired.logGroup, state: farmState(render) }]);
+    const done = tx ? await this.bringTo(tx, () => this.fullModel(desired)) : { changed: false, rewritten: [], deleted: [] };
     this.applied.clear();
-    for (const [name, render] of renders) this.applied.set(name, render);
+    for (const [name, farm] of applied) this.applied.set(name, farm);
     this.committed(desired.markMask, done.changed);
-    this.appliedModel = model;
     return { ...done, durationMs: performance.now() - started };
   }
 
-  private renderAll(desired: DesiredState, changed?: ReadonlySet<string>): Map<string, NftFarmRender> {
-    const reuse = !this.kernel && changed && this.appliedMask === desired.markMask;
-    return new Map(desired.farms.map((farm) => {
-      const cached = reuse && !changed.has(farm.name) ? this.applied.get(farm.name) : undefined;
-      return [farm.name, cached ?? renderNftFarm(farm, desired.markMask, desired.logGroup)];
-    }));
+  private fullModel(desired: DesiredState): NftModel {
+    return assembleNft(desired.markMask, desired.farms.map((farm) => renderNftFarm(farm, desired.markMask, desired.logGroup)), this.family);
   }
 
-  private fullModel(desired: DesiredState, changed?: ReadonlySet<string>): NftModel {
-    return assembleNft(desired.markMask, [...this.renderAll(desired, changed).values()], this.family);
-  }
-
+  /** What the kernel is known to hold: as read back, else the applied farms put together (built
+   * for each verify or repair, which are rare, rather than kept). */
   private appliedState(): NftState {
-    return this.kernel ?? this.appliedFull();
-  }
-
-  /** The applied farms put together, cached until the next change. */
-  private appliedFull(): NftModel {
-    this.appliedModel ??= assembleNft(this.appliedMask ?? 0, [...this.applied.values()], this.family);
-    return this.appliedModel;
+    return this.kernel ?? assembleState(this.appliedMask ?? 0, [...this.applied.values()].map((a) => a.state), this.family);
   }
 
   private setKernel(state: NftState): void {
     this.kernel = state;
     this.applied.clear();
-    this.appliedModel = undefined;
   }
 
   private committed(mask: number, changedKernel: boolean): void {
     this.kernel = undefined;
+    this.adoptedText = '';
     this.appliedMask = mask;
-    this.appliedModel = undefined;
     if (changedKernel) this.baseline = undefined;
   }
 

@@ -17,6 +17,8 @@ export interface BgpStatus {
   readonly state: BgpState;
   readonly peers: readonly BgpPeerStatus[];
   readonly announced: readonly string[];
+  /** Spawn mode: times the agent's BIRD exited and was started again (absent in external mode). */
+  readonly speaker_restarts?: number;
 }
 
 export const DISABLED_BGP: BgpStatus = { state: 'disabled', peers: [], announced: [] };

@@ -4,6 +4,7 @@
 // asks the operator's BIRD to re-read them.
 
 import type { Config } from '../../config/schema.js';
+import { bgpAdvice } from '../../config/bgp.js';
 import { ipFamily, type IpFamily } from '../../config/net.js';
 import type { BgpPorts } from '../daemon/ports.js';
 import { ExecaRunner, type Runner } from '../apply/runner.js';
@@ -89,6 +90,7 @@ export async function startBgp(ports: BgpPorts, runner: Runner = new ExecaRunner
   };
   if (bgp.speaker.mode === 'external') await configure();
   logger.info({ announced: current, mode: bgp.speaker.mode, routerId }, 'announcing the VIPs with BGP');
+  for (const advice of bgpAdvice(first)) logger.warn(advice);
 
   // One update at a time, each from the latest desired state: bursts of engine events coalesce.
   const queue = serialQueue();
@@ -126,7 +128,10 @@ export async function startBgp(ports: BgpPorts, runner: Runner = new ExecaRunner
       return drained;
     },
     announced: () => current.map(vipPrefix),
-    status: () => bgpStatus(ports.config.config().bgp?.peers ?? [], sessions.protocols, sessions.bfd, current.map(vipPrefix), drained),
+    status: () => {
+      const status = bgpStatus(ports.config.config().bgp?.peers ?? [], sessions.protocols, sessions.bfd, current.map(vipPrefix), drained);
+      return speaker ? { ...status, speaker_restarts: speaker.restarts } : status;
+    },
     setDrained: async (on) => {
       drained = on;
       await update();

@@ -19,6 +19,8 @@ export interface Speaker {
   configure(): Promise<boolean>;
   /** Stops supervising; `kill` also ends BIRD (every VIP withdrawn at once). */
   stop(kill: boolean): Promise<void>;
+  /** Times BIRD exited while supervised or adopted, and was started again. */
+  readonly restarts: number;
 }
 
 /** BIRD in the foreground (-f) so the supervisor sees it exit; detached, and with no pipe to
@@ -51,9 +53,15 @@ export async function startSpeaker(binary: string, birdc: string, paths: BgpPath
   };
   let supervisor: Supervisor | undefined;
   let watch: NodeJS.Timeout | undefined;
+  let stopping = false;
+  let restarts = 0;
   const supervise = (): void => {
     supervisor = new Supervisor({
       name: 'bird', command: binary, args: ['-f', '-c', paths.birdConf, '-s', paths.socket, '-P', paths.pid], logger, spawn,
+      // The supervisor starts it again unless we are stopping.
+      onExit: () => {
+        if (!stopping) restarts++;
+      },
     });
     supervisor.start();
   };
@@ -67,6 +75,7 @@ export async function startSpeaker(binary: string, birdc: string, paths: BgpPath
       clearInterval(watch);
       watch = undefined;
       logger.error({ pid: adopted }, 'the adopted BIRD exited; starting our own');
+      restarts++;
       supervise();
     }, 1000);
   } else {
@@ -74,7 +83,11 @@ export async function startSpeaker(binary: string, birdc: string, paths: BgpPath
   }
   return {
     configure,
+    get restarts() {
+      return restarts;
+    },
     stop: async (kill) => {
+      stopping = true;
       clearInterval(watch);
       if (kill) {
         if (supervisor) await supervisor.stop();

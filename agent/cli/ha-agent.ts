@@ -6,9 +6,12 @@ import { Command, Option } from 'commander';
 import { loadConfigFile, formatIssues } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { exposureWarnings } from '../../config/secrets.js';
+import { bgpAdvice } from '../../config/bgp.js';
+import { failbackAdvice } from '../../config/failback.js';
 import { parseDownList, staticPlan } from '../plan/static.js';
 import { renderIptables } from '../render/iptables.js';
 import { readMarks } from '../state/marks-file.js';
+import { parseDuration } from '../../config/duration.js';
 import { isJournalStream, logLevelFromEnv } from '../log.js';
 import { VERSION } from '../version.js';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, runProgram } from './exit.js';
@@ -56,6 +59,7 @@ program.command('check-config')
     const backends = config.farms.reduce((n, f) => n + f.backends.length, 0);
     // Not errors (the agent runs), but a secret every local user can read is worth fixing.
     for (const warning of await exposureWarnings(path, config.cluster)) process.stderr.write(`warning: ${warning}\n`);
+    for (const advice of [...bgpAdvice(config), ...failbackAdvice(config)]) process.stderr.write(`warning: ${advice}\n`);
     process.stdout.write(`${path}: ok (node ${config.node.id}, ${config.farms.length} farms, ${backends} backends, driver ${config.dataplane.driver}` +
       `${config.vrrp ? `, vrrp ${config.vrrp.virtual_router_id}` : ''}${config.cluster ? ', clustered' : ''})\n`);
   });
@@ -82,6 +86,10 @@ program.command('render')
       process.stdout.write(`# ipset restore input (applied before the rules):\n${sets}`);
       process.stdout.write(ipv6 === undefined ? ipv4 : `${ipv4}# ip6tables-restore input for the IPv6 farms:\n${ipv6}`);
     }
+    // dsr/tunnel farms route by mark: the `ip -batch` part, as comments (empty without such farms).
+    const { formatRouteBlock } = await import('../apply/route-netfilter.js');
+    const { planRoutes } = await import('../route/plan.js');
+    process.stdout.write(formatRouteBlock(planRoutes(desired)));
   });
 
 program.command('keepalived')
@@ -105,6 +113,19 @@ program.command('run')
     const config = await loadOrExit(opts.config);
     const { runDaemon } = await import('../daemon/main.js');
     await runDaemon(opts.config, config);
+  });
+
+program.command('stop')
+  .description('stop the running agent of this config (the rules stay); --withdraw first withdraws its VIPs from BGP and waits until BIRD has')
+  .option('--config <file>', 'config file (its control socket finds the agent)', DEFAULT_CONFIG)
+  .option('--withdraw', 'with bgp: drain the node, wait until BIRD exports no VIP to any peer, then stop')
+  .option('--timeout <duration>', 'how long --withdraw waits for BIRD (e.g. 10s)', '10s')
+  .action(async (opts: { config: string; withdraw?: boolean; timeout: string }) => {
+    const timeoutMs = parseDuration(opts.timeout);
+    if (timeoutMs === null) throw new CliError(`ha-agent stop: --timeout ${JSON.stringify(opts.timeout)} is not a duration like 10s or 500ms`, EXIT_USAGE);
+    const config = await loadOrExit(opts.config);
+    const [{ stopAgent }, { ExecaRunner }] = await Promise.all([import('./stop.js'), import('../apply/runner.js')]);
+    await stopAgent(config, { withdraw: Boolean(opts.withdraw), timeoutMs, runner: new ExecaRunner(), say: (line) => void process.stdout.write(`${line}\n`) });
   });
 
 process.on('uncaughtException', (err) => {

@@ -50,6 +50,9 @@ export interface PeerStore {
   close(): Promise<void>;
 }
 
+/** How long a command may go unanswered before it fails and the connection counts as lost. */
+export const COMMAND_TIMEOUT_MS = 2000;
+
 /**
  * ioredis options from the cluster section and the files it names: URL (redis:// or rediss://)
  * or Sentinel. The URL is taken apart here rather than handed to ioredis, which would read a
@@ -63,6 +66,17 @@ export function redisOptions(cluster: ClusterConfig, secrets: ClusterSecrets = r
     // instead of queueing writes that would replay stale state.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
+    // A write lost with a dead connection is never sent again on the next one: it would land
+    // with the revision floor of its time, after what happened meanwhile (the caller was told).
+    autoResendUnfulfilledCommands: false,
+    // Packets to Redis dropped without a reset leave the socket open and every command hanging
+    // for as long as the kernel retransmits (minutes): a command unanswered this long fails, and
+    // the liveness probe (RedisPeerStore) then drops the connection and dials again.
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    // A backstop for a connection nothing is sent on; the probe is what bounds detection.
+    keepAlive: 1000,
+    // A connection given up on is destroyed soon after its FIN, which a dead path never acknowledges.
+    disconnectTimeout: 100,
     connectTimeout: 2000,
     // At most a second between tries: a node back later than its peers misses their actions for
     // that long (each try is one TCP connect, cheap for Redis).
@@ -144,9 +158,14 @@ export class RedisPeerStore implements PeerStore {
   private clientReady = false;
   private subscribed = false;
   lastError: string | undefined;
+  /** Pings both connections this often: a silent partition is noticed within this + COMMAND_TIMEOUT_MS. */
+  private readonly probeMs: number;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private readonly probing = new Set<Redis>();
 
   constructor(cluster: ClusterConfig) {
     this.keys = clusterKeys(cluster.key_prefix, cluster.name);
+    this.probeMs = cluster.heartbeat;
     const { options } = redisOptions(cluster);
     this.client = new Redis(options);
     for (const [name, lua] of Object.entries(SCRIPTS)) this.client.defineCommand(name, { numberOfKeys: 2, lua });
@@ -181,10 +200,42 @@ export class RedisPeerStore implements PeerStore {
   }
 
   async connect(): Promise<void> {
-    await this.client.connect();
-    await this.subscriber.connect();
+    this.startProbing();
+    // Both dialled whatever the other does: ioredis keeps retrying a connection whose first try
+    // failed, but one never dialled (lazyConnect) stays idle, and a node started while Redis was
+    // down would never count as connected.
+    const results = await Promise.allSettled([this.client.connect(), this.subscriber.connect()]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     // The ready handler subscribes too; a second SUBSCRIBE to one channel is a no-op in Redis.
     await this.subscribe();
+  }
+
+  /**
+   * Pings each ready connection every probeMs. A ping unanswered within the command timeout means
+   * the path is dead though the socket looks open (packets dropped, a Redis restarted behind a
+   * partition): the connection is dropped, which marks the store disconnected and dials again,
+   * on a fresh socket rather than behind the kernel's retransmission backoff. The subscriber is
+   * probed too: nothing else is ever sent on it, so it would never notice on its own.
+   */
+  private startProbing(): void {
+    if (this.probeTimer) return;
+    this.probeTimer = setInterval(() => {
+      this.probe(this.client);
+      this.probe(this.subscriber);
+    }, this.probeMs);
+    this.probeTimer.unref();
+  }
+
+  private probe(connection: Redis): void {
+    if (connection.status !== 'ready' || this.probing.has(connection)) return;
+    this.probing.add(connection);
+    connection.ping().catch((err: Error) => {
+      // A reply error (an ACL without PING, say) proves the path alive; only silence condemns it.
+      if (err.message !== 'Command timed out' || connection.status !== 'ready') return;
+      this.lastError = `Redis did not answer within ${COMMAND_TIMEOUT_MS} ms`;
+      connection.disconnect(true);
+    }).finally(() => this.probing.delete(connection));
   }
 
   private async subscribe(): Promise<void> {
@@ -281,6 +332,7 @@ export class RedisPeerStore implements PeerStore {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.probeTimer);
     this.client.disconnect();
     this.subscriber.disconnect();
   }

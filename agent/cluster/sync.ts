@@ -109,7 +109,12 @@ export class ClusterSync {
 
   async start(): Promise<void> {
     await this.actions.load();
-    this.store.onConnected(() => this.scheduleResync(0));
+    this.store.onConnected(() => {
+      // A new connection starts a new series: failures on an older one (a resync cut by the
+      // outage) must not leave it waiting out their backoff before it catches up.
+      this.resyncRetryMs = RESYNC_RETRY_MS;
+      this.scheduleResync(0);
+    });
     this.store.onDisconnected((reason) => {
       this.lastError = reason;
       this.logger.warn({ reason }, 'cluster disconnected: checking and applying locally until Redis returns');
@@ -151,7 +156,17 @@ export class ClusterSync {
       await this.host.applyAdmin(key, admin);
       return { revision: null };
     }
-    const rev = await this.store.newAction(key, { admin, node: this.host.node, at }, this.floor(), at);
+    let rev: number;
+    try {
+      rev = await this.store.newAction(key, { admin, node: this.host.node, at }, this.floor(), at);
+    } catch (err) {
+      // Redis answered with an error (an ACL, a revision out of range): said as it is.
+      if ((err as Error).name === 'ReplyError') throw err;
+      // Unanswered (a silent partition, Redis gone mid-call): refused, as when disconnected, and
+      // promptly (the store's command timeout); the operator can take it --local.
+      const reason = (err as Error).message;
+      throw new Error(`cluster disconnected (${reason}): the action was not applied (had Redis received it, it reaches every node, this one too, once connected again); give --local to change this node only`);
+    }
     this.actions.own(key, { admin, rev, node: this.host.node, at }, false);
     await this.host.applyAdmin(key, admin);
     this.announceAdmin(key);

@@ -81,6 +81,14 @@ export function formatStatus(status: Status, options: { colour: boolean }): stri
       lastCheck(b),
     ]);
     out.push(...table(['BACKEND', 'ADDRESS', 'HEALTH', 'ADMIN', 'WEIGHT', 'SHARE', 'MARK', 'LAST CHECK'], rows, paint));
+    // Clustered with a master or quorum policy, this node may apply a health its own checks do
+    // not see; every LB behind ECMP must apply the same one (hash-5tuple), so say where it differs.
+    for (const b of farm.backends) {
+      const own = b.views?.[status.node];
+      if (own === undefined || own === b.health) continue;
+      const views = Object.entries(b.views!).map(([node, health]) => `${node} ${health}`).join(', ');
+      out.push(paint(`  ${b.name}: this node's checks see it ${own}; the cluster's view applied here is ${b.health} (${views})`, 'yellow'));
+    }
   }
   return `${out.join('\n')}\n`;
 }

@@ -10,6 +10,7 @@ import { cronScheduleError, DEFAULT_VERIFY_SCHEDULE } from '../../config/cron.js
 import type { Logger } from '../log.js';
 import { agentScope, changedObjects } from '../apply/nft-concern.js';
 import type { Drift } from '../apply/nft-monitor.js';
+import { driftRepairMetric, type DriftRepairs } from '../metrics/drift.js';
 import type { ChangedObject, Netfilter } from '../apply/netfilter.js';
 import type { DataplaneGuard } from './ports.js';
 
@@ -44,7 +45,8 @@ interface Pending {
 
 const MAX_LOGGED_CHANGES = 20;
 
-export function watchDrift(schedule: string, netfilter: Netfilter, engine: DataplaneGuard, logger: Logger, now: () => number = Date.now): DriftWatch {
+export function watchDrift(schedule: string, netfilter: Netfilter, engine: DataplaneGuard, logger: Logger, now: () => number = Date.now,
+  metric: DriftRepairs = driftRepairMetric): DriftWatch {
   let busy = false;
   let stopped = false;
   let repairs = 0;
@@ -55,6 +57,7 @@ export function watchDrift(schedule: string, netfilter: Netfilter, engine: Datap
 
   const repaired = (how: DriftHow, what: string, detail: Record<string, unknown>) => {
     repairs++;
+    metric.repaired(how);
     lastDrift = { at: now(), how, what };
     engine.setInSync(true);
     logger.info({ repairs, how, ...detail }, 'rules repaired');

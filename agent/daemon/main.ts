@@ -12,6 +12,9 @@ import { startConnLog } from '../connlog/start.js';
 import { LoadBook } from '../leastconn/loop.js';
 import { startLoads } from '../leastconn/service.js';
 import { ExecaRunner } from '../apply/runner.js';
+import { KernelLimitCounters } from '../apply/kernel-counters.js';
+import { SctpGuard } from '../apply/sctp-guard.js';
+import { SctpProbe } from '../apply/sctp-probe.js';
 import { statusSource } from '../control/snapshot.js';
 import { Engine } from '../engine/engine.js';
 import { followMaintenance } from '../engine/maintenance.js';
@@ -63,7 +66,13 @@ async function startDaemon(configPath: string, initial: Config, logger: Logger, 
   await assertNetworkCapabilities();
   // Drift events: subscribed before the first apply, and told each writer the drivers spawn.
   const driftEvents = createDriftEvents(config.dataplane.driver, runner, logger);
-  const netfilter = await createNetfilter(config, runner, (pid) => driftEvents.markOwn(pid));
+  // sctp farms are refused, with the reason, on a kernel that cannot track or NAT SCTP.
+  const sctp = new SctpProbe(runner);
+  const netfilter = new SctpGuard(await createNetfilter(config, runner, (pid) => driftEvents.markOwn(pid)), {
+    probe: () => sctp.probe(), warn: (message) => logger.warn(message),
+  });
+  // What the kernel refused over the limits, read when /metrics is scraped.
+  const overLimits = new KernelLimitCounters(runner, netfilter.driver);
   // leastconn factors and max_conns fullness, from conntrack counts (agent/leastconn).
   const loads = new LoadBook();
   const engine = new Engine({
@@ -126,7 +135,7 @@ async function startDaemon(configPath: string, initial: Config, logger: Logger, 
   });
   return {
     control: { status, events: engine, backends: engine, config: running, changes: running, rules: netfilter, cluster: () => cluster?.admin, bgp: () => bgp, logger },
-    metrics: { status, events: engine, notify, logger },
+    metrics: { status, events: engine, notify, overLimits: () => overLimits.read(engine.desired()), logger },
     vrrp: { config: running, vrrp, logger },
     cluster: { config: running, changes: running, engine, verdicts: checks, vrrp, logger },
     bgp: { config: running, events: engine, desired: () => engine.desired(), logger },
@@ -160,6 +169,14 @@ async function startDaemon(configPath: string, initial: Config, logger: Logger, 
 /** Runs until SIGTERM/SIGINT; SIGHUP reloads. */
 export async function runDaemon(configPath: string, config: Config): Promise<void> {
   const logger = createLogger(effectiveLogLevel(config.log.level));
+  // Node's default for SIGHUP is to exit: one that comes while the agent starts (a reload right
+  // after a restart, a log rotation) would kill it. It is kept, and the reload runs once started.
+  let hupWhileStarting = false;
+  const hupEarly = () => {
+    hupWhileStarting = true;
+    logger.info('SIGHUP while starting: the config is reloaded once started');
+  };
+  process.on('SIGHUP', hupEarly);
   // Read before anything is spawned: children must not inherit NOTIFY_SOCKET. Pings start now.
   const notifier = notifierFromEnv(logger);
   notifier.start();
@@ -219,7 +236,10 @@ export async function runDaemon(configPath: string, config: Config): Promise<voi
     daemon.install('cluster', cluster);
     await cluster.start();
   }
-  process.on('SIGHUP', () => void daemon.reload().catch((err: Error) => logger.error({ err: err.message }, 'reload failed')));
+  const reload = () => void daemon.reload().catch((err: Error) => logger.error({ err: err.message }, 'reload failed'));
+  process.off('SIGHUP', hupEarly);
+  process.on('SIGHUP', reload);
+  if (hupWhileStarting) reload();
   // systemd: READY=1 now that the first apply is in the kernel (startDaemon's engine.start waits
   // for it), the control socket listens and the services run; the status line follows changes.
   notifier.ready(() => statusLine(daemon.metrics.status.status()));

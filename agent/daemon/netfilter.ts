@@ -6,9 +6,15 @@ import { DualStack } from '../apply/dual-stack.js';
 import { IptablesRestore } from '../apply/iptables.js';
 import type { Netfilter } from '../apply/netfilter.js';
 import type { RunOptions, Runner } from '../apply/runner.js';
+import { RoutedNetfilter } from '../apply/route-netfilter.js';
 
-/** `onSpawn` is told the pid of each process that writes the ruleset (drift detection ignores them). */
+/** `onSpawn` is told the pid of each process that writes the ruleset (drift detection ignores them).
+ * The routing half of dsr/tunnel farms (ip rule/route by mark) goes around either driver. */
 export async function createNetfilter(config: Config, runner: Runner, onSpawn?: RunOptions['onSpawn']): Promise<Netfilter> {
+  return new RoutedNetfilter(await createFilter(config, runner, onSpawn), runner);
+}
+
+async function createFilter(config: Config, runner: Runner, onSpawn?: RunOptions['onSpawn']): Promise<Netfilter> {
   const writers = onSpawn ? { onSpawn } : {};
   switch (config.dataplane.driver) {
     case 'iptables':

@@ -5,6 +5,7 @@
 
 import type { AdminState, Config, FarmConfig } from '../../config/schema.js';
 import type { Netfilter } from '../apply/netfilter.js';
+import type { LimitCounts } from '../apply/limit-counters.js';
 import type { SharedConfig } from '../cluster/messages.js';
 import type { ClusterView, Status } from '../control/status.js';
 import type { EngineEvent, HistoryEvent } from '../engine/history.js';
@@ -154,6 +155,8 @@ export interface MetricsPorts {
   readonly events: EventSource;
   /** The notify hooks' counters; absent, their metrics are not exported. */
   readonly notify?: { stats(): NotifyStats };
+  /** Reads the kernel's over-limit counters of the planned farms; absent, their metrics are not exported. */
+  readonly overLimits?: () => Promise<LimitCounts>;
   readonly logger: Logger;
 }
 

@@ -1,6 +1,9 @@
 // The reconciler: farms marked dirty are re-planned together and applied in one transaction,
 // coalesced over a few milliseconds; connections are cut only after the rules changed; a failed
-// apply keeps its work and retries it later. The only code that drives the Netfilter.
+// apply keeps its work and retries it later. A farm whose new plan gives the rules the kernel
+// already holds is left out (backends found up at start change no rule: at 10k backends, rendering
+// their farms again and again was most of the start-up's memory). The only code that drives the
+// Netfilter.
 
 import type { Clock, TimerHandle } from '../../checks/clock.js';
 import type { FarmConfig } from '../../config/schema.js';
@@ -8,7 +11,7 @@ import type { ConnTracker } from '../apply/conntrack.js';
 import type { Netfilter } from '../apply/netfilter.js';
 import type { Logger } from '../log.js';
 import { markKey } from '../plan/marks.js';
-import { planFarm, type BackendView, type DesiredState, type PlannedFarm } from '../plan/plan.js';
+import { planFarm, sameRules, type BackendView, type DesiredState, type PlannedFarm } from '../plan/plan.js';
 import type { EngineEvent } from './history.js';
 import type { BackendRuntime, BackendTable } from './table.js';
 
@@ -40,6 +43,8 @@ export interface ReconcilerDeps {
   readonly retryMs?: number | undefined;
 }
 
+const renderedWith = (markMask: number, logGroup: number | undefined): string => `${markMask}/${logGroup}`;
+
 interface Waiter {
   resolve(): void;
   reject(err: Error): void;
@@ -48,6 +53,10 @@ interface Waiter {
 export class Reconciler {
   readonly dataplane: DataplaneStatus = { inSync: false, lastError: null, lastApplyAt: null, lastApplyMs: null, applies: 0, applyErrors: 0 };
   private planned = new Map<string, PlannedFarm>();
+  /** Each farm's plan as the last successful transaction applied it, and the mask and log group
+   * it was rendered with; emptied by a failure (the kernel is then not known). */
+  private readonly inKernel = new Map<string, PlannedFarm>();
+  private inKernelWith: string | undefined;
   private readonly dirty = new Set<string>();
   private readonly pendingCuts = new Set<string>();
   private timer: TimerHandle | undefined;
@@ -74,6 +83,7 @@ export class Reconciler {
   /** A farm left the config: its plan goes with it. */
   forget(farm: string): void {
     this.planned.delete(farm);
+    this.inKernel.delete(farm);
   }
 
   desired(): DesiredState {
@@ -164,27 +174,60 @@ export class Reconciler {
     });
   }
 
-  private async apply(farms: readonly string[], cuts: readonly string[]): Promise<void> {
+  /** The farms whose rules differ from what the kernel holds: re-planned ones whose rules changed,
+   * added and removed ones; all of them when the mask or log group (in every rule) changed. */
+  private replan(farms: readonly string[]): string[] {
+    const { dataplane } = this.deps.table.config;
+    const all = renderedWith(dataplane.mark_mask, dataplane.log_group) !== this.inKernelWith;
+    const changed = new Set<string>();
     for (const name of farms) {
       const farm = this.deps.table.farm(name);
-      if (farm) this.planFor(farm);
+      const next = farm && this.planFor(farm);
+      const had = this.inKernel.get(name);
+      if (all || !next || !had || !sameRules(had, next)) changed.add(name);
+      // The same rules: kept as the new plan, so the two maps share one plan per farm.
+      else this.inKernel.set(name, next);
     }
+    if (all) for (const farm of this.deps.table.config.farms) changed.add(farm.name);
+    return [...changed];
+  }
+
+  private async apply(farms: readonly string[], cuts: readonly string[]): Promise<void> {
+    const changed = this.replan(farms);
+    // Unchanged rules (or a bare requestSync as a barrier): nothing to render, nothing to run, no
+    // transaction counted; cuts and the state write still follow, as after an apply.
+    if (changed.length === 0 && this.inKernelWith !== undefined) return this.settled(cuts);
     const at = this.deps.now();
     const dp = this.dataplane;
+    const desired = this.desired();
     try {
-      const result = await this.deps.netfilter.sync(this.desired(), new Set(farms));
+      const result = await this.deps.netfilter.sync(desired, new Set(changed));
+      this.inKernelWith = renderedWith(desired.markMask, desired.logGroup);
+      const sent = new Map(desired.farms.map((farm) => [farm.name, farm]));
+      for (const name of changed) {
+        const plan = sent.get(name);
+        if (plan && this.deps.table.farm(name)) this.inKernel.set(name, plan);
+        else this.inKernel.delete(name);
+      }
       Object.assign(dp, { inSync: true, lastError: null, lastApplyAt: at, lastApplyMs: result.durationMs, applies: dp.applies + 1 });
-      if (result.changed) this.deps.logger.debug({ farms, ms: Math.round(result.durationMs), rewritten: result.rewritten }, 'rules applied');
-      this.deps.emit({ type: 'applied', result, farms, at });
+      if (result.changed) this.deps.logger.debug({ farms: changed, ms: Math.round(result.durationMs), rewritten: result.rewritten }, 'rules applied');
+      this.deps.emit({ type: 'applied', result, farms: changed, at });
     } catch (err) {
       const message = (err as Error).message;
+      // What the kernel holds is not known now: nothing is left out until an apply succeeds.
+      this.inKernel.clear();
+      this.inKernelWith = undefined;
       Object.assign(dp, { inSync: false, lastError: message, applyErrors: dp.applyErrors + 1 });
       this.deps.logger.error({ farms, err: message }, 'applying rules failed; the kernel keeps the previous rules');
       this.deps.emit({ type: 'apply-error', error: message, at });
       this.retryLater(farms, cuts);
       throw err;
     }
-    // Cut only after the rules no longer send new connections to the backend.
+    await this.settled(cuts);
+  }
+
+  /** Cut only after the rules no longer send new connections to the backend; then the state is saved. */
+  private async settled(cuts: readonly string[]): Promise<void> {
     for (const key of cuts) await this.cut(key);
     this.deps.applied();
   }

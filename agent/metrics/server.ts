@@ -1,15 +1,19 @@
 // The HTTP listener on control.metrics (host:port), when configured: Prometheus metrics at
 // /metrics, and a read-only status page at / with the data it shows at /status.json (the same
 // document as `agentctl status --json`, from the same status source) and /events.json (the
-// recent transitions, as `agentctl events --json`). Nothing here changes the agent.
+// recent transitions, as `agentctl events --json`). Nothing here changes the agent. /metrics is
+// streamed (chunked) rather than sent with a length: at 10k backends it is megabytes.
 
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { MetricsPorts } from '../daemon/ports.js';
 import { parseListen } from '../../config/net.js';
 import { toEventRecord } from '../control/events.js';
 import { HISTORY_SIZE } from '../engine/history.js';
 import { AgentMetrics } from './registry.js';
+import { registerLimitMetrics } from './kernel-counters.js';
 import { PAGE_CSP, PAGE_HTML } from './page.js';
 
 /** Transitions /events.json returns unless asked (`?n=`): the page shows these. */
@@ -37,6 +41,7 @@ export interface MetricsServer {
 
 export async function startMetrics(ports: MetricsPorts, listen: string): Promise<MetricsServer> {
   const metrics = new AgentMetrics();
+  if (ports.overLimits) registerLimitMetrics(metrics.registry, { read: ports.overLimits, logger: ports.logger });
   const unsubscribe = ports.events.on((event) => metrics.observe(event));
   const send = (res: ServerResponse, head: boolean, status: number, headers: Record<string, string>, body: string): void => {
     res.writeHead(status, { ...COMMON_HEADERS, ...headers, 'content-length': String(Buffer.byteLength(body)) }).end(head ? undefined : body);
@@ -63,11 +68,22 @@ export async function startMetrics(ports: MetricsPorts, listen: string): Promise
         return;
       }
       case '/metrics':
-        metrics.scrape(ports.status.status(), ports.notify?.stats()).then(
-          (text) => send(res, head, 200, { 'content-type': metrics.contentType }, text),
+        if (head) {
+          res.writeHead(200, { ...COMMON_HEADERS, 'content-type': metrics.contentType }).end();
+          return;
+        }
+        metrics.scrapeParts(ports.status.status(), ports.notify?.stats()).then(
+          (parts) => {
+            // Streamed, a farm at a time, as the client reads: a scrape of thousands of backends
+            // never holds its whole text in memory nor blocks the checks while it is written.
+            res.writeHead(200, { ...COMMON_HEADERS, 'content-type': metrics.contentType });
+            pipeline(Readable.from(parts, { objectMode: false, highWaterMark: 64 * 1024 }), res).catch((err: Error) => {
+              if (err.name !== 'AbortError' && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') ports.logger.error({ err: err.message }, 'sending metrics failed');
+            });
+          },
           (err: Error) => {
             ports.logger.error({ err: err.message }, 'rendering metrics failed');
-            send(res, head, 500, { 'content-type': TEXT_TYPE }, 'metrics unavailable\n');
+            send(res, false, 500, { 'content-type': TEXT_TYPE }, 'metrics unavailable\n');
           },
         );
         return;

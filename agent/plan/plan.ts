@@ -167,6 +167,39 @@ export function planFarm(farm: FarmConfig, marks: ReadonlyMap<string, number>, l
   };
 }
 
+/** What a plan holds for display only: agentctl status and the API show it, no renderer reads it
+ * (a backend's health reaches the rules through `inChain`). */
+const NOT_RENDERED = 'health';
+
+/**
+ * Whether two plans of a farm give the same rules: equal but for what is never rendered. A backend
+ * found up at start (unknown -> up) changes no rule, so its farm needs no render nor transaction.
+ */
+export function sameRules(a: PlannedFarm, b: PlannedFarm): boolean {
+  return sameValue(a, b);
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameValue(a[i], b[i])) return false;
+    return true;
+  }
+  // Walked key by key, not through copies without the field: compared for every farm an event touches.
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let keys = 0;
+  for (const key in x) {
+    keys++;
+    if (key === NOT_RENDERED) continue;
+    if (!Object.hasOwn(y, key) || !sameValue(x[key], y[key])) return false;
+  }
+  for (const key in y) keys--;
+  return keys === 0;
+}
+
 export function plan(config: Pick<Config, 'farms' | 'dataplane'>, marks: ReadonlyMap<string, number>, lookup: ViewLookup): DesiredState {
   return { markMask: config.dataplane.mark_mask, logGroup: config.dataplane.log_group, farms: config.farms.map((farm) => planFarm(farm, marks, lookup)) };
 }

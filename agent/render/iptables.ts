@@ -8,10 +8,12 @@ import { ofFamily, type DesiredState, type PlannedBackend, type PlannedFarm } fr
 import { lastMatchProbabilities } from '../plan/shares.js';
 import { backendLabel, persistenceSeconds, snatAddress } from './common.js';
 import {
-  BUCKETS, CHAINS, DISPATCH_CHAINS, HELPER_DISPATCH, LIMIT_DISPATCH, SETS, TABLES, chainKey, jumpsFor, type Chain, type IpSet, type Ruleset, type Table,
+  BUCKETS, CHAINS, DISPATCH_CHAINS, HELPER_DISPATCH, LIMIT_DISPATCH, NOTRACK_DISPATCH, SETS, TABLES, chainKey, jumpsFor, type Chain, type IpSet, type Ruleset, type Table,
 } from './ruleset.js';
 import { LOG_BURST, LOG_RATE, logPrefix } from './common.js';
 import { hmarkFiveTuple } from './hash-5tuple.js';
+import { bucketDispatch } from './iptables-buckets.js';
+import { isDirect } from '../route/plan.js';
 
 /** multiport takes at most 15 ports per rule, a range counting as two. */
 const MULTIPORT_MAX = 15;
@@ -51,6 +53,13 @@ function farmMatches(farm: PlannedFarm): string[] {
   return portChunks(farm.ports).map((chunk) => `${vipMatch(farm)} -p ${farm.protocol} ${multiport(chunk)}`);
 }
 
+/** The same packets in the other direction (replies from the VIP), for NOTRACK. */
+function replyMatches(farm: PlannedFarm): string[] {
+  const src = `-s ${farm.vip}/${v6(farm) ? 128 : 32}`;
+  if (farm.protocol === 'all') return [src];
+  return portChunks(farm.ports).map((chunk) => `${src} -p ${farm.protocol} -m multiport --sports ${chunk.map((r) => formatPortRange(r)).join(',')}`);
+}
+
 /** Where DNAT sends a connection: ip6tables writes an IPv6 address with a port in brackets. */
 const dnatTarget = (farm: PlannedFarm, b: PlannedBackend): string =>
   b.port === undefined ? b.ip : v6(farm) ? `[${b.ip}]:${b.port}` : `${b.ip}:${b.port}`;
@@ -58,8 +67,25 @@ const dnatTarget = (farm: PlannedFarm, b: PlannedBackend): string =>
 const comment = (farm: PlannedFarm, backend: PlannedBackend): string => `-m comment --comment ${backendLabel(farm, backend)}`;
 const setMark = (mark: number, mask: number): string => `-j MARK --set-xmark ${formatMark(mark)}/${formatMark(mask)}`;
 
-/** The mangle MARK chain of one farm: the seed's statistic rules, or nth / HMARK, then persistence. */
-function markRules(farm: PlannedFarm, mask: number, logGroup: number): string[] {
+/** Appends the bucket -> backend mark rules after the HMARK rule; returns their sub-chains. */
+function bucketRules(farm: PlannedFarm, rules: string[]): readonly Chain[] {
+  // Nothing after the buckets: a packet may end in its sub-chain (goto) instead of walking back.
+  const last = farm.persistenceTtlMs === undefined && !farm.log;
+  const targets = farm.chain.map((b) => ({ mark: b.mark, comment: comment(farm, b) }));
+  const dispatch = bucketDispatch(farm.name, farm.buckets, targets, HASH_BUCKET_OFFSET, last);
+  rules.push(...dispatch.rules);
+  return dispatch.chains;
+}
+
+/** The mangle MARK chain of one farm (the seed's statistic rules, or nth / HMARK, then
+ * persistence) and, for the hash algorithms, its bucket sub-chains. */
+function markChains(farm: PlannedFarm, mask: number, logGroup: number): Chain[] {
+  const subChains: Chain[] = [];
+  const rules = markRules(farm, mask, logGroup, subChains);
+  return [{ table: 'mangle', name: CHAINS.farmMark(farm.name), kind: 'ordered', rules }, ...subChains];
+}
+
+function markRules(farm: PlannedFarm, mask: number, logGroup: number, subChains: Chain[]): string[] {
   const chain = farm.chain;
   if (chain.length === 0) return [];
   const matches = farmMatches(farm);
@@ -90,19 +116,13 @@ function markRules(farm: PlannedFarm, mask: number, logGroup: number): string[] 
     }
     case 'hash-srcip': {
       rules.push(`${match} -j HMARK --hmark-src-prefix ${v6(farm) ? 128 : 32} --hmark-rnd 0x${farm.hashSeed.toString(16).padStart(8, '0')} --hmark-mod ${farm.buckets.length} --hmark-offset ${HASH_BUCKET_OFFSET}`);
-      farm.buckets.forEach((owner, bucket) => {
-        const b = chain[owner]!;
-        rules.push(`-m mark --mark ${formatMark(HASH_BUCKET_OFFSET + bucket)} ${comment(farm, b)} -j MARK --set-xmark ${formatMark(b.mark)}/0xffffffff`);
-      });
+      subChains.push(...bucketRules(farm, rules));
       break;
     }
     // hash-5tuple (hash-5tuple.ts): the same bucket dispatch as hash-srcip over a 5-tuple HMARK.
     case 'hash-5tuple': {
       rules.push(`${match} ${hmarkFiveTuple(farm, HASH_BUCKET_OFFSET)}`);
-      farm.buckets.forEach((owner, bucket) => {
-        const b = chain[owner]!;
-        rules.push(`-m mark --mark ${formatMark(HASH_BUCKET_OFFSET + bucket)} ${comment(farm, b)} -j MARK --set-xmark ${formatMark(b.mark)}/0xffffffff`);
-      });
+      subChains.push(...bucketRules(farm, rules));
       break;
     }
     default: {
@@ -218,21 +238,28 @@ export interface FarmRender {
 export function renderFarm(farm: PlannedFarm, mask: number, logGroup = 5): FarmRender {
   const farmComment = `-m comment --comment FARM_${farm.name}`;
   const bucket = bucketOf(farm.vip);
+  // dsr and tunnel route by the mark (agent/route) instead of rewriting: no DNAT chain, and the
+  // VIP's traffic is not tracked, so the MARK chain sees (and marks) every packet of a flow.
+  const direct = isDirect(farm);
   const chains: Chain[] = [
-    { table: 'mangle', name: CHAINS.farmMark(farm.name), kind: 'ordered', rules: markRules(farm, mask, logGroup) },
-    { table: 'nat', name: CHAINS.farmDnat(farm.name), kind: 'ordered', rules: dnatRules(farm, mask) },
+    ...markChains(farm, mask, logGroup),
+    ...(direct ? [] : [{ table: 'nat', name: CHAINS.farmDnat(farm.name), kind: 'ordered', rules: dnatRules(farm, mask) } satisfies Chain]),
     { table: 'filter', name: CHAINS.farmReject(farm.name), kind: 'ordered', rules: rejectRules(farm) },
   ];
   const dispatch: { table: Table; chain: string; rule: string }[] = [];
   for (const match of farmMatches(farm)) {
     dispatch.push({ table: 'mangle', chain: CHAINS.markBucket(bucket), rule: `${match} ${farmComment} -j ${CHAINS.farmMark(farm.name)}` });
-    dispatch.push({ table: 'nat', chain: CHAINS.dnatBucket(bucket), rule: `${match} ${farmComment} -j ${CHAINS.farmDnat(farm.name)}` });
+    if (direct) dispatch.push({ table: NOTRACK_DISPATCH.table, chain: NOTRACK_DISPATCH.name, rule: `${match} ${farmComment} -j CT --notrack` });
+    else dispatch.push({ table: 'nat', chain: CHAINS.dnatBucket(bucket), rule: `${match} ${farmComment} -j ${CHAINS.farmDnat(farm.name)}` });
     // Filter INPUT/FORWARD see every packet of the box: jump to a farm's reject chain only
     // while it has nothing to offer, so the usual state costs one jump to an empty chain.
     if (farm.chain.length === 0) dispatch.push({ table: 'filter', chain: CHAINS.reject, rule: `${match} ${farmComment} -j ${CHAINS.farmReject(farm.name)}` });
     // Explicitly, per farm (the CT target), never by the kernel's global automatic assignment.
     if (farm.helper !== undefined) dispatch.push({ table: HELPER_DISPATCH.table, chain: HELPER_DISPATCH.name, rule: `${match} ${farmComment} -j CT --helper ${farm.helper}` });
   }
+  // Replies pass the LB only where it is the backends' gateway; untracked as well, so the LB
+  // keeps no state for the VIP either way.
+  if (direct) for (const match of replyMatches(farm)) dispatch.push({ table: NOTRACK_DISPATCH.table, chain: NOTRACK_DISPATCH.name, rule: `${match} ${farmComment} -j CT --notrack` });
   if (hasLimits(farm)) {
     chains.push({ table: 'filter', name: CHAINS.farmLimit(farm.name), kind: 'ordered', rules: limitRules(farm, mask) });
     for (const match of origMatches(farm)) dispatch.push({ table: LIMIT_DISPATCH.table, chain: LIMIT_DISPATCH.name, rule: `${match} ${farmComment} -j ${CHAINS.farmLimit(farm.name)}` });
@@ -248,12 +275,15 @@ export function renderFarm(farm: PlannedFarm, mask: number, logGroup = 5): FarmR
  * farm, save the choice so it sticks to the connection (the seed's CONNMARK restore/save). */
 const setFamily = (family: IpFamily): 'inet' | 'inet6' => (family === 'ipv6' ? 'inet6' : 'inet');
 
-function preChain(mask: number, family: IpFamily): Chain {
+function preChain(mask: number, family: IpFamily, direct: boolean): Chain {
   const m = formatMark(mask);
+  const set = SETS.vips(setFamily(family));
   return {
     table: 'mangle', name: CHAINS.pre, kind: 'ordered', rules: [
       `-j CONNMARK --restore-mark --nfmask ${m} --ctmask ${m}`,
-      `-m conntrack --ctstate NEW -m set --match-set ${SETS.vips(setFamily(family))} dst -j ${CHAINS.markFarms}`,
+      `-m conntrack --ctstate NEW -m set --match-set ${set} dst -j ${CHAINS.markFarms}`,
+      // dsr/tunnel packets are untracked (NOTRACK): every one of them is placed on its own.
+      ...(direct ? [`-m conntrack --ctstate UNTRACKED -m set --match-set ${set} dst -j ${CHAINS.markFarms}`] : []),
       `-m conntrack --ctstate NEW -m mark ! --mark 0x0/${m} -j CONNMARK --save-mark --nfmask ${m} --ctmask ${m}`,
     ],
   };
@@ -267,20 +297,26 @@ export function sharedParts(mask: number, farms: Iterable<FarmRender>, family: I
   const setFam = setFamily(family);
   const vips = new Set<string>();
   const used = new Set<number>();
+  const natUsed = new Set<number>();
   let limits = false;
+  let direct = false;
   for (const farm of farms) {
     vips.add(farm.vip);
     used.add(bucketOf(farm.vip));
     limits ||= farm.dispatch.some((d) => d.chain === LIMIT_DISPATCH.name);
+    direct ||= farm.dispatch.some((d) => d.chain === NOTRACK_DISPATCH.name);
+    // dsr/tunnel farms have no DNAT dispatch: their bucket needs no nat chain of its own.
+    if (farm.dispatch.some((d) => d.table === 'nat' && d.chain !== CHAINS.snat)) natUsed.add(bucketOf(farm.vip));
   }
   const buckets = [...used].sort((a, b) => a - b);
+  const natBuckets = [...natUsed].sort((a, b) => a - b);
   const sets = new Map<string, IpSet>([[SETS.vips(setFam), { name: SETS.vips(setFam), type: 'hash:ip', family: setFam, members: [...vips].sort() }]]);
   const bucketJump = (k: number, to: string) => `${bucketMatch(family, k)} -j ${to}`;
   const chains: Chain[] = [
-    preChain(mask, family),
+    preChain(mask, family, direct),
     { table: 'mangle', name: CHAINS.markFarms, kind: 'ordered', rules: buckets.map((k) => bucketJump(k, CHAINS.markBucket(k))) },
     // nat sees only the first packet of each connection, but every connection of the box.
-    { table: 'nat', name: CHAINS.dnat, kind: 'ordered', rules: [`-m set ! --match-set ${SETS.vips(setFam)} dst -j RETURN`, ...buckets.map((k) => bucketJump(k, CHAINS.dnatBucket(k)))] },
+    { table: 'nat', name: CHAINS.dnat, kind: 'ordered', rules: [`-m set ! --match-set ${SETS.vips(setFam)} dst -j RETURN`, ...natBuckets.map((k) => bucketJump(k, CHAINS.dnatBucket(k)))] },
   ];
   if (limits) {
     const unreachable = family === 'ipv6' ? 'icmp6-port-unreachable' : 'icmp-port-unreachable';

@@ -64,16 +64,19 @@ export function diffNft(prev: NftState, next: NftModel): NftTransaction | null {
     if (drop.length > 0) dropElements.push(`delete element ${TABLE_REF} ${map} { ${drop.join(', ')} }`);
     if (add.length > 0) addElements.push(`add element ${TABLE_REF} ${map} { ${add.map(([k, v]) => elementText(k, v)).join(', ')} }`);
   }
+  // Sets and maps go before chains: the elements of a map being deleted (limit_dispatch when the
+  // last farm with limits drops them) still point at chains being deleted, and the kernel refuses
+  // to delete a chain a map element uses. No rule uses them by then: those are flushed above.
+  for (const [name, set] of prev.sets) {
+    if (next.sets.has(name)) continue;
+    destroy.push(`delete ${set.kind} ${TABLE_REF} ${name}`);
+    deleted.push(name);
+  }
   for (const name of prev.chains.keys()) {
     if (next.chains.has(name)) continue;
     // Flushed first so chains being deleted may refer to each other and to sets being deleted.
     flush.push(`flush chain ${TABLE_REF} ${name}`);
     destroy.push(`delete chain ${TABLE_REF} ${name}`);
-    deleted.push(name);
-  }
-  for (const [name, set] of prev.sets) {
-    if (next.sets.has(name)) continue;
-    destroy.push(`delete ${set.kind} ${TABLE_REF} ${name}`);
     deleted.push(name);
   }
 

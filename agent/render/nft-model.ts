@@ -39,6 +39,15 @@ export const NFT_NAMES = {
   farmLimit: (farm: string) => `limit_${farm}`,
   /** Where over-limit connections are refused with action reject: a reset, else ICMP. */
   refuse: 'refuse',
+  /** dsr/tunnel (untracked): VIP . protocol . port -> the farm's direct chain. */
+  direct: 'direct_dispatch',
+  /** dsr/tunnel: VIP . protocol . port -> untrack, matched on destination and on source (replies). */
+  notrack: 'notrack_dispatch',
+  /** The raw-priority base chain that looks packets up in notrack_dispatch, and its target (bare `notrack` is an nft keyword). */
+  notrackHook: 'raw_prerouting',
+  untrack: 'untrack_vip',
+  /** dsr/tunnel: sets every packet's mark from the hash (no conntrack to remember a choice). */
+  farmDirect: (farm: string) => `direct_${farm}`,
   /** Named counters of what each limit refused. */
   overEstablished: (farm: string) => `over_established_${farm}`,
   overRate: (farm: string) => `over_rate_${farm}`,
@@ -79,9 +88,15 @@ export interface NftSet {
   readonly spec: string;
 }
 
+/** What a diff or a drift check reads of a chain: its digest and hook, never its rules. */
+export interface NftChainState {
+  readonly digest: string;
+  readonly base?: BaseHook;
+}
+
 /** What a diff needs to know of the kernel side: enough to tell what to flush, add or delete. */
 export interface NftState {
-  readonly chains: ReadonlyMap<string, { readonly digest: string; readonly base?: BaseHook }>;
+  readonly chains: ReadonlyMap<string, NftChainState>;
   readonly sets: ReadonlyMap<string, { readonly kind: NftObjectKind }>;
   /** map name -> element key -> element value, both as this module prints them. */
   readonly elements: ReadonlyMap<string, ReadonlyMap<string, string>>;

@@ -11,6 +11,9 @@ import { NFT_NAMES, formatFull, nftChain, type BaseHook, type NftChain, type Nft
 import { byWeight, chooseStatements, goto, maskedMark, selectRules, setMark } from './nft-select.js';
 import { ofFamily } from '../plan/plan.js';
 import { diffNft, type NftTransaction } from './nft-diff.js';
+import { isDirect } from '../route/plan.js';
+import { jhashFiveTuple } from './hash-5tuple.js';
+import { saddr } from './nft-select.js';
 
 export { NFT_NAMES };
 
@@ -21,6 +24,8 @@ const persistSpec = (family: NftFamily): string => `type ${ADDR_TYPE[family]}; f
 export const nftFamily = (farm: PlannedFarm): NftFamily => (farm.family === 'ipv6' ? 'ip6' : 'ip');
 
 const HOOKS = {
+  /** Before conntrack (-200): where `notrack` takes effect. */
+  raw: { type: 'filter', hook: 'prerouting', priority: -300, priorityName: 'raw' },
   mangle: { type: 'filter', hook: 'prerouting', priority: -150, priorityName: 'mangle' },
   dstnat: { type: 'nat', hook: 'prerouting', priority: -100, priorityName: 'dstnat' },
   srcnat: { type: 'nat', hook: 'postrouting', priority: 100, priorityName: 'srcnat' },
@@ -110,7 +115,48 @@ export interface NftFarmRender {
 
 const markIs = (b: PlannedBackend, mask: number): string => `${maskedMark('meta mark', mask)} == ${formatMark(b.mark)}`;
 
+/** [from, to, mark] runs of buckets with the same backend, so the map lists ranges. */
+function bucketRuns(farm: PlannedFarm): string[] {
+  const out: [number, number, number][] = [];
+  farm.buckets.forEach((owner, bucket) => {
+    const mark = farm.chain[owner]!.mark;
+    const last = out[out.length - 1];
+    if (last && last[2] === mark && last[1] === bucket - 1) last[1] = bucket;
+    else out.push([bucket, bucket, mark]);
+  });
+  return out.map(([a, b, mark]) => `${a === b ? a : `${a}-${b}`} : ${formatMark(mark)}`);
+}
+
+/**
+ * dsr and tunnel: the packet is untracked, so its mark comes from the hash on every packet, in
+ * one rule (a hash into a bucket -> mark map, no per-backend chain); the kernel then routes by it
+ * (agent/route). The whole mark is written, as the iptables bucket rules do. With no usable
+ * backend the packet stays unmarked and the down chain refuses it.
+ */
+function renderDirectFarm(farm: PlannedFarm): NftFarmRender {
+  const rules: NftRule[] = [{ text: 'counter', comment: `FARM_${farm.name}` }];
+  if (farm.chain.length > 0) {
+    const hash = farm.algorithm === 'hash-srcip' ? `jhash ${saddr(farm)} mod ${farm.buckets.length} seed ${formatMark(farm.hashSeed)}` : jhashFiveTuple(farm);
+    rules.push({
+      text: `meta mark set ${hash} map { ${bucketRuns(farm).join(', ')} }`,
+      note: `${farm.algorithm}, ${farm.mode}: ${farm.buckets.length} buckets, every packet (untracked); the route by mark takes it to the backend`,
+    });
+  }
+  const chains: NftChain[] = [nftChain(NFT_NAMES.farmDirect(farm.name), rules)];
+  const down = farm.chain.length === 0;
+  if (down) chains.push(nftChain(NFT_NAMES.farmDown(farm.name), refusal(farm)));
+  const elements: { map: string; key: string; value: string }[] = [];
+  for (const key of dispatchKeys(farm)) {
+    elements.push({ map: NFT_NAMES.notrack, key, value: goto(NFT_NAMES.untrack) });
+    elements.push({ map: NFT_NAMES.direct, key, value: goto(NFT_NAMES.farmDirect(farm.name)) });
+    if (down) elements.push({ map: NFT_NAMES.down, key, value: goto(NFT_NAMES.farmDown(farm.name)) });
+  }
+  return { chains, sets: [], elements };
+}
+
 export function renderNftFarm(farm: PlannedFarm, mask: number, logGroup = DEFAULT_LOG_GROUP): NftFarmRender {
+  // config/forwarding.ts keeps these farms to a hash and off persistence, limits, helpers and logs.
+  if (isDirect(farm)) return renderDirectFarm(farm);
   const chains: NftChain[] = [nftChain(NFT_NAMES.farm(farm.name), selectRules(farm, mask))];
   // The seed's CONNMARK --restore-mark under the mask, for every packet of a connection of the
   // farm: nft 1.0.6 can only `or` a constant, so one rule per configured backend (a chain per
@@ -214,9 +260,37 @@ function limitParts(mask: number, family: NftFamily): { sets: NftSet[]; chains: 
   };
 }
 
+/**
+ * The dsr/tunnel part, only while some farm is dsr or tunnel: their VIP:ports untracked in both
+ * directions (destination, and source for replies where the LB is the backends' gateway: one map
+ * serves both lookups), and the untracked packets sent to their farm's direct chain.
+ */
+function directParts(family: NftFamily): { sets: NftSet[]; chains: NftChain[]; rule: NftRule } {
+  return {
+    sets: [
+      { name: NFT_NAMES.notrack, kind: 'map', spec: dispatchSpec(family) },
+      { name: NFT_NAMES.direct, kind: 'map', spec: dispatchSpec(family) },
+    ],
+    chains: [
+      nftChain(NFT_NAMES.notrackHook, [
+        { text: `${dispatchKey(family)} vmap @${NFT_NAMES.notrack}` },
+        { text: `${family} saddr . meta l4proto . th sport vmap @${NFT_NAMES.notrack}` },
+      ], HOOKS.raw),
+      nftChain(NFT_NAMES.untrack, [{ text: 'notrack' }]),
+    ],
+    rule: { text: `ct state untracked ${dispatchKey(family)} vmap @${NFT_NAMES.direct}` },
+  };
+}
+
 /** Puts the fixed part and the farms' renders (cached by the caller when unchanged) together. */
 export function assembleNft(mask: number, farms: readonly NftFarmRender[], family: NftFamily = 'ip'): NftModel {
   const base = baseParts(mask, family);
+  if (farms.some((farm) => farm.elements.some((e) => e.map === NFT_NAMES.direct))) {
+    const direct = directParts(family);
+    base.sets.push(...direct.sets);
+    base.chains.push(...direct.chains);
+    base.chains = base.chains.map((c) => (c.base && c.name === 'prerouting' ? nftChain(c.name, [...c.rules, direct.rule], c.base) : c));
+  }
   if (farms.some((farm) => farm.elements.some((e) => e.map === NFT_NAMES.limits))) {
     const limits = limitParts(mask, family);
     base.sets.push(...limits.sets);

@@ -1,6 +1,7 @@
 // The iptables ruleset as data: the agent's own chains and the jumps into them from built-in chains.
 
-/** raw holds only the conntrack helper attachments, and only while a farm has a helper. */
+/** raw holds only the conntrack helper attachments and the NOTRACK of dsr/tunnel VIPs, each only
+ * while some farm needs it. */
 export type Table = 'raw' | 'mangle' | 'nat' | 'filter';
 export const TABLES: readonly Table[] = ['raw', 'mangle', 'nat', 'filter'];
 
@@ -51,6 +52,8 @@ export const CHAINS = {
   snat: 'HAGENT-SNAT',
   reject: 'HAGENT-REJECT',
   helpers: 'HAGENT-HELPERS',
+  /** raw: dsr/tunnel VIP traffic, both directions, kept out of conntrack. */
+  notrack: 'HAGENT-NOTRACK',
   /** filter: new connections of farms with limits or max_conns, to their limit chains. */
   limits: 'HAGENT-LIMITS',
   /** filter: what an over-limit connection gets with action reject (a reset, else ICMP). */
@@ -63,6 +66,8 @@ export const CHAINS = {
   farmSnat: (farm: string) => `HAS-${farm}`,
   farmReject: (farm: string) => `HAR-${farm}`,
   farmLimit: (farm: string) => `HAL-${farm}`,
+  /** Sub-chain i (0-31, one base-32 digit) of a hash farm's bucket -> mark step (iptables-buckets.ts). */
+  farmBuckets: (farm: string, i: number) => `HB${i.toString(32)}-${farm}`,
 } as const;
 
 /**
@@ -87,7 +92,7 @@ export const SETS = {
 export const isOwnedSet = (name: string): boolean => /^ha-agent6?-vips$/.test(name);
 
 /** Whether a chain name is one the agent owns (and so may flush or delete). */
-export const isOwnedChain = (name: string): boolean => /^(HAGENT-[A-Z]+(-\d{1,2})?|HA[MDSRL]-[A-Za-z0-9_-]{1,24})$/.test(name);
+export const isOwnedChain = (name: string): boolean => /^(HAGENT-[A-Z]+(-\d{1,2})?|HA[MDSRL]-[A-Za-z0-9_-]{1,24}|HB[0-9a-v]-[A-Za-z0-9_-]{1,24})$/.test(name);
 
 /** The shared dispatch chains (kind `set`): one independent rule per farm, in this order (the
  * MARK and DNAT dispatch are split into bucket chains, see BUCKETS). */
@@ -98,13 +103,20 @@ export const DISPATCH_CHAINS: readonly { readonly table: Table; readonly name: s
 
 /** Chains of kind `set` (one independent rule per farm): the dispatch chains and their buckets. */
 export function isSetChain(name: string): boolean {
-  return DISPATCH_CHAINS.some((c) => c.name === name) || name === CHAINS.helpers || name === CHAINS.limits || /^HAGENT-(FARMS|DNAT)-\d{1,2}$/.test(name);
+  return DISPATCH_CHAINS.some((c) => c.name === name) || name === CHAINS.helpers || name === CHAINS.notrack || name === CHAINS.limits || /^HAGENT-(FARMS|DNAT)-\d{1,2}$/.test(name);
 }
 
 /** Attaches conntrack helpers (CT --helper) to new connections before conntrack confirms them:
  * there only while some farm has a helper, so a ruleset without one is as it always was. */
 export const HELPER_DISPATCH = { table: 'raw', name: CHAINS.helpers } as const satisfies { table: Table; name: string };
 const HELPER_JUMP: Jump = { table: 'raw', from: 'PREROUTING', to: CHAINS.helpers };
+
+/** The NOTRACK of dsr/tunnel farms: there only while some farm is dsr or tunnel. */
+export const NOTRACK_DISPATCH = { table: 'raw', name: CHAINS.notrack } as const satisfies { table: Table; name: string };
+const NOTRACK_JUMP: Jump = { table: 'raw', from: 'PREROUTING', to: CHAINS.notrack };
+
+/** The chains the agent owns in raw (where other software's HAGENT-looking names are not ours). */
+export const RAW_CHAINS: readonly string[] = [CHAINS.helpers, CHAINS.notrack];
 
 /** The limits' dispatch: there only while some farm has limits or max_conns. */
 export const LIMIT_DISPATCH = { table: 'filter', name: CHAINS.limits } as const satisfies { table: Table; name: string };
@@ -118,8 +130,9 @@ const LIMIT_JUMPS: readonly Jump[] = [
 export function jumpsFor(chains: ReadonlyMap<string, Chain>): readonly Jump[] {
   const helpers = chains.has(chainKey(HELPER_DISPATCH.table, HELPER_DISPATCH.name));
   const limits = chains.has(chainKey(LIMIT_DISPATCH.table, LIMIT_DISPATCH.name));
-  if (!helpers && !limits) return JUMPS;
-  return [...(helpers ? [HELPER_JUMP] : []), ...JUMPS, ...(limits ? LIMIT_JUMPS : [])];
+  const notrack = chains.has(chainKey(NOTRACK_DISPATCH.table, NOTRACK_DISPATCH.name));
+  if (!helpers && !limits && !notrack) return JUMPS;
+  return [...(helpers ? [HELPER_JUMP] : []), ...(notrack ? [NOTRACK_JUMP] : []), ...JUMPS, ...(limits ? LIMIT_JUMPS : [])];
 }
 
 export const JUMPS: readonly Jump[] = [

@@ -48,6 +48,14 @@ export function syncActions(from: VrrpState, to: VrrpState, externalCache: boole
   }
 }
 
+/**
+ * TCP states of entries that hold no connection any more. conntrackd injects the peer's flows
+ * without the TCP flags that let the kernel reopen an entry for a new SYN, so on a new MASTER a
+ * client reusing a source port within TIME_WAIT (120 s) follows the old flow's mark and DNAT to
+ * its backend, even one drained, in maintenance or down since. A node taking over deletes them.
+ */
+export const CLOSED_TCP_STATES = ['TIME_WAIT', 'CLOSE'] as const;
+
 type Configured = Config & { readonly conntrackd: ConntrackdConfig };
 
 const READY_TRIES = 100;
@@ -69,6 +77,19 @@ export async function startConntrackd(config: Configured, deps: UnitDeps): Promi
     return false;
   };
 
+  /** Deletes the entries of CLOSED_TCP_STATES (the peer's included); returns how many went. */
+  const deleteClosed = async (): Promise<number> => {
+    let n = 0;
+    for (const state of CLOSED_TCP_STATES) {
+      const result = await runner.run('conntrack', ['-D', '-p', 'tcp', '--state', state], { timeoutMs: 10_000 });
+      // conntrack exits 1 when nothing matched; both print "N flow entries have been deleted".
+      const deleted = /(\d+) flow entr(?:y|ies) ha(?:s|ve) been deleted/.exec(result.stderr + result.stdout);
+      if (deleted) n += Number(deleted[1]);
+      else logger.warn({ err: describeFailure(result), state }, `deleting the ${state} conntrack entries failed`);
+    }
+    return n;
+  };
+
   // The requests of one transition run together, and transitions in the order they came.
   const queue = serialQueue();
   const enqueue = (from: VrrpState, to: VrrpState, why: string): void => {
@@ -80,7 +101,8 @@ export async function startConntrackd(config: Configured, deps: UnitDeps): Promi
         const result = await ctl(flag);
         if (result.exitCode !== 0) logger.error({ err: describeFailure(result), flag }, `conntrackd ${flag} failed`);
       }
-      logger.info({ vrrp: to, actions, ms: Math.round(performance.now() - started) }, `conntrack sync (${why}): ${actions.join(' ')}`);
+      const closed = to === 'MASTER' ? await deleteClosed() : 0;
+      logger.info({ vrrp: to, actions, closed, ms: Math.round(performance.now() - started) }, `conntrack sync (${why}): ${actions.join(' ')}`);
     }).catch((err: Error) => logger.error({ err: err.message, actions }, `conntrack sync (${why}) failed`));
   };
 

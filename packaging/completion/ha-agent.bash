@@ -6,7 +6,7 @@
 _ha_agent() {
     local cur prev words cword
     _init_completion || return
-    local commands='check-config render keepalived run help'
+    local commands='check-config render keepalived run stop help'
     local command='' i
     for ((i = 1; i < cword; i++)); do
         case ${words[i]} in
@@ -17,7 +17,7 @@ _ha_agent() {
     case $prev in
         --config) _filedir '@(yaml|yml)'; return ;;
         --driver) COMPREPLY=($(compgen -W 'iptables nftables' -- "$cur")); return ;;
-        --down) return ;;
+        --down | --timeout) return ;;
     esac
     local options
     case $command in
@@ -25,6 +25,7 @@ _ha_agent() {
         check-config) options='--config --help' ;;
         render) options='--config --down --driver --help' ;;
         keepalived | run) options='--config --help' ;;
+        stop) options='--config --withdraw --timeout --help' ;;
         help) COMPREPLY=($(compgen -W "$commands" -- "$cur")); return ;;
         *) return ;;
     esac

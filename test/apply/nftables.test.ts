@@ -241,6 +241,37 @@ describe('NftCli in a real namespace', needsRoot(), () => {
     await nft.removeAll();
   });
 
+  it('keeping no rule text, verify still finds a deleted rule, a foreign rule in an agent chain, a changed map element, a flushed table', async () => {
+    const nft = new NftCli(new NsRunner(ns));
+    const want = desired(twoFarms);
+    await nft.sync(want);
+    // An incremental change: the state of farm one is replaced by its new render's, digests only.
+    const changed = desired(twoFarms, ['one/a']);
+    assert.deepEqual((await nft.sync(changed, new Set(['one']))).rewritten, ['farm_one']);
+    assert.deepEqual(await nft.verify(), { inSync: true, differences: [] });
+    // The text is rendered again from what was applied: farm one with b down, its only backend a.
+    assert.match(nft.appliedText(), /chain farm_one \{\n\t\tcounter .* comment "FARM_one ha-agent:2:[0-9a-f]{16}"\n.*\n.* or 0x302 counter comment "FARM_one_1_"\n\t\}/);
+    const drifts: [string, () => void, RegExp][] = [
+      ['a deleted rule', () => {
+        const handle = /dnat to 10\.2\.0\.12:80 .*# handle (\d+)/.exec(sh('nft', '-a', 'list', 'chain', 'ip', 'ha_agent', 'dnat_one'))![1]!;
+        sh('nft', 'delete', 'rule', 'ip', 'ha_agent', 'dnat_one', 'handle', handle);
+      }, /^chain dnat_one: 1 rules in the kernel differ/],
+      ['a foreign rule', () => sh('nft', 'add', 'rule', 'ip', 'ha_agent', 'restore_two', 'counter'), /^chain restore_two: 2 rules in the kernel differ/],
+      ['a changed map element', () => sh('nft', 'delete element ip ha_agent mark_restore { 0x00000303 }; add element ip ha_agent mark_restore { 0x00000303 : goto restore_one }'),
+        /^map mark_restore: 1 elements missing, 1 unexpected$/],
+      ['a flushed table', () => sh('nft', 'flush', 'table', 'ip', 'ha_agent'), /^chain farm_one: 0 rules in the kernel differ/],
+    ];
+    for (const [what, change, found] of drifts) {
+      change();
+      const report = await nft.verify();
+      assert.equal(report.inSync, false, what);
+      assert.ok(report.differences.some((d) => found.test(d)), `${what}: ${report.differences.join('; ')}`);
+      await nft.repair(changed);
+      assert.deepEqual(await nft.verify(), { inSync: true, differences: [] }, `${what} repaired`);
+    }
+    await nft.removeAll();
+  });
+
   it('a change goes through the long-lived nft -i; a refused one re-reads the kernel; a dead session restarts', async () => {
     const calls: string[] = [];
     const inner = new NsRunner(ns);

@@ -1,9 +1,11 @@
 // The bgp section and the direct-return modes in config.yaml, as check-config reports them: a
-// table where `want: []` is a config that must load and anything else the exact lines it must print.
+// table where `want: []` is a config that must load and anything else the exact lines it must print;
+// and the advice (warnings, not errors) it gives for several LBs behind ECMP.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { issueLines, parseConfigText } from '../../config/load.js';
+import { bgpAdvice } from '../../config/bgp.js';
 
 const NODE = 'node: { id: lb1 }\n';
 const FARM = (extra = '', backend = '{ name: a0, ip: 10.0.0.1, port: 80 }') => `farms:
@@ -46,7 +48,6 @@ const CASES: { name: string; yaml: string; want: string[] }[] = [
     want: ['bgp: farms[0].vip 10.60.0.100 would be both moved by VRRP and announced with BGP; a node\'s VIPs are managed one way: remove the vrrp section (active-active behind ECMP) or the bgp section (an active-backup pair)'] },
   { name: 'dsr says what it needs', yaml: `${NODE}${FARM('    mode: dsr\n    algorithm: weight\n    persistence: { type: srcip }\n    log: true\n', '{ name: a0, ip: 10.0.0.1, port: 8080, max_conns: 5 }')}`,
     want: [
-      'farms[0].mode: mode dsr is not available in this build (its route-by-mark data path is not rendered yet); use dnat or snat',
       'farms[0].algorithm: mode dsr places every packet on its own (no connection tracking on the LB), so it needs a hash: hash-5tuple (consistent on every LB), or hash-srcip (one client, one backend); weight would send a flow\'s packets to different backends',
       'farms[0].persistence: mode dsr does not track connections on the LB, and the hash already keeps a flow on its backend; remove persistence',
       'farms[0].log: mode dsr does not track connections on the LB, so it cannot log new connections; log on the backends',
@@ -55,7 +56,6 @@ const CASES: { name: string; yaml: string; want: string[] }[] = [
     ] },
   { name: 'tunnel with a hash, the VIP port, helper and limits', yaml: `${NODE}${FARM('    mode: tunnel\n    algorithm: hash-5tuple\n    helper: ftp\n    limits: { new_per_second: 10 }\n', '{ name: a0, ip: 10.0.0.1, port: 80 }')}`,
     want: [
-      'farms[0].mode: mode tunnel is not available in this build (its route-by-mark data path is not rendered yet); use dnat or snat',
       'farms[0].helper: mode tunnel does not track connections on the LB, so the ftp helper cannot follow its control connections; use dnat or snat',
       'farms[0].limits: mode tunnel does not track connections on the LB, so it can neither tell new connections apart nor count them; remove limits',
     ] },
@@ -78,3 +78,25 @@ test('defaults: BFD on each peer at 100ms x 3, BIRD spawned, port 179', () => {
   assert.deepEqual(bgp.bfd, { interval: 100, multiplier: 3 });
   assert.deepEqual(bgp.speaker, { mode: 'spawn', binary: 'bird', birdc: 'birdc' });
 });
+
+const ADVICE_CASES: { name: string; yaml: string; want: RegExp[] }[] = [
+  { name: 'no bgp: nothing', yaml: `${NODE}${FARM('    algorithm: hash-5tuple\n')}`, want: [] },
+  { name: 'bgp without hash-5tuple farms: nothing', yaml: `${NODE}${FARM()}${BGP()}`, want: [] },
+  { name: 'bgp, hash-5tuple, standalone: add a cluster with quorum', yaml: `${NODE}${FARM('    algorithm: hash-5tuple\n')}${BGP()}`,
+    want: [/^cluster: bgp with hash-5tuple farms \(app\): every LB must build the same bucket table .*add cluster: \{ redis: \.\.\., health_policy: quorum \}$/] },
+  { name: 'bgp, hash-5tuple, clustered with the local policy: set quorum',
+    yaml: `${NODE}${FARM('    algorithm: hash-5tuple\n')}${BGP()}cluster: { redis: "redis://127.0.0.1:6379/0" }\n`,
+    want: [/^cluster\.health_policy: bgp with hash-5tuple farms \(app\): .*; it is local, set it to quorum$/] },
+  { name: 'bgp, hash-5tuple, quorum: nothing',
+    yaml: `${NODE}${FARM('    algorithm: hash-5tuple\n')}${BGP()}cluster: { redis: "redis://127.0.0.1:6379/0", health_policy: quorum }\n`, want: [] },
+];
+
+for (const c of ADVICE_CASES) {
+  test(`advice: ${c.name}`, () => {
+    const result = parseConfigText(c.yaml);
+    assert.ok(result.ok, result.ok ? '' : issueLines(result.issues).join('\n'));
+    const advice = bgpAdvice(result.config);
+    assert.equal(advice.length, c.want.length, advice.join('\n'));
+    c.want.forEach((re, i) => assert.match(advice[i]!, re));
+  });
+}

@@ -1,6 +1,7 @@
 // The BGP service over a scripted runner and a stand-in BIRD (a real `sleep`, since the
 // supervisor needs a process): include files follow the plan and drain, BIRD is told of each
-// change and of nothing else, and the two ways to stop.
+// change and of nothing else, a BIRD that dies is started again and counted, and the two ways
+// to stop.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,14 @@ import { FakeRunner } from '../../agent/apply/runner.fake.js';
 import { createLogger } from '../../agent/log.js';
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
+/** Waits for `done` (the service writes files and runs birdc off the event that asked), bounded. */
+async function until(done: () => boolean, what: string): Promise<void> {
+  const t0 = Date.now();
+  while (!done()) {
+    if (Date.now() - t0 > 5000) assert.fail(`not within 5 s: ${what}`);
+    await settle();
+  }
+}
 
 test('spawn mode: files, announcements, drain, stop', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ha-agent-bgp-'));
@@ -55,6 +64,7 @@ bgp: { asn: 65001, peers: [{ address: 10.51.0.1, asn: 65000 }] }
     down.add('dns/n0');
     listeners.forEach((l) => l());
     listeners.forEach((l) => l());
+    await until(() => birdcCalls() > 0, 'BIRD told of the withdrawal');
     await settle();
     assert.deepEqual(bgp.announced(), ['10.60.0.100/32']);
     assert.doesNotMatch(readFileSync(join(dir, 'bird-vips4.conf'), 'utf8'), /10\.60\.0\.53/);
@@ -72,6 +82,12 @@ bgp: { asn: 65001, peers: [{ address: 10.51.0.1, asn: 65000 }] }
     await bgp.setDrained(false);
     assert.deepEqual(bgp.announced(), ['10.60.0.100/32']);
     assert.equal(birdcCalls(), 3);
+
+    // BIRD dying is noticed, counted (status, metrics) and BIRD started again after the backoff.
+    assert.equal(bgp.status().speaker_restarts, 0);
+    children[0]!.kill();
+    await until(() => spawned.length === 2, 'BIRD started again');
+    assert.equal(bgp.status().speaker_restarts, 1);
 
     // A clean stop keeps the announcements: the liveness prefix made permanent.
     await bgp.stop('keep');

@@ -149,4 +149,25 @@ describe('cluster: Redis losing its data', needsRoot(), () => {
     await waitFor(async () => JSON.parse((await c.ctl(0, ['status', '--json'])).stdout).cluster.admin_disagreements.length === 0,
       { timeoutMs: 3000, what: 'the disagreement to end' });
   });
+
+  it('a node restarted while Redis was down rejoins once Redis is back empty, and follows an action on the other node within 2 s', async () => {
+    await waitConnected(c, 1);
+    await c.stopRedis();
+    c.agents[0]!.kill('SIGKILL');
+    await c.agents[0]!.wait(5000);
+    // Starts standalone: its first connect fails.
+    const agent = await c.startAgent(0);
+    await agent.waitForLine(/Redis unreachable.*running standalone/, 10_000);
+    await c.startRedis();
+    const back = Date.now();
+    await waitConnected(c, 1);
+    const rejoined = Date.now() - back;
+    const started = Date.now();
+    assert.equal((await c.ctl(1, ['backend', 'web', 'b2', 'maintenance'])).exitCode, 0);
+    const followed = await waitForChain(c.lab, 'lb1', 'web', [0], 3000);
+    console.log(`# restarted while Redis was down: rejoined ${rejoined} ms after Redis returned, followed the maintenance after ${followed - started} ms`);
+    assert.ok(followed - started <= 2000, `lb1 followed after ${followed - started} ms`);
+    assert.equal((await c.ctl(0, ['backend', 'web', 'b2', 'enable'])).exitCode, 0);
+    for (const lb of ['lb1', 'lb2']) await waitForChain(c.lab, lb, 'web', [0, 1], 3000);
+  });
 });

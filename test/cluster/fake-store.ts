@@ -18,6 +18,8 @@ export class FakeStore implements PeerStore {
   readonly published: string[] = [];
   /** Calls per method name. */
   readonly calls = new Map<string, number>();
+  /** The next calls of a method that fail (method name -> how many), as Redis errors would. */
+  readonly failures = new Map<string, number>();
   /** heartbeats() reads in flight now, and the most seen at once. */
   inFlight = 0;
   maxInFlight = 0;
@@ -46,6 +48,17 @@ export class FakeStore implements PeerStore {
 
   private call(name: string): void {
     this.calls.set(name, this.count(name) + 1);
+    const failing = this.failures.get(name) ?? 0;
+    if (failing > 0) {
+      this.failures.set(name, failing - 1);
+      throw new Error(`${name} failed`);
+    }
+  }
+
+  /** The connection lost, as the real store reports it; connect() brings it back. */
+  drop(reason = 'connection closed'): void {
+    this.connected = false;
+    for (const listener of this.disconnectedListeners) listener(reason);
   }
 
   /** The scripts' semantics (store-scripts.ts), on the same order.ts rules. */

@@ -210,3 +210,34 @@ describe('RedisPeerStore with a real redis-server', needsProgram('redis-server')
     }
   });
 });
+
+describe('RedisPeerStore started while Redis is down', needsProgram('redis-server'), () => {
+  it('a node started while Redis was down joins the cluster once Redis is up (both connections dialled)', async () => {
+    const port = await freePort();
+    const store = new RedisPeerStore(clusterSchema.parse({ redis: `redis://127.0.0.1:${port}/0`, name: 'late', heartbeat: '250ms' }));
+    const notes: string[] = [];
+    store.onNote((raw) => notes.push(raw));
+    let redis: ResultPromise | undefined;
+    try {
+      // What ClusterSync does: a failed first connect means standalone, retrying.
+      await assert.rejects(store.connect());
+      assert.equal(store.connected, false);
+      redis = execa('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { reject: false });
+      const started = Date.now();
+      // Each connection retries at most a second apart: connected and subscribed soon after.
+      await until(() => store.connected, 5000);
+      console.log(`# connected ${Date.now() - started} ms after redis-server was started`);
+      const publisher = new Redis(`redis://127.0.0.1:${port}/0`);
+      try {
+        await publisher.publish(store.keys.channel, 'hello');
+      } finally {
+        publisher.disconnect();
+      }
+      await until(() => notes.includes('hello'), 3000);
+    } finally {
+      await store.close();
+      redis?.kill('SIGKILL');
+      await redis;
+    }
+  });
+});

@@ -352,3 +352,28 @@ test('after a reload the node writes its admin states again (a config admin chan
     await sync.stop();
   }
 });
+
+test('a node back after Redis faults catches up at once, not after the backoff of resyncs that failed before the outage', async () => {
+  const { store, lines, sync } = setup();
+  const resyncs = () => lines.filter((l) => /resynchronised/.test(l.msg)).length;
+  try {
+    await sync.start();
+    await until(() => resyncs() === 1);
+    // Resyncs fail three times in a row on one connection (cut by faults): the backoff grows.
+    store.failures.set('hsetMany', 3);
+    store.drop();
+    await store.connect();
+    await until(() => store.failures.get('hsetMany') === 0, 5000);
+    // Redis goes and returns; the first resync on the new connection fails too (say, cut again).
+    store.drop();
+    store.failures.set('hsetMany', 1);
+    const back = Date.now();
+    await store.connect();
+    await until(() => resyncs() === 2, 5000);
+    const took = Date.now() - back;
+    // One retry at the first step of a new series (500 ms), not the 4 s the old series reached.
+    assert.ok(took < 1500, `caught up ${took} ms after the reconnect`);
+  } finally {
+    await sync.stop();
+  }
+});

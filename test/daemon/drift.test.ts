@@ -11,6 +11,7 @@ import { FakeNetfilter } from '../../agent/apply/netfilter.fake.js';
 import { watchDrift } from '../../agent/daemon/drift.js';
 import { Engine } from '../../agent/engine/engine.js';
 import { createLogger } from '../../agent/log.js';
+import { DriftRepairMetric } from '../../agent/metrics/drift.js';
 import { parsedConfig } from '../support/config.js';
 import { waitFor } from '../netns/poll.js';
 
@@ -101,6 +102,31 @@ test('a change whose writer the kernel does not name is verified, not repaired: 
     await waitFor(() => netfilter.verifies === 1 || undefined, { timeoutMs: 1000, what: 'the verify' });
     assert.deepEqual(netfilter.repairs, []);
     assert.equal(watch.repairs, 0);
+  } finally {
+    watch.stop();
+  }
+});
+
+test('ha_agent_drift_repairs_total counts each repair where it happens, labelled by how the drift was found', async () => {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(JSON.parse(String(chunk)) as Record<string, unknown>); done(); } });
+  const logger = createLogger('info', sink);
+  const netfilter = new FakeNetfilter('nftables');
+  const engine = new Engine({ netfilter, conntrack: { cut: async () => 0 }, logger, now: Date.now, persist: async () => {} });
+  await engine.start(parsedConfig('node: { id: lb1 }\n'), new Map(), new Map());
+  const metric = new DriftRepairMetric();
+  const count = async (how: string) => (await metric.counter.get()).values.find((v) => v.labels.how === how)?.value;
+  assert.deepEqual([await count('event'), await count('sweep')], [0, 0], 'both series exist before the first repair');
+  // The sweep every second, so that one runs within the test.
+  const watch = watchDrift('* * * * * *', netfilter, engine, logger, Date.now, metric);
+  try {
+    watch.onEvent({ cause: 'change', generation: 7, pid: 42, process: 'nft', events: [deleteRule], reasons: ['delete rule ip ha_agent farm_web handle 9'] });
+    await waitFor(() => watch.repairs === 1 || undefined, { timeoutMs: 1000, what: 'the event repair' });
+    assert.deepEqual([await count('event'), await count('sweep')], [1, 0]);
+    netfilter.drift = ['chain farm_web: missing from the kernel'];
+    await waitFor(() => watch.repairs === 2 || undefined, { timeoutMs: 3000, what: 'the sweep repair' });
+    assert.equal(watch.lastDrift?.how, 'sweep');
+    assert.deepEqual([await count('event'), await count('sweep')], [1, 1]);
   } finally {
     watch.stop();
   }

@@ -1,13 +1,15 @@
 // `npm run lab`: the agent's main job on a self-contained lab. Builds a client, an LB pair and
 // three backends in network namespaces, runs `ha-agent run` (with its keepalived) inside each
 // LB, sends real connections through the VIP, takes a backend down and back, then kills the
-// MASTER's agent and shows the BACKUP taking over with the same rules.
+// MASTER's agent and shows the BACKUP taking over with the same rules. With --active-active, the
+// three-LB lab of test/activeactive/demo.ts instead.
 
 import { backendIp, labBackendsYaml, VIP, waitFor, type Lab } from '../netns/topology.js';
 import { connReport } from '../netns/fixtures.js';
 import { markedBackends, runAgentctl } from '../support/agent.js';
 import { Pair, pairConfig, LBS } from '../failover/pair.js';
 import { execa } from 'execa';
+import { activeActiveLab } from '../activeactive/demo.js';
 
 const WEIGHTS = [1, 2, 3];
 const CONNECTIONS = 1200;
@@ -77,4 +79,6 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// --active-active: three LBs behind a router's ECMP instead of the keepalived pair.
+if (process.argv.includes('--active-active')) await activeActiveLab();
+else await main();

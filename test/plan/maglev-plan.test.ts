@@ -66,11 +66,14 @@ test('a backend down moves exactly its buckets; all of the primary down moves th
   assert.deepEqual(farmOf(['app/a0', 'app/a1', 'app/a2', 'app/spare']).buckets, []);
 });
 
-test('iptables: a 5-tuple HMARK into the buckets, then one rule per bucket', () => {
+test('iptables: a 5-tuple HMARK into the buckets, then the buckets to backend marks through 32 sub-chains', () => {
   const { ipv4, ipv6 } = renderIptables(staticPlan(config, new Set()));
   assert.match(ipv4, /-j HMARK --hmark-src-prefix 32 --hmark-dst-prefix 32 --hmark-sport-mask 0xffff --hmark-dport-mask 0xffff --hmark-rnd 0x[0-9a-f]{8} --hmark-mod 1021 --hmark-offset 2147483648/);
   assert.match(ipv6!, /-j HMARK --hmark-src-prefix 128 --hmark-dst-prefix 128 /);
-  assert.equal(ipv4.split('\n').filter((l) => /--mark 0x8[0-9a-f]{7} .*-j MARK --set-xmark/.test(l)).length, MAGLEV_BUCKETS);
+  // Every bucket is mapped in test/render/iptables-buckets.test.ts; here: the split is there.
+  assert.equal(ipv4.split('\n').filter((l) => /^-A HAM-\S+ -m mark --mark 0x8[0-9a-f]{7}\/0xffffffe0 -g HB[0-9a-v]-/.test(l)).length, 32);
+  const bucketRules = ipv4.split('\n').filter((l) => /--mark 0x8[0-9a-f]{7}\S* .*-j MARK --set-xmark/.test(l)).length;
+  assert.ok(bucketRules > 0 && bucketRules <= MAGLEV_BUCKETS, `${bucketRules} bucket rules`);
 });
 
 test('nftables: jhash of the 5-tuple into a bucket vmap', () => {

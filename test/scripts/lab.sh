@@ -8,4 +8,4 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 bash test/scripts/setup.sh
-exec node dist/test/lab/lab.js
+exec node dist/test/lab/lab.js "$@"

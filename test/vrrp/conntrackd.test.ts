@@ -73,8 +73,11 @@ describe('conntrackd manager (spawn mode)', () => {
       assert.deepEqual(runner.calls.map((x) => x.args.join(' ')), [
         `-C ${paths.conntrackdConf} -n`,
         `-C ${paths.conntrackdConf} -c`, `-C ${paths.conntrackdConf} -f`, `-C ${paths.conntrackdConf} -R`, `-C ${paths.conntrackdConf} -B`,
+        // The new MASTER drops the closed flows the peer synced in (a reused port would follow them).
+        '-D -p tcp --state TIME_WAIT', '-D -p tcp --state CLOSE',
         `-C ${paths.conntrackdConf} -t`, `-C ${paths.conntrackdConf} -n`,
       ]);
+      assert.deepEqual(runner.calls.filter((x) => x.args[0] === '-D').map((x) => x.command), ['conntrack', 'conntrack']);
     } finally {
       await service.stop();
     }
