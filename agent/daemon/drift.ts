@@ -10,12 +10,11 @@ import { cronScheduleError, DEFAULT_VERIFY_SCHEDULE } from '../../config/cron.js
 import type { Logger } from '../log.js';
 import { agentScope, changedObjects } from '../apply/nft-concern.js';
 import type { Drift } from '../apply/nft-monitor.js';
-import { driftRepairMetric, type DriftRepairs } from '../metrics/drift.js';
+import { driftRepairMetric, type DriftHow, type DriftRepairs } from '../metrics/drift.js';
 import type { ChangedObject, Netfilter } from '../apply/netfilter.js';
 import type { DataplaneGuard } from './ports.js';
 
-/** How drift was found: by a kernel event, or by the periodic sweep. */
-export type DriftHow = 'event' | 'sweep';
+export type { DriftHow };
 
 /** The last repair of drift: when (epoch ms), how it was found, and what had changed. */
 export interface LastDrift {

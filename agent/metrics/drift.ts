@@ -3,7 +3,9 @@
 // listener may never start, so the counter lives here and each metrics registry adopts it.
 
 import { Counter, type Registry } from 'prom-client';
-import type { DriftHow } from '../daemon/drift.js';
+
+/** How a drift was found: a kernel event about the agent's objects, or the periodic sweep. */
+export type DriftHow = 'event' | 'sweep';
 
 const HOWS: readonly DriftHow[] = ['event', 'sweep'];
 

@@ -53,6 +53,10 @@ export class AgentMetrics {
     driftRepairMetric.registerIn(this.registry);
   }
 
+  observeApplyDuration(seconds: number): void {
+    this.applyDuration.observe(seconds);
+  }
+
   observe(event: EngineEvent): void {
     switch (event.type) {
       case 'check':
@@ -62,7 +66,7 @@ export class AgentMetrics {
         this.backends.transition(event.farm, event.backend, event.to);
         return;
       case 'applied':
-        this.applyDuration.observe(event.result.durationMs / 1000);
+        this.observeApplyDuration(event.result.durationMs / 1000);
         return;
       case 'admin':
       case 'apply-error':

@@ -43,6 +43,11 @@ export async function startMetrics(ports: MetricsPorts, listen: string): Promise
   const metrics = new AgentMetrics();
   if (ports.overLimits) registerLimitMetrics(metrics.registry, { read: ports.overLimits, logger: ports.logger });
   const unsubscribe = ports.events.on((event) => metrics.observe(event));
+  // The listener starts after the first transaction (and, with nothing to change, there may be no
+  // other for a long time): its duration goes into the histogram too, so the count agrees with
+  // ha_agent_applies_total from the start.
+  const startup = ports.status.status().dataplane.last_apply_ms;
+  if (startup !== null) metrics.observeApplyDuration(startup / 1000);
   const send = (res: ServerResponse, head: boolean, status: number, headers: Record<string, string>, body: string): void => {
     res.writeHead(status, { ...COMMON_HEADERS, ...headers, 'content-length': String(Buffer.byteLength(body)) }).end(head ? undefined : body);
   };
