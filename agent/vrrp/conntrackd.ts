@@ -56,6 +56,20 @@ export function syncActions(from: VrrpState, to: VrrpState, externalCache: boole
  */
 export const CLOSED_TCP_STATES = ['TIME_WAIT', 'CLOSE'] as const;
 
+/**
+ * conntrackd tracks every flow it injects liberally (the kernel checks no TCP window on it, as
+ * conntrackd.conf's TCPWindowTracking is off), but a flow this node forwarded itself keeps a strict
+ * entry here. Once the flow moves to the peer, that entry's window falls behind; should this node
+ * take the flow back, the kernel finds its packets out of window, marks them INVALID, leaves them
+ * un-NATed, and the VIP's own stack resets the connection. Nothing refreshes such an entry: the
+ * peer only injected the flow, so its conntrackd neither caches it nor sends events for it, and
+ * the bulk of a takeover (-R -B) that replaces entries predates the flow. A node forwards such
+ * flows whenever the client's or the backends' ARP caches still point at it: in a split brain, and
+ * in the moments after it gave the VIP up. Liberal tracking for all flows is what conntrackd gives
+ * every synced flow already; only out-of-window RSTs stay INVALID.
+ */
+export const BE_LIBERAL_SYSCTL = 'net.netfilter.nf_conntrack_tcp_be_liberal';
+
 type Configured = Config & { readonly conntrackd: ConntrackdConfig };
 
 const READY_TRIES = 100;
@@ -142,6 +156,12 @@ export async function startConntrackd(config: Configured, deps: UnitDeps): Promi
       const never: never = c.mode;
       throw new Error(`unknown conntrackd mode ${String(never)}`);
     }
+  }
+
+  // After conntrackd is up: its netlink socket has loaded conntrack, whose sysctls exist only then.
+  const liberal = await runner.run('sysctl', ['-q', '-w', `${BE_LIBERAL_SYSCTL}=1`], { timeoutMs: 10_000 });
+  if (liberal.exitCode !== 0) {
+    logger.warn({ err: describeFailure(liberal) }, `setting ${BE_LIBERAL_SYSCTL}=1 failed: a flow this node forwarded before its peer may be reset if this node takes it back`);
   }
 
   const unsubscribe = view.on((to, from) => enqueue(from, to, `VRRP ${to}`));
