@@ -159,9 +159,14 @@ export async function startConntrackd(config: Configured, deps: UnitDeps): Promi
   }
 
   // After conntrackd is up: its netlink socket has loaded conntrack, whose sysctls exist only then.
-  const liberal = await runner.run('sysctl', ['-q', '-w', `${BE_LIBERAL_SYSCTL}=1`], { timeoutMs: 10_000 });
-  if (liberal.exitCode !== 0) {
-    logger.warn({ err: describeFailure(liberal) }, `setting ${BE_LIBERAL_SYSCTL}=1 failed: a flow this node forwarded before its peer may be reset if this node takes it back`);
+  // Read first: under the unit (ProtectKernelTunables=, /proc/sys read-only) the operator sets it
+  // in /etc/sysctl.d, and then there is nothing to write and nothing to warn about.
+  const current = await runner.run('sysctl', ['-n', BE_LIBERAL_SYSCTL], { timeoutMs: 10_000 });
+  if (current.exitCode !== 0 || current.stdout.trim() !== '1') {
+    const liberal = await runner.run('sysctl', ['-q', '-w', `${BE_LIBERAL_SYSCTL}=1`], { timeoutMs: 10_000 });
+    if (liberal.exitCode !== 0) {
+      logger.warn({ err: describeFailure(liberal) }, `setting ${BE_LIBERAL_SYSCTL}=1 failed (set it in /etc/sysctl.d/; the unit keeps /proc/sys read-only): a flow this node forwarded before its peer may be reset if this node takes it back`);
+    }
   }
 
   const unsubscribe = view.on((to, from) => enqueue(from, to, `VRRP ${to}`));

@@ -5,8 +5,8 @@
 // only has conntrackd's injected copies; when the node takes over again, its own entries' windows
 // are far behind, the kernel marks the packets INVALID and leaves them un-NATed, and the VIP's own
 // stack resets the connections. Found by the chaos soak (all streams opened just after a VRRP link
-// cut ended broke 11 s later, at the next failover). Here the ARP entries are pinned to the BACKUP
-// while the streams open, as the caches were by themselves in the soak.
+// cut ended broke at the next failover). Here the ARP entries are pinned to the BACKUP while the
+// streams open, as the caches were by themselves in the soak.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';

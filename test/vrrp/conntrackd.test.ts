@@ -83,4 +83,22 @@ describe('conntrackd manager (spawn mode)', () => {
     }
     assert.deepEqual(children[0]!.signals, ['SIGTERM']);
   });
+
+  for (const [current, writes] of [['0', true], ['1', false]] as const) {
+    it(`liberal TCP tracking for the node's own flows: ${current === '1' ? 'already on (e.g. /etc/sysctl.d), left alone' : 'off, turned on'} once conntrackd is up`, async () => {
+      const c = config();
+      mkdirSync(join(dir, 'run'), { recursive: true });
+      const runner = new FakeRunner((call) => (call.command === 'sysctl' && call.args[0] === '-n' ? { stdout: `${current}\n` } : undefined));
+      const { spawn } = fakeSpawner();
+      const service = await startConntrackd(c, { runner, logger: silentLogger, view: new VrrpView(true), spawn });
+      try {
+        const sysctl = () => runner.calls.filter((x) => x.command === 'sysctl').map((x) => x.args.join(' '));
+        await waitFor(() => sysctl().length > 0, { timeoutMs: 2000, what: 'the sysctl read' });
+        await service.idle();
+        assert.deepEqual(sysctl(), ['-n net.netfilter.nf_conntrack_tcp_be_liberal', ...(writes ? ['-q -w net.netfilter.nf_conntrack_tcp_be_liberal=1'] : [])]);
+      } finally {
+        await service.stop();
+      }
+    });
+  }
 });
