@@ -5,18 +5,17 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertShares } from '../netns/stats.js';
 import { needsProgram, needsRoot } from '../support/root.js';
 import { ActiveActive, LBS } from './topology.js';
 import { FARMS } from './config.js';
 import { burst, fate, openStreams, percentages } from './traffic.js';
 import { assertSameTables, waitHealth } from './checks.js';
+import { backendDownMovesOnlyItsFlows, say, spreadsOverLbsAndBackends } from './scenarios.js';
 import { silentCases } from './cases.js';
 
 const FARM = FARMS.dsr;
 const WEIGHTS = [1, 2, 3];
 const STREAMS = 60;
-const say = (text: string) => process.stdout.write(`# ${text}\n`);
 
 describe('active-active, dsr + hash-5tuple, iptables: spread, backends leaving and joining, node drain, LB silent', { ...needsRoot(), ...needsProgram('bird'), timeout: 240_000 }, () => {
   let aa: ActiveActive;
@@ -27,35 +26,9 @@ describe('active-active, dsr + hash-5tuple, iptables: spread, backends leaving a
     await aa?.destroy();
   });
 
-  it('spreads new connections over all three LBs (> 15 % each) and over the backends by weight', async () => {
-    const before = await aa.synCounts(FARM.name);
-    const report = await burst(aa, FARM.vip, 900);
-    const spread = percentages(before, await aa.synCounts(FARM.name));
-    say(`dsr spread over LBs (% of SYNs): ${JSON.stringify(spread)}; backends: ${JSON.stringify(report.counts)}`);
-    assert.equal(report.failures, 0, JSON.stringify(report.errors));
-    for (const lb of LBS) assert.ok(spread[lb] > 15, `${lb} carried ${spread[lb]} % of the new connections`);
-    assertShares(report.counts, { b1: WEIGHTS[0]!, b2: WEIGHTS[1]!, b3: WEIGHTS[2]! });
-  });
+  it('spreads new connections over all three LBs (> 15 % each) and over the backends by weight', () => spreadsOverLbsAndBackends(aa, FARM, WEIGHTS));
 
-  it('a backend goes down: streams to the others all carry on, new connections avoid it on every LB', async () => {
-    const stream = await openStreams(aa, FARM.vip, STREAMS);
-    try {
-      const downAt = Date.now();
-      await aa.stopServer(3);
-      await waitHealth(aa, FARM.name, 'b3', 'down');
-      const report = await burst(aa, FARM.vip, 300);
-      assert.equal(report.failures, 0, `connections failed: ${JSON.stringify(report.errors)}`);
-      assert.equal(report.counts.b3 ?? 0, 0);
-      const f = await fate(stream, downAt, 1000);
-      const others = f.broken.filter((c) => c.backend !== 'b3');
-      say(`dsr backend down: ${f.alive.length}/${f.total} streams alive, ${f.broken.length - others.length} were on b3`);
-      assert.deepEqual(others, [], 'streams to the other backends broke');
-    } finally {
-      await stream.stop(2000);
-    }
-    await aa.serve(3);
-    await waitHealth(aa, FARM.name, 'b3', 'up');
-  });
+  it('a backend goes down: streams to the others all carry on, new connections avoid it on every LB', () => backendDownMovesOnlyItsFlows(aa, FARM, STREAMS));
 
   it('a backend is added: at most 1/N + 5 % of established streams break, and every LB applies the same bucket tables', async () => {
     const stream = await openStreams(aa, FARM.vip, STREAMS);

@@ -6,21 +6,16 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createLab, sleep, waitFor, type Lab, type NsProcess } from '../netns/topology.js';
+import { sleep, waitFor, type Lab, type NsProcess } from '../netns/topology.js';
 import { agentDir, agentStatus, haAgentBin, startAgent, type AgentDir } from '../support/agent.js';
 import { needsProgram, needsRoot } from '../support/root.js';
 import { parsePrometheusText, valueOf } from '../metrics/prom-text.js';
+import { BGP_VIP, createRouterLab, startRouterBird } from './router.js';
 
-const VIP = '10.60.0.100';
+const VIP = BGP_VIP;
 const METRICS = '127.0.0.1:9798';
-const ROUTER_CONF = `router id 10.51.0.1;
-protocol device { scan time 10; }
-protocol bfd { interface "*" { interval 100 ms; multiplier 3; }; }
-protocol kernel { ipv4 { import none; export all; }; merge paths on; }
-protocol bgp lb { local as 65000; neighbor 10.51.0.11 as 65001; bfd on; ipv4 { import all; export none; }; }
-`;
 
 describe('the agent announcing with BGP: status, metrics, stop --withdraw', { ...needsRoot(), ...needsProgram('bird') }, () => {
   let lab: Lab;
@@ -35,16 +30,9 @@ describe('the agent announcing with BGP: status, metrics, stop --withdraw', { ..
   };
 
   before(async () => {
-    lab = await createLab({
-      bridges: ['bgp0'],
-      hosts: [
-        { name: 'router', links: [{ bridge: 'bgp0', address: '10.51.0.1/24' }] },
-        { name: 'lb', links: [{ bridge: 'bgp0', address: '10.51.0.11/24' }] },
-      ],
-    });
+    lab = await createRouterLab();
     dir = agentDir('ha-agent-bgp-agent-', { metrics: METRICS });
-    writeFileSync(join(dir.dir, 'router.conf'), ROUTER_CONF);
-    lab.spawn('router', 'bird', ['-f', '-c', join(dir.dir, 'router.conf'), '-s', join(dir.dir, 'router.ctl'), '-P', join(dir.dir, 'router.pid')]);
+    startRouterBird(lab, dir.dir);
     dir.write(`${dir.header('lb')}farms:
   - { name: web, vip: ${VIP}, ports: [80], algorithm: hash-5tuple, check: { type: none }, backends: [{ name: w0, ip: 10.51.0.50, port: 80 }] }
 bgp: { asn: 65001, peers: [{ address: 10.51.0.1, asn: 65000 }], bfd: { interval: 100ms, multiplier: 3 } }

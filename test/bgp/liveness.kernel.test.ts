@@ -12,17 +12,12 @@ import { join } from 'node:path';
 import { bgpSchema } from '../../config/bgp.js';
 import { ALIVE_LIFETIME_S } from '../../agent/bgp/alive.js';
 import { renderAnnounced, renderBird } from '../../agent/render/bird.js';
-import { createLab, sleep, type Lab, type NsProcess } from '../netns/topology.js';
+import { sleep, type Lab, type NsProcess } from '../netns/topology.js';
 import { needsProgram, needsRoot } from '../support/root.js';
 import { repoPath } from '../support/repo.js';
+import { BGP_VIP, createRouterLab, startRouterBird } from './router.js';
 
-const VIP = '10.60.0.100';
-const ROUTER_CONF = `router id 10.51.0.1;
-protocol device { scan time 10; }
-protocol bfd { interface "*" { interval 100 ms; multiplier 3; }; }
-protocol kernel { ipv4 { import none; export all; }; merge paths on; }
-protocol bgp lb { local as 65000; neighbor 10.51.0.11 as 65001; bfd on; ipv4 { import all; export none; }; }
-`;
+const VIP = BGP_VIP;
 
 describe('BGP liveness: a hung agent withdraws its VIPs', { ...needsRoot(), ...needsProgram('bird') }, () => {
   let lab: Lab;
@@ -42,23 +37,15 @@ describe('BGP liveness: a hung agent withdraws its VIPs', { ...needsRoot(), ...n
   }
 
   before(async () => {
-    lab = await createLab({
-      bridges: ['bgp0'],
-      hosts: [
-        { name: 'router', links: [{ bridge: 'bgp0', address: '10.51.0.1/24' }] },
-        { name: 'lb', links: [{ bridge: 'bgp0', address: '10.51.0.11/24' }] },
-      ],
-    });
+    lab = await createRouterLab();
     dir = mkdtempSync(join(tmpdir(), 'ha-agent-bgp-'));
     const include = { ipv4: join(dir, 'vips4.conf'), ipv6: join(dir, 'vips6.conf') };
     writeFileSync(include.ipv4, renderAnnounced([VIP], 'ipv4'));
     writeFileSync(include.ipv6, renderAnnounced([], 'ipv6'));
     const bgp = bgpSchema.parse({ asn: 65001, peers: [{ address: '10.51.0.1', asn: 65000 }] });
     writeFileSync(join(dir, 'lb.conf'), renderBird({ nodeId: 'lb', bgp, routerId: '10.51.0.11', include }));
-    writeFileSync(join(dir, 'router.conf'), ROUTER_CONF);
-    for (const host of ['router', 'lb']) {
-      birds.push(lab.spawn(host, 'bird', ['-f', '-c', join(dir, `${host}.conf`), '-s', join(dir, `${host}.ctl`), '-P', join(dir, `${host}.pid`)]));
-    }
+    birds.push(startRouterBird(lab, dir));
+    birds.push(lab.spawn('lb', 'bird', ['-f', '-c', join(dir, 'lb.conf'), '-s', join(dir, 'lb.ctl'), '-P', join(dir, 'lb.pid')]));
     child = lab.spawn('lb', process.execPath, [repoPath('dist/test/bgp/alive-child.js')]);
     await child.waitForLine('alive', 10_000);
   });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { sleep, waitFor } from '../netns/topology.js';
 import { needsRoot } from '../support/root.js';
 import { markedBackends, waitForChain } from '../support/agent.js';
-import { clusterFarmsYaml, createClusterLab, redisUrl, REDIS_IP, waitConnected, type ClusterLab } from './lab.js';
+import { clusterFarmsYaml, createConnectedPair, REDIS_IP, waitConnected, type ClusterLab } from './lab.js';
 
 const TAG = '{ha-agent:default}';
 const farms = clusterFarmsYaml;
@@ -20,13 +20,7 @@ describe('cluster: Redis losing its data', needsRoot(), () => {
   let c: ClusterLab;
 
   before(async () => {
-    c = await createClusterLab({ lbs: 2, backends: 2, farmsYaml: farms(), cluster: `{ redis: "${redisUrl()}", heartbeat: 250ms, heartbeat_ttl: 1500ms }` });
-    await c.lab.serveName('b1');
-    await c.lab.serveName('b2');
-    await c.startAgent(0);
-    await c.startAgent(1);
-    await waitConnected(c, 1);
-    for (const lb of ['lb1', 'lb2']) await waitForChain(c.lab, lb, 'web', [0, 1], 5000);
+    c = await createConnectedPair(farms(), 250);
   });
   after(() => c?.destroy());
 

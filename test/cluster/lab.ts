@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLab, backendIp, labBackendsYaml, VIP, waitFor, type Lab, type NsProcess, type TopologySpec } from '../netns/topology.js';
-import { agentDir, runAgentctl, startAgent, type AgentDir, type CtlResult } from '../support/agent.js';
+import { agentDir, runAgentctl, startAgent, waitForChain, type AgentDir, type CtlResult } from '../support/agent.js';
 
 export const REDIS_IP = '10.1.0.50';
 export const REDIS_PORT = 6390;
@@ -119,5 +119,25 @@ export async function waitConnected(c: ClusterLab, peers: number): Promise<void>
       const s = JSON.parse(r.stdout) as { cluster: { state: string; peers: unknown[] } };
       return s.cluster.state === 'connected' && s.cluster.peers.length === peers;
     }, { timeoutMs: 10_000, intervalMs: 100, what: `lb${i + 1} to see the cluster connected with ${peers} peers` });
+  }
+}
+
+/**
+ * Two agents sharing the lab's Redis (heartbeat `heartbeatMs`, ttl 1.5 s) over farm `web` on b1
+ * and b2: both serving, both agents connected to each other, both chains holding b1 and b2.
+ */
+export async function createConnectedPair(farmsYaml: string, heartbeatMs: number): Promise<ClusterLab> {
+  const c = await createClusterLab({ lbs: 2, backends: 2, farmsYaml, cluster: `{ redis: "${redisUrl()}", heartbeat: ${heartbeatMs}ms, heartbeat_ttl: 1500ms }` });
+  try {
+    await c.lab.serveName('b1');
+    await c.lab.serveName('b2');
+    await c.startAgent(0);
+    await c.startAgent(1);
+    await waitConnected(c, 1);
+    for (const lb of ['lb1', 'lb2']) await waitForChain(c.lab, lb, 'web', [0, 1], 5000);
+    return c;
+  } catch (err) {
+    await c.destroy();
+    throw err;
   }
 }

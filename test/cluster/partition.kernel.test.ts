@@ -9,7 +9,7 @@ import { sleep, waitFor } from '../netns/topology.js';
 import { needsRoot } from '../support/root.js';
 import { waitForChain } from '../support/agent.js';
 import { COMMAND_TIMEOUT_MS } from '../../agent/cluster/store.js';
-import { clusterFarmsYaml, createClusterLab, redisUrl, REDIS_IP, waitConnected, type ClusterLab } from './lab.js';
+import { clusterFarmsYaml, createConnectedPair, REDIS_IP, waitConnected, type ClusterLab } from './lab.js';
 
 const HEARTBEAT_MS = 250;
 /** Probe interval + command timeout, and a second for agentctl's own start-up and the poll. */
@@ -21,13 +21,7 @@ describe('cluster: a silent Redis partition', needsRoot(), () => {
   let c: ClusterLab;
 
   before(async () => {
-    c = await createClusterLab({ lbs: 2, backends: 2, farmsYaml: clusterFarmsYaml(), cluster: `{ redis: "${redisUrl()}", heartbeat: ${HEARTBEAT_MS}ms, heartbeat_ttl: 1500ms }` });
-    await c.lab.serveName('b1');
-    await c.lab.serveName('b2');
-    await c.startAgent(0);
-    await c.startAgent(1);
-    await waitConnected(c, 1);
-    for (const lb of ['lb1', 'lb2']) await waitForChain(c.lab, lb, 'web', [0, 1], 5000);
+    c = await createConnectedPair(clusterFarmsYaml(), HEARTBEAT_MS);
   });
   after(() => c?.destroy());
 
