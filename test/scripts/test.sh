@@ -9,4 +9,8 @@ if [ "$(id -u)" -ne 0 ] && [ -n "${CI:-}" ]; then
   exit 1
 fi
 mapfile -t files < <(find dist/test -name '*.test.js' | sort)
-exec node --test --test-concurrency=1 "${files[@]}"
+# TAP for the full record, then a summary of the failures at the very end, where a CI log's tail shows it.
+exec node --test --test-concurrency=1 \
+  --test-reporter=tap --test-reporter-destination=stdout \
+  --test-reporter=./dist/test/support/failure-summary.js --test-reporter-destination=stdout \
+  "${files[@]}"
