@@ -17,7 +17,8 @@ import { AdminAgreement, type AdminViews, type Disagreement } from './admin-view
 import { actionSchema, isBackendKey, noteSchema, parseValue, sharedConfigSchema, type Heartbeat, type Note, type SharedConfig } from './messages.js';
 import { readPeerEntries, type PeerEntry } from './peers.js';
 import { localRevision, plausibleRevision } from './order.js';
-import { effectiveHealth, splitBrain, type PeerView } from './policy.js';
+import { effectiveHealth, type PeerView } from './policy.js';
+import { SplitBrainWatch } from './split-brain.js';
 import type { PeerStore } from './store.js';
 
 export type { ActionJournal } from './action-book.js';
@@ -83,7 +84,8 @@ export class ClusterSync {
   private readonly peersRead = new Coalesced(() => this.readPeers());
   private readonly actionsRead = new Coalesced(() => this.followActions());
   private readonly configRead = new Coalesced(() => this.followConfig());
-  splitBrains = new Map<number, string[]>();
+  /** Heartbeats stop counting after 2.5 beats unchanged; two masters are reported after 3 beats. */
+  private readonly splitBrainWatch: SplitBrainWatch;
   lastError: string | null = null;
 
   /** A resync that failed is tried again after this long (doubling up to RESYNC_RETRY_MAX_MS). */
@@ -101,6 +103,7 @@ export class ClusterSync {
     this.actions = new ActionBook(host.journal, logger, now);
     // Views may differ while an action travels and until the peers' next read; longer is a fault.
     this.agreement = new AdminAgreement(Math.max(2 * cluster.heartbeat, 1000));
+    this.splitBrainWatch = new SplitBrainWatch(host.node, 2.5 * cluster.heartbeat, 3 * cluster.heartbeat);
   }
 
   connectedNow(): boolean {
@@ -461,12 +464,15 @@ export class ClusterSync {
   }
 
   private reportSplitBrain(all: Heartbeat[]): void {
-    const now = splitBrain(all.map((h) => ({ node: h.node, vrrp: h.node === this.host.node ? this.host.vrrp() : h.vrrp, virtual_router_id: h.virtual_router_id })));
-    for (const [vrid, nodes] of now) {
-      if (!this.splitBrains.has(vrid)) this.logger.error({ virtual_router_id: vrid, masters: nodes }, `split brain: ${nodes.join(' and ')} are all MASTER of virtual router ${vrid}`);
-    }
-    for (const vrid of this.splitBrains.keys()) if (!now.has(vrid)) this.logger.info({ virtual_router_id: vrid }, 'split brain over');
-    this.splitBrains = now;
+    const claims = all.map((h) => ({ node: h.node, vrrp: h.node === this.host.node ? this.host.vrrp() : h.vrrp, virtual_router_id: h.virtual_router_id, at: h.at }));
+    const { started, ended } = this.splitBrainWatch.update(claims, Date.now());
+    for (const [vrid, nodes] of started) this.logger.error({ virtual_router_id: vrid, masters: nodes }, `split brain: ${nodes.join(' and ')} are all MASTER of virtual router ${vrid}`);
+    for (const vrid of ended) this.logger.info({ virtual_router_id: vrid }, 'split brain over');
+  }
+
+  /** Virtual router id -> the nodes claiming MASTER of it, for split brains reported now. */
+  get splitBrains(): ReadonlyMap<number, string[]> {
+    return this.splitBrainWatch.current;
   }
 
   private peerViews(): PeerView[] {

@@ -13,6 +13,17 @@ export function ignoredAddresses(config: ConntrackdInput): string[] {
   return [...new Set(own.filter((a): a is string => a !== undefined))];
 }
 
+/**
+ * TCP flows are synced from ESTABLISHED on. A half-open flow (SYN_SENT, SYN_RECV) holds no
+ * connection worth carrying, but a copy of it outlives the client's attempt by two minutes: a client
+ * that reuses the port meets it on the peer after a failover, the kernel takes the new SYN for a
+ * retransmission, and the flow follows the copy's DNAT to a backend that may since have gone down or
+ * into maintenance (found by the chaos soak). A handshake caught by a failover is simply retried.
+ * Every later state is synced so that closing and destroying a flow reach the peer too (a destroy
+ * event carries no state and always passes).
+ */
+export const SYNCED_TCP_STATES = ['ESTABLISHED', 'FIN_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'TIME_WAIT', 'CLOSE'] as const;
+
 export function renderConntrackd(config: ConntrackdInput, paths: Pick<VrrpPaths, 'conntrackdLock' | 'conntrackdSocket'>): string {
   const c = config.conntrackd;
   const protocols = ['TCP', ...(config.farms.some((f) => f.protocol === 'udp') ? ['UDP'] : [])];
@@ -50,6 +61,7 @@ export function renderConntrackd(config: ConntrackdInput, paths: Pick<VrrpPaths,
       ...block('Filter From Kernelspace', [
         ...block('Protocol Accept', protocols),
         ...block('Address Ignore', ignoredAddresses(config).map((a) => `IPv4_address ${a}`)),
+        ...block('State Accept', [`${SYNCED_TCP_STATES.join(' ')} for TCP`]),
       ]),
     ]),
   ];
