@@ -4,7 +4,7 @@
 // preference and table range are read (plan.ts). Pure.
 
 import {
-  ROUTE_RULE_PREF, isOwnedTable, ruleText, type BackendRoute, type FamilyRoutes, type MarkRule,
+  ROUTE_RULE_PREF, isOwnedTable, ruleText, type BackendRoute, type MarkRule,
 } from './plan.js';
 
 interface RuleJson {
@@ -46,8 +46,4 @@ export function parseRoutes(text: string): Map<number, BackendRoute> {
     else routes.set(number, { table: number, via: 'gateway', address: '(other)' });
   }
   return routes;
-}
-
-export function observedFamily(rulesJson: string, routesText: string, tunnel: boolean): FamilyRoutes {
-  return { rules: parseRules(rulesJson), routes: parseRoutes(routesText), tunnel };
 }

@@ -6,7 +6,7 @@ import type { IpFamily } from '../../config/net.js';
 import { ApplyError } from '../apply/netfilter.js';
 import { describeFailure, type Runner } from '../apply/runner.js';
 import { compareRoutes, growLines, shrinkLines, union } from './batch.js';
-import { observedFamily } from './observe.js';
+import { parseRoutes, parseRules } from './observe.js';
 import { FAMILIES, TUNNEL_DEVICE, emptyFamily, emptyRoutes, isEmptyFamily, type FamilyRoutes, type RouteState } from './plan.js';
 
 export interface RouteTablesOptions {
@@ -110,14 +110,21 @@ export class RouteTables {
     const timeoutMs = this.options.timeoutMs ?? 30_000;
     const rules = await this.runner.run(ip, [...familyFlag(family), '-j', 'rule', 'show'], { timeoutMs });
     if (rules.exitCode !== 0 || rules.timedOut || rules.spawnError) throw new ApplyError(`cannot read the ${family} rules: ${describeFailure(rules)}`);
-    const routes = await this.runner.run(ip, [...familyFlag(family), 'route', 'show', 'table', 'all'], { timeoutMs });
-    if (routes.exitCode !== 0 || routes.timedOut || routes.spawnError) throw new ApplyError(`cannot read the ${family} routes: ${describeFailure(routes)}`);
-    // Absent is an error exit ("does not exist"): the only way ip says so.
-    const link = await this.runner.run(ip, ['-j', 'link', 'show', 'dev', TUNNEL_DEVICE[family]], { timeoutMs });
+    let owned: FamilyRoutes['rules'];
     try {
-      return observedFamily(rules.stdout, routes.stdout, link.exitCode === 0 && !link.spawnError);
+      owned = parseRules(rules.stdout);
     } catch (err) {
       throw new ApplyError(`cannot read the ${family} rules: ${(err as Error).message}`, undefined, { cause: err });
     }
+    // Absent is an error exit ("does not exist"): the only way ip says so.
+    const link = await this.runner.run(ip, ['-j', 'link', 'show', 'dev', TUNNEL_DEVICE[family]], { timeoutMs });
+    const tunnel = link.exitCode === 0 && !link.spawnError;
+    // Listing every table costs as much as the host's routing table (a full BGP feed is a million
+    // routes): skipped when no rule of the agent's and no route it applied could make one of its
+    // tables carry traffic. A route left in its range then is unreachable, and replaced if needed.
+    if (owned.size === 0 && this.applied[family].routes.size === 0) return { rules: owned, routes: new Map(), tunnel };
+    const routes = await this.runner.run(ip, [...familyFlag(family), 'route', 'show', 'table', 'all'], { timeoutMs });
+    if (routes.exitCode !== 0 || routes.timedOut || routes.spawnError) throw new ApplyError(`cannot read the ${family} routes: ${describeFailure(routes)}`);
+    return { rules: owned, routes: parseRoutes(routes.stdout), tunnel };
   }
 }

@@ -106,3 +106,31 @@ test('RoutedNetfilter adds routes before the netfilter transaction and removes t
   ]);
   assert.match(routed.appliedText(), /^$/);
 });
+
+test('with no rule of the agent in the kernel and no route applied, a verify never lists every table; once a dsr farm is applied it does', async () => {
+  const listed: string[] = [];
+  let rulesJson = '[]';
+  const runner = new FakeRunner((call) => {
+    if (call.args.includes('table') && call.args.includes('all')) listed.push(call.args.join(' '));
+    if (call.args.includes('link')) return { exitCode: 1, stderr: 'Device "ha-ipip" does not exist.' };
+    if (call.args.includes('rule') && call.args.includes('show')) return { stdout: call.args.includes('-4') ? rulesJson : '[]' };
+    return undefined;
+  });
+  const routed = new RoutedNetfilter(new FakeNetfilter('nftables'), runner);
+  await routed.adopt();
+  await routed.sync(desiredState(yaml('dnat', B.replaceAll(' }', ', port: 80 }'))));
+  await routed.verify();
+  assert.deepEqual(listed, []);
+
+  // A rule at the agent's preference, put there by someone else: its table is read and reported.
+  const t = ROUTE_TABLE_BASE + 0x300;
+  rulesJson = JSON.stringify([{ priority: 3100, src: 'all', fwmark: '0x300', fwmask: '0x3fff', table: String(t) }]);
+  assert.ok((await routed.verify()).differences.some((d) => d.includes(`pref 3100 fwmark 0x300/0x3fff lookup ${t}`)));
+  assert.deepEqual(listed, ['-4 route show table all']);
+
+  rulesJson = '[]';
+  listed.length = 0;
+  await routed.sync(desiredState(yaml('dsr', B)));
+  await routed.verify();
+  assert.deepEqual(listed, ['-4 route show table all']);
+});
