@@ -69,6 +69,7 @@ program.command('backend')
     if (opts.json) return printJson(r);
     const where = r.in_chain ? `in the chain, share ${formatPercent(r.share)}` : 'not in the chain';
     print(`${r.farm}/${r.backend}: ${r.from} -> ${r.admin} (applied in ${formatMs(r.applied_ms)}; ${where})`);
+    if (r.note) print(`note: ${r.note}`);
   });
 
 const config = program.command('config').description('the farms shared by a cluster through Redis');

@@ -1,6 +1,6 @@
 // The control commands over the daemon's ports: what each request does, as data in and data out.
 
-import type { AdminState } from '../../config/schema.js';
+import type { AdminState, FarmConfig } from '../../config/schema.js';
 import type { ControlPorts, ReloadOutcome } from '../daemon/ports.js';
 import { ControlError } from './errors.js';
 import { isHistoryEvent, toEventRecord, type EventRecord } from './events.js';
@@ -54,6 +54,16 @@ export async function dispatch(api: ControlApi, request: Request): Promise<unkno
 
 const list = (names: readonly string[]): string => (names.length > 0 ? names.join(', ') : 'none');
 
+/**
+ * dsr and tunnel farms keep no flow state on the LB (every packet is hashed afresh, so any LB can
+ * carry any packet): nothing can tell an established flow of a drained backend from a new one, so
+ * its flows move with its buckets, as in maintenance. Said with the answer, so it is never a surprise.
+ */
+export function statelessDrainNote(farm: Pick<FarmConfig, 'mode'>): string | undefined {
+  if (farm.mode !== 'dsr' && farm.mode !== 'tunnel') return undefined;
+  return `a ${farm.mode} farm keeps no flow state on the LB: the drained backend's established connections move with its buckets, as in maintenance`;
+}
+
 /** The ports the API runs on: what `startControl` is given, less the logger. */
 export type ApiPorts = Omit<ControlPorts, 'logger'>;
 
@@ -80,9 +90,10 @@ export function daemonApi(ports: ApiPorts): ControlApi {
         throw new ControlError('apply_failed', `${farm}/${backend} is now ${admin}, but applying the rules failed: ${(err as Error).message}; the agent retries`, undefined, { cause: err });
       }
       const planned = engine.desired().farms.find((f) => f.name === farm)?.backends.find((b) => b.name === backend);
+      const note = admin === 'drain' ? statelessDrainNote(farmConfig) : undefined;
       return {
         farm, backend, from, admin, applied_ms: round(performance.now() - started, 3),
-        in_chain: planned?.inChain ?? false, share: planned ? reportedShare(planned) : 0,
+        in_chain: planned?.inChain ?? false, share: planned ? reportedShare(planned) : 0, ...(note ? { note } : {}),
       };
     },
     async reload() {

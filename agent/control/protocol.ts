@@ -49,6 +49,8 @@ export interface BackendResult {
   readonly applied_ms: number;
   readonly in_chain: boolean;
   readonly share: number;
+  /** What the operator may not expect of this action on this farm (dsr/tunnel drain). */
+  readonly note?: string;
 }
 
 export interface ReloadResult {

@@ -52,7 +52,8 @@ ${peers.join('\n')}
 `;
 }
 
-function topology(): TopologySpec {
+/** The lab's hosts and bridges; `extra` hosts join it (the soak's Redis on the core network). */
+export function aaTopology(extra: readonly HostSpec[] = []): TopologySpec {
   const backends: HostSpec[] = Array.from({ length: MAX_BACKENDS }, (_, k) => ({
     name: `b${k + 1}`,
     links: [{ bridge: 'core', address: `${backendAddr(k + 1)}/24` }],
@@ -65,11 +66,73 @@ function topology(): TopologySpec {
       { name: 'router', links: [{ bridge: 'front', address: `${ROUTER_UP}/24` }, { bridge: 'core', address: `${ROUTER_CORE}/24` }], forwarding: true },
       ...LBS.map((lb): HostSpec => ({ name: lb, links: [{ bridge: 'core', address: `${LB_ADDR[lb]}/24` }], routes: [{ to: 'default', via: ROUTER_CORE }], forwarding: true })),
       ...backends,
+      ...extra,
     ],
   };
 }
 
 const sysctl = (lab: Lab, host: string, settings: readonly string[]) => lab.exec(host, 'sysctl', ['-qw', ...settings]);
+
+/**
+ * Everything but the agents and the backends' servers: the router's ECMP sysctls and BIRD, the
+ * switch's silence set, the LBs' sysctls and SYN counters, the backends' VIPs on lo (and IPIP
+ * decapsulation for tunnel farms). Shared by ActiveActive and the soak's lab.
+ */
+export async function prepareAaNetwork(lab: Lab, routerDir: string, farms: readonly AaFarm[]): Promise<void> {
+  // L4 hashing so one client's connections spread; no redirects: the LBs forward out the interface packets came in on.
+  await sysctl(lab, 'router', ['net.ipv4.fib_multipath_hash_policy=1', 'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.core.rp_filter=0']);
+  // The switch drops every frame to or from a port in the set: silence() adds an LB's port.
+  await lab.exec(SWITCH_HOST, 'nft', ['-f', '-'], { input: `add table bridge ${SILENT_TABLE}
+add set bridge ${SILENT_TABLE} ports { type ifname; }
+add chain bridge ${SILENT_TABLE} silence { type filter hook forward priority -200; }
+add rule bridge ${SILENT_TABLE} silence iifname @ports drop
+add rule bridge ${SILENT_TABLE} silence oifname @ports drop
+` });
+  writeFileSync(join(routerDir, 'bird.conf'), routerBirdConf());
+  lab.spawn('router', 'bird', ['-f', '-c', join(routerDir, 'bird.conf'), '-s', join(routerDir, 'bird.ctl'), '-P', join(routerDir, 'bird.pid')]);
+  for (const lb of LBS) {
+    await sysctl(lab, lb, ['net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.core.send_redirects=0', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.core.rp_filter=0']);
+    // Counts the client's SYNs per VIP on each LB, whatever the driver writes: the spread measure.
+    const rules = farms.map((f) => `add rule ip haat_count pre ip daddr ${f.vip} tcp flags & (syn | ack) == syn counter comment "${f.name}"`);
+    await lab.exec(lb, 'nft', ['-f', '-'], { input: ['add table ip haat_count', 'add chain ip haat_count pre { type filter hook prerouting priority -450; }', ...rules, ''].join('\n') });
+  }
+  const vips = farms.filter((f) => f.mode === 'dsr' || f.mode === 'tunnel').map((f) => f.vip);
+  for (let i = 1; i <= MAX_BACKENDS; i++) {
+    const b = `b${i}`;
+    // The VIP is theirs to answer from, never to claim on the wire (arp_ignore/arp_announce);
+    // packets to it arrive on an interface with no route back through it: no rp_filter.
+    await sysctl(lab, b, [
+      'net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2', 'net.ipv4.conf.core.arp_ignore=1', 'net.ipv4.conf.core.arp_announce=2',
+      'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', 'net.ipv4.conf.core.rp_filter=0', 'net.ipv4.conf.lo.rp_filter=0',
+    ]);
+    for (const vip of vips) await lab.exec(b, 'ip', ['addr', 'add', `${vip}/32`, 'dev', 'lo']);
+    if (farms.some((f) => f.mode === 'tunnel')) await decapsulate(lab, b);
+  }
+}
+
+/** The fallback tunnel devices receive IPIP (and ip6ip6) for any local address, the VIP included. */
+async function decapsulate(lab: Lab, b: string): Promise<void> {
+  const r = await lab.exec(b, 'ip', ['link', 'set', 'tunl0', 'up'], { reject: false });
+  if (r.failed) {
+    throw new Error(`tunnel mode needs IPIP decapsulation on the backends, and this kernel gives ${b} no tunl0 `
+      + `(${r.stderr.trim()}): build it with CONFIG_NET_IPIP (and CONFIG_IPV6_TUNNEL for ip6tnl0) or load the ipip module`);
+  }
+  await sysctl(lab, b, ['net.ipv4.conf.tunl0.rp_filter=0']);
+  await lab.exec(b, 'ip', ['link', 'set', 'ip6tnl0', 'up'], { reject: false });
+}
+
+/** The LBs the router's route to `vip` leads to now (its ECMP next hops), in route order. */
+export async function routerNexthops(lab: Lab, vip: string): Promise<LbName[]> {
+  const r = await execa('ip', ['-n', lab.nsName('router'), '-j', 'route', 'show', `${vip}/32`], { reject: false });
+  const routes = JSON.parse(String(r.stdout) || '[]') as { gateway?: string; nexthops?: { gateway?: string }[] }[];
+  const gateways = routes.flatMap((route) => (route.nexthops ? route.nexthops.map((n) => n.gateway) : [route.gateway]));
+  return gateways.flatMap((g) => LBS.filter((lb) => LB_ADDR[lb] === g));
+}
+
+/** Frames to and from the LB's switch port dropped (`on`) or let through again: the LB silent, still running. */
+export async function setSilent(lab: Lab, lb: LbName, on: boolean): Promise<void> {
+  await lab.exec(SWITCH_HOST, 'nft', [on ? 'add' : 'delete', 'element', 'bridge', SILENT_TABLE, 'ports', `{ "${lb}-core" }`]);
+}
 
 export interface AaOptions {
   readonly driver: 'iptables' | 'nftables';
@@ -92,7 +155,7 @@ export class ActiveActive {
   static async create(opts: AaOptions): Promise<ActiveActive> {
     // tunl0 appears in every namespace once the module is loaded; loading it sends nothing.
     if (opts.farms.some((f) => f.mode === 'tunnel')) await execa('modprobe', ['-q', 'ipip'], { reject: false });
-    const lab = await createLab(topology());
+    const lab = await createLab(aaTopology());
     const dirs = { lb1: agentDir('ha-aa-lb1-'), lb2: agentDir('ha-aa-lb2-'), lb3: agentDir('ha-aa-lb3-') };
     const routerDir = mkdtempSync(join(tmpdir(), 'ha-aa-router-'));
     const aa = new ActiveActive(lab, dirs, routerDir, opts);
@@ -108,49 +171,9 @@ export class ActiveActive {
   }
 
   private async prepare(): Promise<void> {
-    const { lab } = this;
-    // L4 hashing so one client's connections spread; no redirects: the LBs forward out the interface packets came in on.
-    await sysctl(lab, 'router', ['net.ipv4.fib_multipath_hash_policy=1', 'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.core.rp_filter=0']);
-    // The switch drops every frame to or from a port in the set: silence() adds an LB's port.
-    await lab.exec(SWITCH_HOST, 'nft', ['-f', '-'], { input: `add table bridge ${SILENT_TABLE}
-add set bridge ${SILENT_TABLE} ports { type ifname; }
-add chain bridge ${SILENT_TABLE} silence { type filter hook forward priority -200; }
-add rule bridge ${SILENT_TABLE} silence iifname @ports drop
-add rule bridge ${SILENT_TABLE} silence oifname @ports drop
-` });
-    writeFileSync(join(this.routerDir, 'bird.conf'), routerBirdConf());
-    lab.spawn('router', 'bird', ['-f', '-c', join(this.routerDir, 'bird.conf'), '-s', join(this.routerDir, 'bird.ctl'), '-P', join(this.routerDir, 'bird.pid')]);
-    for (const lb of LBS) {
-      await sysctl(lab, lb, ['net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.core.send_redirects=0', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.core.rp_filter=0']);
-      // Counts the client's SYNs per VIP on each LB, whatever the driver writes: the spread measure.
-      const rules = this.opts.farms.map((f) => `add rule ip haat_count pre ip daddr ${f.vip} tcp flags & (syn | ack) == syn counter comment "${f.name}"`);
-      await lab.exec(lb, 'nft', ['-f', '-'], { input: ['add table ip haat_count', 'add chain ip haat_count pre { type filter hook prerouting priority -450; }', ...rules, ''].join('\n') });
-    }
-    const vips = this.opts.farms.filter((f) => f.mode === 'dsr' || f.mode === 'tunnel').map((f) => f.vip);
-    for (let i = 1; i <= MAX_BACKENDS; i++) {
-      const b = `b${i}`;
-      // The VIP is theirs to answer from, never to claim on the wire (arp_ignore/arp_announce);
-      // packets to it arrive on an interface with no route back through it: no rp_filter.
-      await sysctl(lab, b, [
-        'net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2', 'net.ipv4.conf.core.arp_ignore=1', 'net.ipv4.conf.core.arp_announce=2',
-        'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', 'net.ipv4.conf.core.rp_filter=0', 'net.ipv4.conf.lo.rp_filter=0',
-      ]);
-      for (const vip of vips) await lab.exec(b, 'ip', ['addr', 'add', `${vip}/32`, 'dev', 'lo']);
-      if (this.opts.farms.some((f) => f.mode === 'tunnel')) await this.decapsulate(b);
-      await this.serve(i);
-    }
+    await prepareAaNetwork(this.lab, this.routerDir, this.opts.farms);
+    for (let i = 1; i <= MAX_BACKENDS; i++) await this.serve(i);
     this.writeConfigs();
-  }
-
-  /** The fallback tunnel devices receive IPIP (and ip6ip6) for any local address, the VIP included. */
-  private async decapsulate(b: string): Promise<void> {
-    const r = await this.lab.exec(b, 'ip', ['link', 'set', 'tunl0', 'up'], { reject: false });
-    if (r.failed) {
-      throw new Error(`tunnel mode needs IPIP decapsulation on the backends, and this kernel gives ${b} no tunl0 `
-        + `(${r.stderr.trim()}): build it with CONFIG_NET_IPIP (and CONFIG_IPV6_TUNNEL for ip6tnl0) or load the ipip module`);
-    }
-    await sysctl(this.lab, b, ['net.ipv4.conf.tunl0.rp_filter=0']);
-    await this.lab.exec(b, 'ip', ['link', 'set', 'ip6tnl0', 'up'], { reject: false });
   }
 
   get backends(): number {
@@ -197,11 +220,8 @@ add rule bridge ${SILENT_TABLE} silence oifname @ports drop
   }
 
   /** The LBs the router's route to `vip` leads to now (its ECMP next hops), in route order. */
-  async nexthops(vip = this.opts.farms[0]!.vip): Promise<LbName[]> {
-    const r = await execa('ip', ['-n', this.lab.nsName('router'), '-j', 'route', 'show', `${vip}/32`], { reject: false });
-    const routes = JSON.parse(String(r.stdout) || '[]') as { gateway?: string; nexthops?: { gateway?: string }[] }[];
-    const gateways = routes.flatMap((route) => (route.nexthops ? route.nexthops.map((n) => n.gateway) : [route.gateway]));
-    return gateways.flatMap((g) => LBS.filter((lb) => LB_ADDR[lb] === g));
+  nexthops(vip = this.opts.farms[0]!.vip): Promise<LbName[]> {
+    return routerNexthops(this.lab, vip);
   }
 
   /** Waits until every farm VIP is routed via exactly `want`; returns when (performance.now()). */
@@ -244,7 +264,7 @@ add rule bridge ${SILENT_TABLE} silence oifname @ports drop
   }
 
   async unsilence(lb: LbName): Promise<void> {
-    await this.lab.exec(SWITCH_HOST, 'nft', ['delete', 'element', 'bridge', SILENT_TABLE, 'ports', `{ "${lb}-core" }`]);
+    await setSilent(this.lab, lb, false);
   }
 
   /** SIGKILL to everything running in the LB's namespace (its agent and its BIRD): no clean stop, rules left in the kernel. */

@@ -124,3 +124,50 @@ describe('daemonApi configDiff', () => {
     });
   });
 });
+
+describe('daemonApi backend on a farm without flow state', () => {
+  const DSR = `node: { id: lb1 }
+farms:
+  - name: web
+    vip: 10.60.0.100
+    ports: [80]
+    mode: dsr
+    algorithm: hash-5tuple
+    check: { type: none }
+    backends:
+      - { name: b1, ip: 10.2.0.11 }
+      - { name: b2, ip: 10.2.0.12 }
+`;
+  const api = (yaml: string) => {
+    const parsed = parseConfigText(yaml);
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
+    const admin = new Map<string, AdminState>();
+    const engine = {
+      config: parsed.config,
+      farmConfig: (name: string) => parsed.config.farms.find((f) => f.name === name),
+      adminOf: (farm: FarmConfig, backend: string) => admin.get(`${farm.name}/${backend}`) ?? 'enabled',
+      setAdmin: async (farm: string, backend: string, a: AdminState) => void admin.set(`${farm}/${backend}`, a),
+      desired: () => ({ markMask: parsed.config.dataplane.mark_mask, farms: [] }),
+    };
+    return daemonApi({
+      status: { status: () => sampleStatus() },
+      events: { on: () => () => undefined, recentEvents: () => [] },
+      backends: engine,
+      config: { configPath: '/nonexistent', config: () => engine.config, sharedRevision: () => 0 },
+      changes: { reload: async () => ({ ok: true, changed: [] }) },
+      rules: new FakeNetfilter(),
+      cluster: () => undefined,
+    } as unknown as ApiPorts);
+  };
+
+  it('a drain on a dsr farm says that established connections move, as in maintenance', async () => {
+    const r = await api(DSR).backend('web', 'b1', 'drain');
+    assert.match(r.note ?? '', /dsr farm keeps no flow state on the LB: the drained backend's established connections move/);
+    assert.equal((await api(DSR).backend('web', 'b1', 'maintenance')).note, undefined);
+  });
+
+  it('a drain on a dnat farm keeps established connections, and says nothing more', async () => {
+    const r = await api(CONFIG).backend('web', 'b1', 'drain');
+    assert.equal(r.note, undefined);
+  });
+});

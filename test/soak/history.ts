@@ -22,6 +22,18 @@ export interface Bounds {
    * conntrackd (its entry not yet synced to the peer). The checker defaults to 2000 ms.
    */
   readonly conntrackSyncMs?: number;
+  /**
+   * Optional (absent: 0): after a Redis fault ends, how long an agent may take to reach Redis
+   * again (a connect attempt that went out during the fault times out first, then its retry);
+   * an operator action is bounded from then on.
+   */
+  readonly resyncMs?: number;
+  /**
+   * Optional (absent: 0): how long the client takes to call a stream whose packets vanish broken
+   * (its echo timeout). In dsr and tunnel modes an event that moves a flow may break it silently,
+   * so the break may be recorded this much later than the event.
+   */
+  readonly streamTimeoutMs?: number;
 }
 
 export interface RunRecord {
@@ -43,13 +55,24 @@ export interface RunRecord {
   readonly bounds: Bounds;
   /** Optional: the agents' `cut_on_down` (absent: true, the default), which lets a down mark break streams. */
   readonly cutOnDown?: boolean;
+  /**
+   * Optional: the lab's shape (absent: pair). Active-active: every LB serves at once behind the
+   * router's ECMP, and `vip` records say which LBs the router's route leads to.
+   */
+  readonly topology?: 'pair' | 'active-active';
+  /**
+   * Optional: how far a final kernel share may be from weight / total weight (absent: the
+   * checker's own, for statistic chains). Bucket tables (hash-5tuple's Maglev) are only
+   * approximately weight-proportional, so their runs give a wider one.
+   */
+  readonly shareTolerance?: number;
 }
 
 export type FaultKind =
   | 'backend-kill' | 'backend-blackhole' | 'backend-slow'
   | 'agent-sigkill' | 'agent-sigstop' | 'agent-sighup-valid' | 'agent-sighup-invalid'
   | 'keepalived-kill' | 'redis-kill' | 'redis-restart-empty' | 'redis-partition'
-  | 'vrrp-link-cut' | 'rules-flush' | 'lb-silent';
+  | 'vrrp-link-cut' | 'rules-flush' | 'lb-silent' | 'bird-kill';
 
 /**
  * A fault injected on `target` (a backend name, an LB name, or 'redis'). `start` and `end` share an
@@ -123,7 +146,7 @@ export interface HealthRecord {
   readonly admin: 'enabled' | 'drain' | 'maintenance';
 }
 
-/** Which LB holds the VIP (VRRP MASTER, or announcing it over BGP), on each change. */
+/** Which LB holds the VIP (VRRP MASTER; active-active: a next hop of the router's route to it), on each change. */
 export interface VipRecord {
   readonly kind: 'vip';
   readonly t: number;
@@ -164,6 +187,11 @@ export interface FinalRecord {
     readonly node: LbName;
     /** Shares read back from the kernel, by farm. */
     readonly kernel: Readonly<Record<string, RuleShares>>;
+    /**
+     * Optional, by farm: a digest of the whole table the kernel holds (bucket -> backend), for
+     * tables whose shares alone do not say two LBs send every flow to the same backend.
+     */
+    readonly digest?: Readonly<Record<string, string>>;
     /** What `agentctl status` says, by farm then backend. */
     readonly status: Readonly<Record<string, Readonly<Record<string, { readonly state: 'up' | 'down'; readonly admin: 'enabled' | 'drain' | 'maintenance' }>>>>;
   }[];

@@ -36,6 +36,7 @@ function history(extra: HistoryRecord[], opts: { run?: Partial<RunRecord>; final
   return out;
 }
 
+const exit = (t: number, process: 'agent' | 'keepalived' | 'redis' | 'bird', node = 'lb1', signal: string | null = null, code: number | null = 1): HistoryRecord => ({ kind: 'exit', t, node, process, code, signal });
 const found = (records: HistoryRecord[]): InvariantName[] => checkHistory(records).violations.map((v) => v.invariant);
 const clean = (records: HistoryRecord[]): void => assert.deepEqual(checkHistory(records).violations, []);
 const flags = (records: HistoryRecord[], name: InvariantName): void => assert.ok(found(records).includes(name), `expected ${name}, got ${JSON.stringify(checkHistory(records).violations)}`);
@@ -117,7 +118,8 @@ describe('soak checker: no new connection reaches a backend taken out', () => {
     const ops = [op(20_000, 'drain', 'a'), op(40_000, 'enable', 'a')];
     clean(history([...ops, answered(20_500, 'a'), answered(40_000, 'a')]));
     flags(history([...ops, answered(20_501, 'a')]), 'reached-drained-backend');
-    flags(history([op(20_000, 'maintenance', 'a'), op(40_000, 'enable', 'a'), answered(39_999, 'a')]), 'reached-drained-backend');
+    // Answered (end) just before the enable was sent: wholly inside the forbidden time.
+    flags(history([op(20_000, 'maintenance', 'a'), op(40_000, 'enable', 'a'), answered(39_994, 'a')]), 'reached-drained-backend');
   });
   it('a refused drain takes nothing out', () => clean(history([op(20_000, 'drain', 'a', false), answered(30_000, 'a')])));
   it('an answer that came late: the apply bound runs from the answer, the enable frees it from when it was sent', () => {
@@ -125,9 +127,22 @@ describe('soak checker: no new connection reaches a backend taken out', () => {
     const ops = [slowOp(20_000, 26_000, 'drain', 'a'), slowOp(40_000, 45_000, 'enable', 'a')];
     clean(history([...ops, answered(26_500, 'a'), answered(40_000, 'a'), answered(44_000, 'a')]));
     flags(history([...ops, answered(26_501, 'a')]), 'reached-drained-backend');
-    flags(history([...ops, answered(39_999, 'a')]), 'reached-drained-backend');
+    flags(history([...ops, answered(39_994, 'a')]), 'reached-drained-backend');
+  });
+  it('a connection may reach its backend anywhere from its start to its answer: a SYN sent again after the enable', () => {
+    const late = (t: number, end: number): HistoryRecord => ({ kind: 'conn', t, end, farm: 'web', ok: true, backend: 'a' });
+    clean(history([op(20_000, 'drain', 'a'), late(25_000, 31_000), op(30_000, 'enable', 'a')]));
+    flags(history([op(20_000, 'drain', 'a'), late(25_000, 29_999), op(30_000, 'enable', 'a')]), 'reached-drained-backend');
+    clean(history([...fault('backend-kill', 'a', 20_000, 30_000), late(25_000, 30_500)]));
+    flags(history([...fault('backend-kill', 'a', 20_000, 30_000), late(25_000, 29_000)]), 'reached-down-backend');
   });
   it('an answer before its command was sent is a broken history', () => flags(history([slowOp(20_000, 19_000, 'drain', 'a')]), 'history'));
+  it('after a Redis fault the resync bound runs before the apply bound', () => {
+    const cut = fault('redis-partition', 'lb1', 15_000, 20_000);
+    flags(history([...cut, op(16_000, 'drain', 'a'), answered(21_000, 'a')]), 'reached-drained-backend');
+    clean(history([...cut, op(16_000, 'drain', 'a'), answered(21_000, 'a'), answered(23_500, 'a'), op(40_000, 'enable', 'a')], { run: { bounds: { ...BOUNDS, resyncMs: 3000 } } }));
+    flags(history([...cut, op(16_000, 'drain', 'a'), answered(23_501, 'a')], { run: { bounds: { ...BOUNDS, resyncMs: 3000 } } }), 'reached-drained-backend');
+  });
   it('Redis away stretches the apply bound of an operator action', () => {
     const ops = [...fault('redis-partition', 'lb2', 19_000, 25_000), op(20_000, 'drain', 'a'), op(40_000, 'enable', 'a')];
     clean(history([...ops, answered(25_500, 'a')]));
@@ -179,6 +194,49 @@ describe('soak checker: a stream breaks only through a cause the mode allows', (
     flags(history([...stream(20_000, 32_001), ...lb]), 'stream-broken');
     flags(history([...stream(20_000, 26_010), ...lb], { run: { mode: 'dsr' } }), 'stream-broken');
   });
+  it('dsr keeps no flow entry: a drain moves its backend\'s flows as maintenance does', () => {
+    const d = { final: final({ kernel: [{ b: 1 }, { b: 1 }], status: [{ ...UP, a: { state: 'up', admin: 'drain' } }, { ...UP, a: { state: 'up', admin: 'drain' } }] }) };
+    clean(history([...stream(20_000, 30_000), op(25_000, 'drain', 'a')], { ...d, run: { mode: 'dsr' } }));
+    flags(history([...stream(20_000, 30_000), op(25_000, 'drain', 'b')], { final: final({ kernel: [{ a: 1 }, { a: 1 }], status: [{ ...UP, b: { state: 'up', admin: 'drain' } }, { ...UP, b: { state: 'up', admin: 'drain' } }] }), run: { mode: 'dsr' } }), 'stream-broken');
+  });
+  it('dsr: another backend coming back takes back its buckets, breaking a stream opened while it was out; not one opened before, nor in dnat', () => {
+    const h = (t: number, state: 'up' | 'down', admin: 'enabled' | 'drain' = 'enabled'): HistoryRecord => ({ kind: 'health', t, node: 'lb3', farm: 'web', backend: 'b', state, admin });
+    const dsr = { run: { mode: 'dsr' as const } };
+    // b out from 19 s to 29 s: a stream on a opened at 20 s may be on b's buckets.
+    clean(history([h(19_000, 'down'), ...stream(20_000, 29_200), h(29_000, 'up')], dsr));
+    // Within apply (500 ms here) either side of the status poll that saw it back.
+    clean(history([h(19_000, 'up', 'drain'), ...stream(20_000, 28_500), h(29_000, 'up')], dsr));
+    flags(history([h(19_000, 'down'), ...stream(20_000, 29_501), h(29_000, 'up')], dsr), 'stream-broken');
+    flags(history([h(19_000, 'down'), ...stream(20_000, 28_499), h(29_000, 'up')], dsr), 'stream-broken');
+    flags(history([...stream(15_000, 29_200), h(19_000, 'down'), h(29_000, 'up')], dsr), 'stream-broken');
+    flags(history([h(19_000, 'down'), ...stream(20_000, 29_200), h(29_000, 'up')]), 'stream-broken');
+  });
+  it('dsr: a flow the router moves to an LB that disagrees on the backends may break; with the LBs agreeing, or no route change, not', () => {
+    const h = (t: number, node: string, backend: string, state: 'up' | 'down', admin: 'enabled' | 'maintenance' = 'enabled'): HistoryRecord => ({ kind: 'health', t, node, farm: 'web', backend, state, admin });
+    const vip = (t: number, node: string, holds: boolean): HistoryRecord => ({ kind: 'vip', t, node, holds });
+    const dsr = { run: { mode: 'dsr' as const, topology: 'active-active' as const } };
+    // lb1 kept b in maintenance (cut off from Redis) while lb2 had it back; lb2 leaves the route at 30 s.
+    const diverged = [h(1000, 'lb1', 'b', 'up'), h(1000, 'lb2', 'b', 'up'), h(10_000, 'lb1', 'b', 'up', 'maintenance'), h(10_000, 'lb2', 'b', 'up', 'maintenance'), h(15_000, 'lb2', 'b', 'up')];
+    clean(history([...diverged, ...stream(20_000, 30_300), vip(30_000, 'lb2', false)], dsr));
+    flags(history([...diverged, ...stream(20_000, 31_501), vip(30_000, 'lb2', false)], dsr), 'stream-broken');
+    flags(history([...diverged, ...stream(20_000, 30_300)], dsr), 'stream-broken');
+    const agreed = [h(1000, 'lb1', 'b', 'up'), h(1000, 'lb2', 'b', 'up')];
+    flags(history([...agreed, ...stream(20_000, 30_300), vip(30_000, 'lb2', false)], dsr), 'stream-broken');
+  });
+  it('dsr: a flow may vanish rather than be reset, so its break may come up to the client\'s stream timeout after the event', () => {
+    const h = (t: number, state: 'up' | 'down'): HistoryRecord => ({ kind: 'health', t, node: 'lb3', farm: 'web', backend: 'b', state, admin: 'enabled' });
+    const slow = { run: { mode: 'dsr' as const, bounds: { ...BOUNDS, streamTimeoutMs: 2000 } } };
+    clean(history([h(19_000, 'down'), ...stream(20_000, 31_500), h(29_000, 'up')], slow));
+    flags(history([h(19_000, 'down'), ...stream(20_000, 31_501), h(29_000, 'up')], slow), 'stream-broken');
+    flags(history([h(19_000, 'down'), ...stream(20_000, 31_500), h(29_000, 'up')], { run: { mode: 'dsr' } }), 'stream-broken');
+  });
+  it('dsr: an external flush of the rules breaks the flows through that LB until the repair; in dnat conntrack keeps them', () => {
+    const slow = { run: { mode: 'dsr' as const, bounds: { ...BOUNDS, streamTimeoutMs: 2000 } } };
+    clean(history([...stream(20_000, 29_000), ...fault('rules-flush', 'lb1', 25_000)], slow));
+    flags(history([...stream(20_000, 29_001), ...fault('rules-flush', 'lb1', 25_000)], slow), 'stream-broken');
+    flags(history([...stream(25_001, 26_000), ...fault('rules-flush', 'lb1', 25_000)], slow), 'stream-broken');
+    flags(history([...stream(20_000, 25_500), ...fault('rules-flush', 'lb1', 25_000)]), 'stream-broken');
+  });
   it('with conntrackd: only a stream opened less than the sync window before the failover', () => {
     clean(history([...stream(20_000, 22_010), ...fault('vrrp-link-cut', 'lb1', 21_999, 50_000)], { run: { conntrackd: true } }));
     flags(history([...stream(20_000, 22_010), ...fault('vrrp-link-cut', 'lb1', 22_000, 50_000)], { run: { conntrackd: true } }), 'stream-broken');
@@ -221,8 +279,50 @@ describe('soak checker: the settled state', () => {
   });
 });
 
+describe('soak checker: the settled state of active-active bucket tables', () => {
+  const aa = { run: { mode: 'dsr' as const, topology: 'active-active' as const, shareTolerance: 0.09 } };
+  const withDigest = (f: FinalRecord, digests: [string, string]): FinalRecord => ({ ...f, nodes: f.nodes.map((n, i) => ({ ...n, digest: { web: digests[i]! } })) });
+  it('shares within the run\'s tolerance of weight-proportional pass; the pair\'s own tolerance does not widen', () => {
+    const skewed = final({ kernel: [{ a: 0.45, b: 0.55 }, { a: 0.45, b: 0.55 }] });
+    clean(history([], { ...aa, final: skewed }));
+    flags(history([], { final: skewed }), 'final-truth');
+    flags(history([], { ...aa, final: final({ kernel: [{ a: 0.4, b: 0.6 }, { a: 0.4, b: 0.6 }] }) }), 'final-truth');
+  });
+  it('a backend that should get nothing is held to the tight bound whatever the tolerance', () => {
+    const down: Status = { ...UP, a: { state: 'down', admin: 'enabled' } };
+    flags(history([], { ...aa, final: final({ truth: { a: false, b: true }, kernel: [{ a: 0.05, b: 0.95 }, { a: 0.05, b: 0.95 }], status: [down, down] }) }), 'final-truth');
+    clean(history([], { ...aa, final: final({ truth: { a: false, b: true }, kernel: [{ b: 1 }, { b: 1 }], status: [down, down] }) }));
+  });
+  it('flags LBs whose tables differ with the same shares (digest); the same digest is clean', () => {
+    flags(history([], { ...aa, final: withDigest(final(), ['aaaa', 'bbbb']) }), 'final-rules-differ');
+    clean(history([], { ...aa, final: withDigest(final(), ['aaaa', 'aaaa']) }));
+  });
+});
+
+describe('soak checker: active-active LB faults', () => {
+  const aa = { run: { mode: 'dsr' as const, topology: 'active-active' as const } };
+  it('a BIRD kill is an LB fault: it explains failures within the failover bound, and BIRD\'s exit', () => {
+    clean(history([...fault('bird-kill', 'lb1', 20_000, 20_500), failed(22_900), exit(20_010, 'bird', 'lb1', null, null)], aa));
+    flags(history([...fault('bird-kill', 'lb1', 20_000, 20_500), failed(23_501)], aa), 'failure-unexplained');
+    flags(history([...fault('bird-kill', 'lb1', 20_000, 20_500), exit(20_010, 'bird', 'lb2', null, null)], aa), 'process-exit');
+    flags(history([...fault('agent-sigstop', 'lb1', 20_000, 21_000), exit(20_010, 'bird', 'lb1', null, null)], aa), 'process-exit');
+  });
+  it('the worst failover is the router\'s route leaving the faulty LB', () => {
+    const vip = (t: number, node: string, holds: boolean): HistoryRecord => ({ kind: 'vip', t, node, holds });
+    const r = checkHistory(history([vip(1000, 'lb1', true), vip(1000, 'lb2', true), ...fault('agent-sigkill', 'lb1', 20_000, 22_000), vip(21_400, 'lb1', false), vip(24_000, 'lb1', true),
+      ...fault('agent-sigstop', 'lb2', 30_000, 30_500), vip(40_000, 'lb2', false), vip(40_100, 'lb2', true)], aa));
+    assert.equal(r.worstFailover?.ms, 1400);
+    assert.match(r.worstFailover?.what ?? '', /agent-sigkill of lb1/);
+  });
+  it('an LB made silent explains failures within the failover bound, and no stream break in dsr', () => {
+    clean(history([...fault('lb-silent', 'lb2', 20_000, 24_000), failed(22_000), failed(26_500)], aa));
+    flags(history([...fault('lb-silent', 'lb2', 20_000, 24_000), failed(27_100)], aa), 'failure-unexplained');
+    const open: HistoryRecord = { kind: 'stream', t: 10_000, id: 1, farm: 'web', phase: 'open', backend: 'a' };
+    flags(history([...fault('lb-silent', 'lb2', 20_000, 24_000), open, { kind: 'stream', t: 20_500, id: 1, farm: 'web', phase: 'break', backend: 'a', error: 'ECHO_TIMEOUT' }], aa), 'stream-broken');
+  });
+});
+
 describe('soak checker: processes and logs', () => {
-  const exit = (t: number, process: 'agent' | 'keepalived' | 'redis', node = 'lb1', signal: string | null = null, code: number | null = 1): HistoryRecord => ({ kind: 'exit', t, node, process, code, signal });
   it('flags an agent exit with no fault', () => flags(history([exit(20_000, 'agent')]), 'process-exit'));
   it('a SIGKILL explains the agent dying by SIGKILL in its window, not later, not with an exit code', () => {
     const kill = fault('agent-sigkill', 'lb1', 20_000, 25_000);

@@ -13,7 +13,7 @@ const admin = z.enum(['enabled', 'drain', 'maintenance']);
 const state = z.enum(['up', 'down']);
 
 const bounds = z.object({
-  detectionMs: t, applyMs: t, failoverMs: t, repairMs: t, settleMs: t, conntrackSyncMs: t.optional(),
+  detectionMs: t, applyMs: t, failoverMs: t, repairMs: t, settleMs: t, conntrackSyncMs: t.optional(), resyncMs: t.optional(), streamTimeoutMs: t.optional(),
 }).strict();
 
 const run = z.object({
@@ -24,13 +24,14 @@ const run = z.object({
     name, vip: z.string(), backends: z.array(name).min(1), weights: z.record(z.number().nonnegative()).optional(),
   }).strict()),
   bounds, cutOnDown: z.boolean().optional(),
+  topology: z.enum(['pair', 'active-active']).optional(), shareTolerance: z.number().min(0).max(1).optional(),
 }).strict();
 
 const fault = z.object({
   kind: z.literal('fault'), t, id: z.number().int(),
   fault: z.enum(['backend-kill', 'backend-blackhole', 'backend-slow', 'agent-sigkill', 'agent-sigstop', 'agent-sighup-valid',
     'agent-sighup-invalid', 'keepalived-kill', 'redis-kill', 'redis-restart-empty', 'redis-partition', 'vrrp-link-cut',
-    'rules-flush', 'lb-silent']),
+    'rules-flush', 'lb-silent', 'bird-kill']),
   target: name, phase: z.enum(['start', 'end', 'point']),
 }).strict();
 
@@ -63,6 +64,7 @@ const final = z.object({
   nodes: z.array(z.object({
     node: name,
     kernel: z.record(shares),
+    digest: z.record(z.string()).optional(),
     status: z.record(z.record(z.object({ state, admin }).strict())),
   }).strict()),
 }).strict();

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { prng } from '../support/repo.js';
-import { BACKEND_FAULTS, LB_FAULTS, PAIR_FAULTS, REDIS_FAULTS, countFaults, makeSchedule, maxDurationMs, type FaultStep, type ScheduleOptions } from './schedule.js';
+import { AA_FAULTS, BACKEND_FAULTS, LB_FAULTS, PAIR_FAULTS, REDIS_FAULTS, countFaults, makeSchedule, maxDurationMs, type FaultStep, type ScheduleOptions } from './schedule.js';
 
 const base = (seed: number, minutes = 2): ScheduleOptions => ({
   seed, durationMs: minutes * 60_000, lbs: ['lb1', 'lb2'], farms: [{ name: 'web', backends: ['b1', 'b2', 'b3', 'b4'] }],
@@ -38,6 +38,20 @@ describe('soak schedule', () => {
     const ops = makeSchedule(base(5, 10)).filter((s) => s.type === 'op');
     assert.deepEqual([...new Set(ops.map((o) => o.action))].sort(), ['drain', 'enable', 'maintenance', 'push-invalid', 'push-valid']);
     assert.deepEqual([...new Set(ops.map((o) => o.node))].sort(), ['lb1', 'lb2']);
+  });
+
+  it('active-active: every kind it can take (an LB made silent, BIRD killed), none of the pair\'s VRRP ones, one LB fault at a time over three LBs', () => {
+    for (const seed of [1, 2, 3, 42, 1234]) {
+      const steps = makeSchedule({ ...base(seed, 10), lbs: ['lb1', 'lb2', 'lb3'], kinds: AA_FAULTS });
+      assert.deepEqual(Object.keys(countFaults(steps)).sort(), [...AA_FAULTS].sort(), `seed ${seed}`);
+      let lbUntil = -1;
+      for (const f of faults(steps)) {
+        if (!LB_FAULTS.has(f.fault)) continue;
+        assert.ok(f.at >= lbUntil, `seed ${seed}: LB faults overlap at ${f.at}`);
+        lbUntil = f.at + f.durationMs;
+      }
+    }
+    assert.ok(!AA_FAULTS.includes('keepalived-kill') && !AA_FAULTS.includes('vrrp-link-cut'));
   });
 
   it('constraints hold for any seed: bounded faults, one LB fault and one Redis fault at a time, a backend of the farm in service, commands to a node not under fault', () => {

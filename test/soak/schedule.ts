@@ -52,11 +52,23 @@ export const PAIR_FAULTS: readonly FaultKind[] = [
   'vrrp-link-cut', 'rules-flush',
 ];
 
+/**
+ * Every fault the active-active lab can inject: no keepalived and no VRRP link there; instead an
+ * LB made silent at the switch, and its BIRD killed (the agent's supervisor starts it again).
+ */
+export const AA_FAULTS: readonly FaultKind[] = [
+  'backend-kill', 'backend-blackhole', 'backend-slow',
+  'agent-sigkill', 'agent-sigstop', 'agent-sighup-valid', 'agent-sighup-invalid',
+  'redis-kill', 'redis-restart-empty', 'redis-partition',
+  'rules-flush', 'lb-silent', 'bird-kill',
+];
+
 export const BACKEND_FAULTS: ReadonlySet<FaultKind> = new Set(['backend-kill', 'backend-blackhole', 'backend-slow']);
 export const REDIS_FAULTS: ReadonlySet<FaultKind> = new Set(['redis-kill', 'redis-restart-empty', 'redis-partition']);
 /** Faults on one LB (or between them): one at a time, so the other LB can serve. */
 export const LB_FAULTS: ReadonlySet<FaultKind> = new Set([
   'agent-sigkill', 'agent-sigstop', 'agent-sighup-valid', 'agent-sighup-invalid', 'keepalived-kill', 'vrrp-link-cut', 'rules-flush',
+  'lb-silent', 'bird-kill',
 ]);
 /** Faults with no window of their own: the runner writes one `point` record. */
 export const POINT_FAULTS: ReadonlySet<FaultKind> = new Set(['agent-sighup-valid', 'agent-sighup-invalid', 'rules-flush']);
@@ -77,6 +89,7 @@ const DURATIONS: Readonly<Record<FaultKind, readonly [number, number]>> = {
   'vrrp-link-cut': [1000, 5000],
   'rules-flush': [0, 0],
   'lb-silent': [1000, 5000],
+  'bird-kill': [0, 0],
 };
 /** The longest window a fault of this kind may have (the checker and the tests rely on it). */
 export const maxDurationMs = (kind: FaultKind): number => DURATIONS[kind][1];
@@ -86,7 +99,7 @@ const RECOVERY_MS: Readonly<Record<FaultKind, number>> = {
   'backend-kill': 1500, 'backend-blackhole': 1500, 'backend-slow': 1500,
   'agent-sigkill': 3000, 'agent-sigstop': 2500, 'agent-sighup-valid': 500, 'agent-sighup-invalid': 1500,
   'keepalived-kill': 3000, 'redis-kill': 2500, 'redis-restart-empty': 2500, 'redis-partition': 2500,
-  'vrrp-link-cut': 2000, 'rules-flush': 1500, 'lb-silent': 2000,
+  'vrrp-link-cut': 2000, 'rules-flush': 1500, 'lb-silent': 3000, 'bird-kill': 3000,
 };
 
 export function makeSchedule(opts: ScheduleOptions): Step[] {
@@ -95,7 +108,7 @@ export function makeSchedule(opts: ScheduleOptions): Step[] {
   const between = (min: number, max: number): number => Math.round(min + rand() * (max - min));
   const meanGap = opts.meanGapMs ?? 1250;
   const opShare = opts.opShare ?? 0.2;
-  const kinds = (opts.kinds ?? PAIR_FAULTS).filter((k) => k !== 'lb-silent');
+  const kinds = opts.kinds ?? PAIR_FAULTS;
   const farms = opts.farms;
 
   let lbBusy = { until: 0, target: '' };

@@ -2,13 +2,20 @@
 // same, they carry the health truth and the last accepted operator action of every backend (no
 // action lost, even through Redis restarts and partitions), and each agent's status agrees with
 // its own kernel. Expected shares: a backend that is up and enabled gets weight / total weight of
-// such backends; any other gets none.
+// such backends, within the run's share tolerance (bucket tables are only about proportional);
+// any other gets none. Where the run records a digest of each LB's whole table, the LBs must hold
+// the same one: equal shares alone do not mean every flow meets the same backend.
 
 import { adminAt, farmOf, type Model } from './model.js';
 import type { Violation } from './violation.js';
 
 /** Shares are read back from statistic probabilities, which the kernel rounds. */
 export const SHARE_TOLERANCE = 0.01;
+
+/** How far a share may be from `want`: a backend that should get nothing is held to the tight bound whatever the run's tolerance. */
+export function shareClose(share: number, want: number, tolerance: number): boolean {
+  return Math.abs(share - want) <= (want === 0 ? SHARE_TOLERANCE : tolerance);
+}
 
 export function checkFinal(m: Model): Violation[] {
   const f = m.final;
@@ -21,6 +28,7 @@ export function checkFinal(m: Model): Violation[] {
     out.push({ invariant: 'final-unsettled', t: f.t, detail: `final record at ${f.t} ms, less than the settle time (${m.bounds.settleMs} ms) after the last fault or action at ${lastActivity} ms` });
   }
   const close = (a: number, b: number): boolean => Math.abs(a - b) <= SHARE_TOLERANCE;
+  const tolerance = m.run.shareTolerance ?? SHARE_TOLERANCE;
 
   for (const farm of m.run.farms) {
     const model = farmOf(m, farm.name)!;
@@ -43,6 +51,8 @@ export function checkFinal(m: Model): Violation[] {
         const differ = [...names].filter((b) => !close(base[b] ?? 0, kernel[b] ?? 0));
         if (differ.length > 0) {
           out.push({ invariant: 'final-rules-differ', t: f.t, detail: `${farm.name}: ${n.node} and ${first.node} differ on ${differ.map((b) => `${b} (${kernel[b] ?? 0} vs ${base[b] ?? 0})`).join(', ')}` });
+        } else if (first.digest?.[farm.name] !== n.digest?.[farm.name]) {
+          out.push({ invariant: 'final-rules-differ', t: f.t, detail: `${farm.name}: ${n.node}'s table (digest ${n.digest?.[farm.name] ?? 'none'}) is not ${first.node}'s (${first.digest?.[farm.name] ?? 'none'}), with the same shares` });
         }
       }
       for (const b of Object.keys(kernel)) {
@@ -53,7 +63,7 @@ export function checkFinal(m: Model): Violation[] {
         const want = expected(b);
         const a = admin.get(b)!;
         const st = status[b];
-        if (!close(share, want)) {
+        if (!shareClose(share, want, tolerance)) {
           const lost = a !== 'enabled' && share > 0;
           out.push({
             invariant: lost ? 'final-admin-lost' : 'final-truth', t: f.t,

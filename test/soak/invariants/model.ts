@@ -32,7 +32,7 @@ export interface AdminChange { readonly t: number; readonly sent: number; readon
 export const BACKEND_DOWN: readonly FaultKind[] = ['backend-kill', 'backend-blackhole'];
 export const BACKEND_FAULTS: readonly FaultKind[] = ['backend-kill', 'backend-blackhole', 'backend-slow'];
 /** Faults of an LB that may move the VIP (or, active-active, the routes). */
-export const LB_FAULTS: readonly FaultKind[] = ['agent-sigkill', 'agent-sigstop', 'keepalived-kill', 'vrrp-link-cut', 'lb-silent'];
+export const LB_FAULTS: readonly FaultKind[] = ['agent-sigkill', 'agent-sigstop', 'keepalived-kill', 'vrrp-link-cut', 'lb-silent', 'bird-kill'];
 export const REDIS_FAULTS: readonly FaultKind[] = ['redis-kill', 'redis-restart-empty', 'redis-partition'];
 
 /** Default conntrackd sync window, when the run record gives none (see Bounds.conntrackSyncMs). */
@@ -61,7 +61,7 @@ export interface Model {
   readonly admin: ReadonlyMap<string, readonly AdminChange[]>;
   /** Windows in which an LB's agent, keepalived or link was disturbed (its end stretched by failover). */
   readonly lbDisruptions: readonly Interval[];
-  /** The same plus Redis windows: what delays an operator action reaching every LB. */
+  /** The same plus Redis windows (stretched by the resync bound): what delays an operator action reaching every LB. */
   readonly syncDisruptions: readonly Interval[];
 }
 
@@ -119,7 +119,8 @@ export function buildModel(records: readonly HistoryRecord[]): Model {
 
   const F = run.bounds.failoverMs;
   const lbDisruptions = faults.filter((f) => LB_FAULTS.includes(f.fault)).map((f) => ({ start: f.start, end: f.end + F }));
-  const syncDisruptions = [...lbDisruptions, ...faults.filter((f) => REDIS_FAULTS.includes(f.fault))];
+  const resync = run.bounds.resyncMs ?? 0;
+  const syncDisruptions = [...lbDisruptions, ...faults.filter((f) => REDIS_FAULTS.includes(f.fault)).map((f) => ({ start: f.start, end: f.end + resync }))];
 
   return {
     run, bounds: run.bounds, syncMs: run.bounds.conntrackSyncMs ?? DEFAULT_CONNTRACK_SYNC_MS,

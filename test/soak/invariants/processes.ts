@@ -23,7 +23,7 @@ const KILLS: Readonly<Record<ExitRecord['process'], readonly FaultKind[]>> = {
   keepalived: ['keepalived-kill', 'agent-sigkill'],
   conntrackd: ['keepalived-kill', 'agent-sigkill'],
   redis: ['redis-kill', 'redis-restart-empty'],
-  bird: ['lb-silent', 'agent-sigkill'],
+  bird: ['bird-kill', 'lb-silent', 'agent-sigkill'],
 };
 
 /** The violation an exit commits, if any. */

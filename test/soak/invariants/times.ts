@@ -1,6 +1,7 @@
 // The report's timing figures: how long the agents took to see a backend fail (fault start to the
 // first down mark on an LB) and how long the VIP took to come back after its holder failed (to the
-// peer holding it, or to the first connection that worked again).
+// peer holding it, or to the first connection that worked again; active-active: to the router's
+// route leaving the failed LB).
 
 import { BACKEND_DOWN, LB_FAULTS, farmOf, type Model } from './model.js';
 
@@ -33,6 +34,7 @@ function holderAt(m: Model, t: number): string[] {
 
 /** The slowest failover after a fault of the LB holding the VIP. */
 export function worstFailover(m: Model): Worst | null {
+  if (m.run.topology === 'active-active') return worstWithdrawal(m);
   let worst: Worst | null = null;
   for (const f of m.faults) {
     if (!LB_FAULTS.includes(f.fault) || !holderAt(m, f.start).includes(f.target)) continue;
@@ -51,6 +53,23 @@ export function worstFailover(m: Model): Worst | null {
       }
     }
     if (worst === null || ms > worst.ms) worst = { ms, t: f.start, what: `${f.fault} of ${f.target}` };
+  }
+  return worst;
+}
+
+/**
+ * Active-active: every LB holds the VIP, and a failed one is out once the router's route leaves
+ * it. The slowest such removal after an LB fault of a next hop, over faults the router did act on
+ * (a fault shorter than the withdrawal, such as a brief SIGSTOP, may end first).
+ */
+function worstWithdrawal(m: Model): Worst | null {
+  let worst: Worst | null = null;
+  for (const f of m.faults) {
+    if (!LB_FAULTS.includes(f.fault) || !holderAt(m, f.start).includes(f.target)) continue;
+    const out = m.vips.find((v) => v.node === f.target && !v.holds && v.t >= f.start && v.t <= f.end + m.bounds.failoverMs);
+    if (out === undefined) continue;
+    const ms = out.t - f.start;
+    if (worst === null || ms > worst.ms) worst = { ms, t: f.start, what: `${f.fault} of ${f.target}, out of the router's route` };
   }
   return worst;
 }
