@@ -84,7 +84,7 @@ export class ClusterSync {
   private readonly peersRead = new Coalesced(() => this.readPeers());
   private readonly actionsRead = new Coalesced(() => this.followActions());
   private readonly configRead = new Coalesced(() => this.followConfig());
-  /** Heartbeats stop counting after 2.5 beats unchanged; two masters are reported after 3 beats. */
+  /** Heartbeats stop counting after 2.5 beats unchanged (1 s at least); two masters are reported after 3 beats (1.5 s at least). */
   private readonly splitBrainWatch: SplitBrainWatch;
   lastError: string | null = null;
 
@@ -103,7 +103,9 @@ export class ClusterSync {
     this.actions = new ActionBook(host.journal, logger, now);
     // Views may differ while an action travels and until the peers' next read; longer is a fault.
     this.agreement = new AdminAgreement(Math.max(2 * cluster.heartbeat, 1000));
-    this.splitBrainWatch = new SplitBrainWatch(host.node, 2.5 * cluster.heartbeat, 3 * cluster.heartbeat);
+    // Floors in ms: with short heartbeats a peer's event loop stalling for a few beats would
+    // otherwise end and restart a real split brain's report.
+    this.splitBrainWatch = new SplitBrainWatch(host.node, Math.max(2.5 * cluster.heartbeat, 1000), Math.max(3 * cluster.heartbeat, 1500));
   }
 
   connectedNow(): boolean {

@@ -18,9 +18,12 @@ export function ignoredAddresses(config: ConntrackdInput): string[] {
  * connection worth carrying, but a copy of it outlives the client's attempt by two minutes: a client
  * that reuses the port meets it on the peer after a failover, the kernel takes the new SYN for a
  * retransmission, and the flow follows the copy's DNAT to a backend that may since have gone down or
- * into maintenance (found by the chaos soak). A handshake caught by a failover is simply retried.
- * Every later state is synced so that closing and destroying a flow reach the peer too (a destroy
- * event carries no state and always passes).
+ * into maintenance (found by the chaos soak). A handshake caught by a failover is retried by the
+ * client (or reset, if the SYN-ACK had reached it). Every later state is synced so that closing and
+ * destroying a flow reach the peer too: a destroy event carries the flow's last state (Linux 5.11+)
+ * and passes, as no synced flow goes back to a SYN state; one with no state passes anyway. A flow
+ * that never left SYN_SENT was never synced, so its destroy is not needed either: its mark never
+ * changes after the first packet (the iptables dispatch skips marked connections; nftables too).
  */
 export const SYNCED_TCP_STATES = ['ESTABLISHED', 'FIN_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'TIME_WAIT', 'CLOSE'] as const;
 

@@ -272,7 +272,10 @@ export function renderFarm(farm: PlannedFarm, mask: number, logGroup = 5): FarmR
 }
 
 /** The fixed head of the mangle layout: restore the connection's mark, mark new connections per
- * farm, save the choice so it sticks to the connection (the seed's CONNMARK restore/save). */
+ * farm, save the choice so it sticks to the connection (the seed's CONNMARK restore/save). Only a
+ * connection without a mark yet is dispatched: a packet stays NEW until the first reply, so a
+ * retransmitted SYN (or a second UDP datagram) would otherwise draw again and save another
+ * backend's mark over the one its NAT went to; a cut by mark then misses the flow. */
 const setFamily = (family: IpFamily): 'inet' | 'inet6' => (family === 'ipv6' ? 'inet6' : 'inet');
 
 function preChain(mask: number, family: IpFamily, direct: boolean): Chain {
@@ -281,7 +284,7 @@ function preChain(mask: number, family: IpFamily, direct: boolean): Chain {
   return {
     table: 'mangle', name: CHAINS.pre, kind: 'ordered', rules: [
       `-j CONNMARK --restore-mark --nfmask ${m} --ctmask ${m}`,
-      `-m conntrack --ctstate NEW -m set --match-set ${set} dst -j ${CHAINS.markFarms}`,
+      `-m conntrack --ctstate NEW -m mark --mark 0x0/${m} -m set --match-set ${set} dst -j ${CHAINS.markFarms}`,
       // dsr/tunnel packets are untracked (NOTRACK): every one of them is placed on its own.
       ...(direct ? [`-m conntrack --ctstate UNTRACKED -m set --match-set ${set} dst -j ${CHAINS.markFarms}`] : []),
       `-m conntrack --ctstate NEW -m mark ! --mark 0x0/${m} -j CONNMARK --save-mark --nfmask ${m} --ctmask ${m}`,

@@ -29,7 +29,8 @@ export class RouteTables {
   async adopt(): Promise<void> {
     for (const family of FAMILIES) {
       try {
-        this.applied[family] = await this.observe(family);
+        // Everything the kernel holds in the agent's range, rules or not: what a crash left.
+        this.applied[family] = await this.observe(family, true);
         delete this.unreadable[family];
       } catch (err) {
         this.applied[family] = emptyFamily();
@@ -105,7 +106,7 @@ export class RouteTables {
     }
   }
 
-  private async observe(family: IpFamily): Promise<FamilyRoutes> {
+  private async observe(family: IpFamily, everyTable = false): Promise<FamilyRoutes> {
     const ip = this.options.command ?? 'ip';
     const timeoutMs = this.options.timeoutMs ?? 30_000;
     const rules = await this.runner.run(ip, [...familyFlag(family), '-j', 'rule', 'show'], { timeoutMs });
@@ -120,9 +121,10 @@ export class RouteTables {
     const link = await this.runner.run(ip, ['-j', 'link', 'show', 'dev', TUNNEL_DEVICE[family]], { timeoutMs });
     const tunnel = link.exitCode === 0 && !link.spawnError;
     // Listing every table costs as much as the host's routing table (a full BGP feed is a million
-    // routes): skipped when no rule of the agent's and no route it applied could make one of its
-    // tables carry traffic. A route left in its range then is unreachable, and replaced if needed.
-    if (owned.size === 0 && this.applied[family].routes.size === 0) return { rules: owned, routes: new Map(), tunnel };
+    // routes): a verify skips it when no rule of the agent's and no route it applied could make one
+    // of its tables carry traffic. Adopting (start-up, repair) always lists, so routes a crash
+    // left in the agent's range are taken as applied and removed when no farm wants them.
+    if (!everyTable && owned.size === 0 && this.applied[family].routes.size === 0) return { rules: owned, routes: new Map(), tunnel };
     const routes = await this.runner.run(ip, [...familyFlag(family), 'route', 'show', 'table', 'all'], { timeoutMs });
     if (routes.exitCode !== 0 || routes.timedOut || routes.spawnError) throw new ApplyError(`cannot read the ${family} routes: ${describeFailure(routes)}`);
     return { rules: owned, routes: parseRoutes(routes.stdout), tunnel };

@@ -18,7 +18,7 @@ const PORTS = Array.from({ length: 30 }, (_, i) => 46_000 + i);
 /** The client's packets to b1 vanish; the LBs' checks still pass, so nothing cuts the half-open entries. */
 const BLACKHOLE = ['INPUT', '-p', 'tcp', '--dport', '8080', '-s', '10.1.0.2', '-j', 'DROP'];
 
-/** One connection from each source port, all at once; the backend that answered each, or 'timeout'. */
+/** One connection from each source port, all at once, each given 2.5 s (its SYN is sent again after 1 s); the backend that answered each, or 'timeout'. */
 const CLIENT = `const net = require('net');
 Promise.all(process.argv.slice(1).map(Number).map((p) => new Promise((resolve) => {
   const s = net.connect({ host: '${VIP}', port: 80, localPort: p });
@@ -26,7 +26,7 @@ Promise.all(process.argv.slice(1).map(Number).map((p) => new Promise((resolve) =
   s.setEncoding('utf8');
   s.on('data', (d) => { b += d; if (b.includes('\\n')) { s.destroy(); resolve(b.trim()); } });
   s.on('error', (e) => resolve(e.code));
-  setTimeout(() => { s.destroy(); resolve('timeout'); }, 800);
+  setTimeout(() => { s.destroy(); resolve('timeout'); }, 2500);
 }))).then((out) => console.log(out.join(' ')));`;
 
 /** One stream that stays open. */

@@ -166,7 +166,7 @@ test('dispatch split by VIP: at 1000 farms the MARK dispatch walks at most 32 bu
   assert.equal(sizes.reduce((a, b) => a + b, 0), 1000);
   assert.ok(Math.max(...sizes) <= 32, sizes.join(','));
   // Packets to no VIP leave after one rule: the VIP set is checked before any dispatch.
-  assert.ok(rulesOf(text, 'HAGENT-PRE').includes('-m conntrack --ctstate NEW -m set --match-set ha-agent-vips dst -j HAGENT-FARMS'));
+  assert.ok(rulesOf(text, 'HAGENT-PRE').includes('-m conntrack --ctstate NEW -m mark --mark 0x0/0x3fff -m set --match-set ha-agent-vips dst -j HAGENT-FARMS'));
   assert.equal(rulesOf(text, 'HAGENT-DNAT')[0], '-m set ! --match-set ha-agent-vips dst -j RETURN');
 });
 

@@ -34,6 +34,11 @@ export interface Bounds {
    * so the break may be recorded this much later than the event.
    */
   readonly streamTimeoutMs?: number;
+  /**
+   * Optional: how often the runner polls each LB's status (default 250 ms): a health record may
+   * lag the rules it describes by this much.
+   */
+  readonly pollMs?: number;
 }
 
 export interface RunRecord {

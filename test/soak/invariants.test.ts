@@ -129,12 +129,27 @@ describe('soak checker: no new connection reaches a backend taken out', () => {
     flags(history([...ops, answered(26_501, 'a')]), 'reached-drained-backend');
     flags(history([...ops, answered(39_994, 'a')]), 'reached-drained-backend');
   });
-  it('a connection may reach its backend anywhere from its start to its answer: a SYN sent again after the enable', () => {
+  it('a connection may reach a drained backend anywhere from its start to its answer: a SYN sent again after the enable', () => {
     const late = (t: number, end: number): HistoryRecord => ({ kind: 'conn', t, end, farm: 'web', ok: true, backend: 'a' });
     clean(history([op(20_000, 'drain', 'a'), late(25_000, 31_000), op(30_000, 'enable', 'a')]));
     flags(history([op(20_000, 'drain', 'a'), late(25_000, 29_999), op(30_000, 'enable', 'a')]), 'reached-drained-backend');
-    clean(history([...fault('backend-kill', 'a', 20_000, 30_000), late(25_000, 30_500)]));
-    flags(history([...fault('backend-kill', 'a', 20_000, 30_000), late(25_000, 29_000)]), 'reached-down-backend');
+  });
+  it('a connection to a down backend is judged by its start: one sent after the deadline and answered once it is back is a violation', () => {
+    const late = (t: number, end: number): HistoryRecord => ({ kind: 'conn', t, end, farm: 'web', ok: true, backend: 'a' });
+    // Killed 20-30 s: its SYN at 25 s went to it (a rule or a flow entry it should not have) and
+    // was answered after the restart; one started before the deadline may be answered then too.
+    flags(history([...fault('backend-kill', 'a', 20_000, 30_000), late(25_000, 30_500)]), 'reached-down-backend');
+    clean(history([...fault('backend-kill', 'a', 20_000, 30_000), late(20_100, 30_500)]));
+    clean(history([...fault('backend-kill', 'a', 20_000, 30_000), late(30_100, 30_200)]));
+  });
+  it('dsr places every SYN afresh: a retransmission may meet the backend back in the rules, but not before any LB saw it up', () => {
+    const late = (t: number, end: number): HistoryRecord => ({ kind: 'conn', t, end, farm: 'web', ok: true, backend: 'a' });
+    const up = (t: number): HistoryRecord => ({ kind: 'health', t, node: 'lb1', farm: 'web', backend: 'a', state: 'up', admin: 'enabled' });
+    const dsr = { run: { mode: 'dsr' as const } };
+    clean(history([...fault('backend-kill', 'a', 20_000, 30_000), up(30_400), late(29_500, 30_500)], dsr));
+    flags(history([...fault('backend-kill', 'a', 20_000, 30_000), up(31_000), late(29_500, 30_500)], dsr), 'reached-down-backend');
+    // The same answer in dnat, where the flow entry pinned the SYN: sent after the deadline, a violation.
+    flags(history([...fault('backend-kill', 'a', 20_000, 30_000), up(30_400), late(29_500, 30_500)]), 'reached-down-backend');
   });
   it('an answer before its command was sent is a broken history', () => flags(history([slowOp(20_000, 19_000, 'drain', 'a')]), 'history'));
   it('after a Redis fault the resync bound runs before the apply bound', () => {
@@ -196,8 +211,10 @@ describe('soak checker: a stream breaks only through a cause the mode allows', (
   });
   it('dsr keeps no flow entry: a drain moves its backend\'s flows as maintenance does', () => {
     const d = { final: final({ kernel: [{ b: 1 }, { b: 1 }], status: [{ ...UP, a: { state: 'up', admin: 'drain' } }, { ...UP, a: { state: 'up', admin: 'drain' } }] }) };
-    clean(history([...stream(20_000, 30_000), op(25_000, 'drain', 'a')], { ...d, run: { mode: 'dsr' } }));
-    flags(history([...stream(20_000, 30_000), op(25_000, 'drain', 'b')], { final: final({ kernel: [{ a: 1 }, { a: 1 }], status: [{ ...UP, b: { state: 'up', admin: 'drain' } }, { ...UP, b: { state: 'up', admin: 'drain' } }] }), run: { mode: 'dsr' } }), 'stream-broken');
+    // Drained at 25 s, in the rules by 25.5 s, noticed within the client's 2 s echo timeout.
+    clean(history([...stream(20_000, 27_500), op(25_000, 'drain', 'a')], { ...d, run: { mode: 'dsr' } }));
+    flags(history([...stream(20_000, 27_501), op(25_000, 'drain', 'a')], { ...d, run: { mode: 'dsr' } }), 'stream-broken');
+    flags(history([...stream(20_000, 27_000), op(25_000, 'drain', 'b')], { final: final({ kernel: [{ a: 1 }, { a: 1 }], status: [{ ...UP, b: { state: 'up', admin: 'drain' } }, { ...UP, b: { state: 'up', admin: 'drain' } }] }), run: { mode: 'dsr' } }), 'stream-broken');
   });
   it('dsr: another backend coming back takes back its buckets, breaking a stream opened while it was out; not one opened before, nor in dnat', () => {
     const h = (t: number, state: 'up' | 'down', admin: 'enabled' | 'drain' = 'enabled'): HistoryRecord => ({ kind: 'health', t, node: 'lb3', farm: 'web', backend: 'b', state, admin });

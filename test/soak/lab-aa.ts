@@ -125,8 +125,11 @@ export class AaSoakLab extends SoakLabBase<LbName> implements FaultLab {
 
   override async destroy(): Promise<void> {
     // BIRD outlives its agent by design; the namespace teardown kills what is left.
-    await super.destroy();
-    rmSync(this.routerDir, { recursive: true, force: true });
+    try {
+      await super.destroy();
+    } finally {
+      rmSync(this.routerDir, { recursive: true, force: true });
+    }
   }
 }
 

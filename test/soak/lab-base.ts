@@ -129,10 +129,13 @@ export abstract class SoakLabBase<L extends string> {
 
   /** Stops the agents, servers and Redis, then removes the lab and the agents' dirs. */
   async destroy(): Promise<void> {
-    await Promise.all([...this.agents.values()].map((a) => a.stop(8000)));
-    await Promise.all([...this.servers.values()].map((s) => s.stop(2000)));
-    await this.redis?.stop(2000);
-    await this.lab.destroy();
-    for (const lb of this.lbs) this.dirs[lb].remove();
+    try {
+      await Promise.all([...this.agents.values()].map((a) => a.stop(8000)));
+      await Promise.all([...this.servers.values()].map((s) => s.stop(2000)));
+      await this.redis?.stop(2000);
+      await this.lab.destroy();
+    } finally {
+      for (const lb of this.lbs) this.dirs[lb].remove();
+    }
   }
 }

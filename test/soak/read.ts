@@ -13,7 +13,7 @@ const admin = z.enum(['enabled', 'drain', 'maintenance']);
 const state = z.enum(['up', 'down']);
 
 const bounds = z.object({
-  detectionMs: t, applyMs: t, failoverMs: t, repairMs: t, settleMs: t, conntrackSyncMs: t.optional(), resyncMs: t.optional(), streamTimeoutMs: t.optional(),
+  detectionMs: t, applyMs: t, failoverMs: t, repairMs: t, settleMs: t, conntrackSyncMs: t.optional(), resyncMs: t.optional(), streamTimeoutMs: t.optional(), pollMs: t.optional(),
 }).strict();
 
 const run = z.object({

@@ -17,6 +17,9 @@ import type { StreamRecord } from '../history.js';
 import { BACKEND_FAULTS, LB_FAULTS, faultsOn, opDeadline, overlaps, sentAt, type Interval, type Model } from './model.js';
 import type { Violation } from './violation.js';
 
+/** The soak client's echo timeout, when the run record gives none. */
+const DEFAULT_STREAM_TIMEOUT_MS = 2000;
+
 /** What explains a stream opened at `open` on `backend` breaking at `broke`, or null. */
 export function explainBreak(m: Model, farm: string, backend: string | undefined, open: number, broke: number): string | null {
   const life: Interval = { start: open, end: broke };
@@ -32,7 +35,10 @@ export function explainBreak(m: Model, farm: string, backend: string | undefined
       if (!o.ok || !cuts || o.backend !== backend || (o.farm !== undefined && o.farm !== farm)) continue;
       // Opened on it just before the maintenance reached the rules, or open when it was sent (the
       // node may take it, and cut the stream, at any moment until agentctl answers).
-      if (sentAt(o) <= broke && opDeadline(m, o.t) >= open) return `operator-${o.action}`;
+      // A drained flow moves (dsr, tunnel) once the drain is in the rules, and the stream learns of
+      // it within the client's echo timeout: a later break is not the drain's doing.
+      const noticed = o.action === 'drain' ? opDeadline(m, o.t) + (m.bounds.streamTimeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS) : Infinity;
+      if (sentAt(o) <= broke && opDeadline(m, o.t) >= open && broke <= noticed) return `operator-${o.action}`;
     }
     if (m.run.cutOnDown !== false) {
       // The status poll may see the down mark a little after the cut it caused.
