@@ -13,6 +13,7 @@ import { ConntrackCli } from '../../agent/apply/conntrack.js';
 import { createLab, singleLbTopology, labBackendsYaml, backendIp, CLIENT_IP, VIP, type Lab } from '../netns/topology.js';
 import { NsRunner } from '../support/ns-runner.js';
 import { needsRoot } from '../support/root.js';
+import { connectFromPorts } from '../support/port-client.js';
 
 const YAML = `node: { id: lb1 }
 farms:
@@ -25,15 +26,6 @@ ${labBackendsYaml([1, 1, 1])}
 const PORTS = Array.from({ length: 30 }, (_, i) => 48_000 + i);
 /** The client's packets to b1 vanish (the LB's view of b1 is not involved: no checks run here). */
 const BLACKHOLE = ['INPUT', '-p', 'tcp', '--dport', '8080', '-s', CLIENT_IP, '-j', 'DROP'];
-
-/** Every attempt at once, each given 3.5 s: SYNs that meet no answer are sent again after 1 s and 3 s. */
-const CLIENT = `const net = require('net');
-Promise.all(process.argv.slice(1).map(Number).map((p) => new Promise((resolve) => {
-  const s = net.connect({ host: '${VIP}', port: 80, localPort: p });
-  s.on('connect', () => { s.destroy(); resolve('ok'); });
-  s.on('error', (e) => resolve(e.code));
-  setTimeout(() => { s.destroy(); resolve('timeout'); }, 3500);
-}))).then((out) => console.log(out.join(' ')));`;
 
 describe('iptables: a retransmitted SYN', needsRoot(), () => {
   let lab: Lab;
@@ -52,7 +44,8 @@ describe('iptables: a retransmitted SYN', needsRoot(), () => {
     const b1 = state.farms[0]!.backends.find((b) => b.name === 'b1')!.mark;
     await lab.exec('b1', 'iptables', ['-I', ...BLACKHOLE]);
 
-    const out = (await lab.exec('client', process.execPath, ['-e', CLIENT, ...PORTS.map(String)], { timeoutMs: 20_000 })).stdout.trim().split(' ');
+    // All at once, each given 3.5 s: SYNs that meet no answer are sent again after 1 s and 3 s.
+    const out = await connectFromPorts(lab, 'client', VIP, 80, PORTS, { timeoutMs: 3500 });
     const lost = PORTS.filter((_, i) => out[i] === 'timeout');
     assert.ok(lost.length >= 3, `too few attempts drew b1: ${out.join(' ')}`);
 

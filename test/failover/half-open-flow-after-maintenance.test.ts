@@ -9,25 +9,15 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { VIP, sleep, waitFor } from '../netns/topology.js';
+import { CLIENT_IP, VIP, sleep, waitFor } from '../netns/topology.js';
 import { needsRoot } from '../support/root.js';
+import { connectFromPorts } from '../support/port-client.js';
 import { runAgentctl } from '../support/agent.js';
 import { LBS, Pair } from './pair.js';
 
 const PORTS = Array.from({ length: 30 }, (_, i) => 46_000 + i);
 /** The client's packets to b1 vanish; the LBs' checks still pass, so nothing cuts the half-open entries. */
-const BLACKHOLE = ['INPUT', '-p', 'tcp', '--dport', '8080', '-s', '10.1.0.2', '-j', 'DROP'];
-
-/** One connection from each source port, all at once, each given 2.5 s (its SYN is sent again after 1 s); the backend that answered each, or 'timeout'. */
-const CLIENT = `const net = require('net');
-Promise.all(process.argv.slice(1).map(Number).map((p) => new Promise((resolve) => {
-  const s = net.connect({ host: '${VIP}', port: 80, localPort: p });
-  let b = '';
-  s.setEncoding('utf8');
-  s.on('data', (d) => { b += d; if (b.includes('\\n')) { s.destroy(); resolve(b.trim()); } });
-  s.on('error', (e) => resolve(e.code));
-  setTimeout(() => { s.destroy(); resolve('timeout'); }, 2500);
-}))).then((out) => console.log(out.join(' ')));`;
+const BLACKHOLE = ['INPUT', '-p', 'tcp', '--dport', '8080', '-s', CLIENT_IP, '-j', 'DROP'];
 
 /** One stream that stays open. */
 const STREAM_PORT = 46_100;
@@ -39,7 +29,8 @@ describe('failover: a half-open flow after maintenance', needsRoot(), () => {
     try {
       await pair.waitState('lb1', 'MASTER');
       await pair.waitState('lb2', 'BACKUP');
-      const connect = async (ports: number[]) => (await pair.lab.exec('client', process.execPath, ['-e', CLIENT, ...ports.map(String)])).stdout.trim().split(' ');
+      // All at once, each given 2.5 s (a SYN is sent again after 1 s): the backend, or 'timeout'.
+      const connect = (ports: number[]) => connectFromPorts(pair.lab, 'client', VIP, 80, ports, { timeoutMs: 2500 });
 
       // A flow that completes its handshake is carried, and its destroy too.
       const stream = pair.lab.spawn('client', process.execPath, ['-e', STREAM]);

@@ -9,27 +9,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { VIP, sleep, waitFor } from '../netns/topology.js';
 import { needsRoot } from '../support/root.js';
+import { connectFromPorts } from '../support/port-client.js';
 import { runAgentctl } from '../support/agent.js';
 import { LBS, Pair } from './pair.js';
 
 const PORTS = Array.from({ length: 24 }, (_, i) => 45_000 + i);
-
-/** One connection from each source port, one after the other; the backend that answered each. */
-const CLIENT = `const net = require('net');
-(async () => {
-  const out = [];
-  for (const p of process.argv.slice(1).map(Number)) {
-    out.push(await new Promise((resolve) => {
-      const s = net.connect({ host: '${VIP}', port: 80, localPort: p });
-      let b = '';
-      s.setEncoding('utf8');
-      s.on('data', (d) => { b += d; if (b.includes('\\n')) { s.destroy(); resolve(b.trim()); } });
-      s.on('error', (e) => resolve(e.code));
-      setTimeout(() => { s.destroy(); resolve('timeout'); }, 1500);
-    }));
-  }
-  console.log(out.join(' '));
-})();`;
 
 describe('failover: a reused client port after a failover', needsRoot(), () => {
   it('is balanced by the new MASTER\'s rules, not sent after a synced TIME_WAIT entry to a drained backend', { timeout: 90_000 }, async () => {
@@ -37,7 +21,8 @@ describe('failover: a reused client port after a failover', needsRoot(), () => {
     try {
       await pair.waitState('lb1', 'MASTER');
       await pair.waitState('lb2', 'BACKUP');
-      const connect = async () => (await pair.lab.exec('client', process.execPath, ['-e', CLIENT, ...PORTS.map(String)])).stdout.trim().split(' ');
+      // One connection from each port, one after the other; the backend that answered each.
+      const connect = () => connectFromPorts(pair.lab, 'client', VIP, 80, PORTS, { timeoutMs: 1500, oneByOne: true });
       const before = await connect();
       const onB1 = PORTS.filter((_, i) => before[i] === 'b1');
       assert.ok(onB1.length > 0, `no port reached b1 first: ${before.join(' ')}`);

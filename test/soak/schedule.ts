@@ -70,8 +70,6 @@ export const LB_FAULTS: ReadonlySet<FaultKind> = new Set([
   'agent-sigkill', 'agent-sigstop', 'agent-sighup-valid', 'agent-sighup-invalid', 'keepalived-kill', 'vrrp-link-cut', 'rules-flush',
   'lb-silent', 'bird-kill',
 ]);
-/** Faults with no window of their own: the runner writes one `point` record. */
-export const POINT_FAULTS: ReadonlySet<FaultKind> = new Set(['agent-sighup-valid', 'agent-sighup-invalid', 'rules-flush']);
 
 /** [min, max] duration of each fault's window, ms; for a point fault, how long it keeps its class busy. */
 const DURATIONS: Readonly<Record<FaultKind, readonly [number, number]>> = {

@@ -5,7 +5,8 @@
 
 import type { Bounds, FaultKind, FinalRecord, HistoryRecord, RunRecord } from './history.js';
 import type { FaultLab } from './faults.js';
-import type { Exit, Watched } from './lab.js';
+import type { Watched } from './lab.js';
+import type { LabHooksOf } from './lab-base.js';
 import type { Lab } from '../netns/topology.js';
 
 export type TopologyName = 'pair' | 'active-active';
@@ -36,9 +37,6 @@ export interface SoakTopology {
 }
 
 /** The hooks the runner gives a lab: every agent line, and every exit of a watched process. */
-export interface LabHooks {
-  onAgentLine(node: string, line: string): void;
-  onExit(node: string, process: 'agent' | 'redis', exit: Exit): void;
-}
+export type LabHooks = Required<LabHooksOf<string>>;
 
 export type { Watched };

@@ -67,6 +67,9 @@ export interface Model {
 
 export const key = (farm: string, backend: string): string => `${farm}/${backend}`;
 
+/** dsr and tunnel: the LB keeps no flow entry, every packet is placed on a backend afresh. */
+export const untracked = (m: Model): boolean => m.run.mode === 'dsr' || m.run.mode === 'tunnel';
+
 /** When an operator command was sent: the earliest moment it may have taken effect. */
 export const sentAt = (o: OperatorRecord): number => Math.min(o.sent ?? o.t, o.t);
 

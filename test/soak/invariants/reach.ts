@@ -12,7 +12,7 @@
 // inside the forbidden time is a violation.
 
 import type { ConnRecord } from '../history.js';
-import { BACKEND_DOWN, downDeadline, faultsOn, key, opDeadline, type Model } from './model.js';
+import { BACKEND_DOWN, downDeadline, faultsOn, key, opDeadline, untracked, type Model } from './model.js';
 import type { Violation } from './violation.js';
 
 /** The violation an ok connection commits, if any. */
@@ -39,7 +39,6 @@ export function reachViolation(m: Model, c: ConnRecord): Violation | null {
   return null;
 }
 
-const untracked = (m: Model): boolean => m.run.mode === 'dsr' || m.run.mode === 'tunnel';
 
 /** The earliest moment after `since` an LB's rules may hold `backend` again: its first up and enabled health record, less the status poll's lag. */
 function backInRules(m: Model, farm: string, backend: string, since: number): number {

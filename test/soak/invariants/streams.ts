@@ -14,7 +14,7 @@
 // after the event.
 
 import type { StreamRecord } from '../history.js';
-import { BACKEND_FAULTS, LB_FAULTS, faultsOn, opDeadline, overlaps, sentAt, type Interval, type Model } from './model.js';
+import { BACKEND_FAULTS, LB_FAULTS, faultsOn, opDeadline, overlaps, sentAt, untracked, type Interval, type Model } from './model.js';
 import type { Violation } from './violation.js';
 
 /** The soak client's echo timeout, when the run record gives none. */
@@ -66,9 +66,6 @@ export function explainBreak(m: Model, farm: string, backend: string | undefined
   }
   return null;
 }
-
-/** dsr and tunnel: the LB keeps no flow entry, every packet is hashed to a backend afresh. */
-const untracked = (m: Model): boolean => m.run.mode === 'dsr' || m.run.mode === 'tunnel';
 
 /**
  * Whether another backend of the farm came back into some LB's table (up and enabled again, as
